@@ -1,0 +1,42 @@
+import { createMiddleware } from "hono/factory";
+import { resolveToken } from "../config/keys-store";
+import type { AppEnv } from "../context";
+import { credentialFromHeader } from "../lib/credentials";
+import { sha256Hex, timingSafeEqualHex } from "../lib/keys";
+import { ApiError } from "../lib/problem";
+
+export const SCOPES = ["profiles:read", "admin", "privacy"] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/**
+ * Admin routes accept the deployment's root admin token (every workspace, every
+ * scope) or a workspace token carrying the route's scope.
+ */
+export const requireScope = (scope: Scope) =>
+  createMiddleware<AppEnv>(async (c, next) => {
+    const secret = credentialFromHeader(c.req.header("authorization"));
+    if (!secret) throw new ApiError("UNAUTHORIZED", "send the admin token as a Bearer token or as the HTTP Basic username");
+    const [given, root] = await Promise.all([sha256Hex(secret), sha256Hex(c.env.ADMIN_TOKEN ?? "")]);
+    if (timingSafeEqualHex(given, root)) {
+      c.set("admin", { workspaceId: null, scopes: [...SCOPES], actor: "root" });
+      return next();
+    }
+    const token = await resolveToken(c.get("db"), secret);
+    if (!token) throw new ApiError("UNAUTHORIZED", "the token is not valid, has expired or has been revoked");
+    if (!token.scopes.includes(scope)) throw new ApiError("FORBIDDEN", `this route needs the '${scope}' scope; the token has: ${token.scopes.join(", ") || "none"}`);
+    c.set("admin", { workspaceId: token.workspaceId, scopes: token.scopes, actor: `token:${token.tokenId}` });
+    return next();
+  });
+
+/**
+ * The workspace an admin request acts on. A workspace token is confined to its
+ * own workspace: naming another one is a 404, so it cannot even learn it exists.
+ */
+export function targetWorkspace(admin: NonNullable<AppEnv["Variables"]["admin"]>, requested: string | undefined, field = "workspaceId"): string {
+  if (admin.workspaceId === null) {
+    if (!requested) throw new ApiError("VALIDATION_FAILED", `${field} is required with the root admin token`, { errors: [{ path: field, message: "required" }] });
+    return requested;
+  }
+  if (requested && requested !== admin.workspaceId) throw new ApiError("NOT_FOUND", `workspace '${requested}' not found`);
+  return admin.workspaceId;
+}

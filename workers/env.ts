@@ -1,0 +1,49 @@
+import { z } from "zod";
+
+/** The development defaults from the design; any deployed environment must refuse them. */
+export const DEV_DEFAULTS = {
+  writeKey: "dev-write-key",
+  accessToken: "dev-access-token",
+  adminToken: "dev-admin-token",
+} as const;
+
+const varsSchema = z
+  .object({
+    ENVIRONMENT: z.enum(["development", "test", "staging", "production"]),
+    ADMIN_TOKEN: z.string().min(12, "ADMIN_TOKEN must be at least 12 characters"),
+  })
+  .superRefine((vars, ctx) => {
+    const deployed = vars.ENVIRONMENT === "staging" || vars.ENVIRONMENT === "production";
+    if (deployed && vars.ADMIN_TOKEN === DEV_DEFAULTS.adminToken) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["ADMIN_TOKEN"],
+        message: `the development admin token may not be used in ${vars.ENVIRONMENT}; set a secret with 'wrangler secret put ADMIN_TOKEN'`,
+      });
+    }
+  });
+
+export type Vars = z.infer<typeof varsSchema>;
+
+const REQUIRED_BINDINGS = ["DB", "DEDUP", "EVENTS_QUEUE", "ACTIVATION_QUEUE", "ARCHIVE", "SOURCE_RATE_LIMITER"] as const;
+
+export class InvalidEnvironmentError extends Error {}
+
+const validated = new WeakSet<object>();
+
+/**
+ * Checked once per isolate per env object at the Worker boundary: a deployment
+ * with a missing binding or a development secret fails loudly on its first
+ * request instead of misbehaving later.
+ */
+export function assertValidEnv(env: Env): Env {
+  if (validated.has(env)) return env;
+  const missing = REQUIRED_BINDINGS.filter((name) => (env as unknown as Record<string, unknown>)[name] == null);
+  if (missing.length > 0) throw new InvalidEnvironmentError(`missing bindings: ${missing.join(", ")}`);
+  const parsed = varsSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new InvalidEnvironmentError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+  }
+  validated.add(env);
+  return env;
+}

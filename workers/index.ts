@@ -1,0 +1,43 @@
+import { createApp } from "./app";
+import { consumeDeadLetters } from "./consumers/dead-letters";
+import { consumeEvents } from "./consumers/events";
+import { createDb } from "./db/client";
+import { assertValidEnv, InvalidEnvironmentError } from "./env";
+import { createLogger, errorFields } from "./lib/logger";
+import { ApiError, problemResponse } from "./lib/problem";
+import { expireTokens } from "./maintenance/expire-tokens";
+import type { EventProcessor } from "./pipeline/processor";
+
+export { DedupShard } from "../durable-objects/dedup-shard";
+
+const app = createApp();
+
+/** Downstream of the archive, in order. Identity resolution plugs in here. */
+const processors: EventProcessor[] = [];
+
+export default {
+  fetch(request, env, ctx) {
+    try {
+      assertValidEnv(env);
+    } catch (error) {
+      if (!(error instanceof InvalidEnvironmentError)) throw error;
+      createLogger().error("refusing to serve: invalid environment", errorFields(error));
+      return problemResponse(new ApiError("INTERNAL", "the deployment is misconfigured; see the Worker's logs"));
+    }
+    return app.fetch(request, env, ctx);
+  },
+
+  async queue(batch, env) {
+    assertValidEnv(env);
+    if (batch.queue.includes("-dlq")) return consumeDeadLetters(batch, env);
+    if (batch.queue.startsWith("cdp-events")) return consumeEvents(batch, env, processors);
+    createLogger().error("message batch from an unknown queue left for retry", { queue: batch.queue });
+    batch.retryAll();
+  },
+
+  async scheduled(controller, env) {
+    assertValidEnv(env);
+    const expired = await expireTokens(createDb(env.DB), new Date(controller.scheduledTime));
+    createLogger({ cron: controller.cron }).info("maintenance done", { expiredTokens: expired });
+  },
+} satisfies ExportedHandler<Env>;

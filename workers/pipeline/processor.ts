@@ -1,0 +1,11 @@
+import type { QueuedEvent } from "../intake/envelope";
+
+/**
+ * What the events consumer hands deduplicated events to, after they are
+ * archived. Processors must be idempotent per messageId: a queue redelivery
+ * hands the same events over again.
+ */
+export interface EventProcessor {
+  readonly name: string;
+  process(workspaceId: string, events: QueuedEvent[]): Promise<void>;
+}
