@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { type FieldError, fieldErrors } from "../lib/problem";
 import { describeLimit, LIMITS } from "./limits";
-import { type IncomingMessage, type MessageType, messageSchema } from "./schema";
+import { type IncomingMessage, lacksIdentity, MISSING_IDENTITY, type MessageType, messageSchema } from "./schema";
 
 /** An accepted message as it travels through the pipeline: validated, timed, identified. */
 export type CdpEvent = IncomingMessage & {
@@ -72,7 +72,12 @@ export function normalizeMessage(
   if (options.defaults?.integrations) candidate.integrations = mergeDefaults(options.defaults.integrations, raw.integrations);
 
   const parsed = messageSchema.safeParse(candidate);
-  if (!parsed.success) return { ok: false, errors: fieldErrors(unionAwareIssues(parsed.error)) };
+  if (!parsed.success) {
+    // Refinements do not run once the shape has failed, so the identity rule is checked here too.
+    const errors = fieldErrors(unionAwareIssues(parsed.error));
+    if (lacksIdentity(candidate) && !errors.some((e) => e.path === "userId")) errors.push({ path: "userId", message: MISSING_IDENTITY.message });
+    return { ok: false, errors };
+  }
 
   const message = parsed.data;
   const originalTimestamp = message.originalTimestamp ?? message.timestamp;

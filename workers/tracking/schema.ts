@@ -153,12 +153,16 @@ const schemas = {
   alias: aliasSchema,
 } as const;
 
+/** Every message but alias (which needs userId itself) must carry userId or anonymousId. */
+export const MISSING_IDENTITY = { path: ["userId"], message: "userId or anonymousId is required" } as const;
+export function lacksIdentity(message: { type?: unknown; userId?: unknown; anonymousId?: unknown }): boolean {
+  return message.type !== "alias" && (message.userId === undefined || message.userId === null) && (message.anonymousId === undefined || message.anonymousId === null);
+}
+
 export const messageSchema = z
   .discriminatedUnion("type", [identifySchema, trackSchema, pageSchema, screenSchema, groupSchema, aliasSchema])
   .superRefine((message, ctx) => {
-    if (message.type !== "alias" && message.userId === undefined && message.anonymousId === undefined) {
-      ctx.addIssue({ code: "custom", path: ["userId"], message: "userId or anonymousId is required" });
-    }
+    if (lacksIdentity(message)) ctx.addIssue({ code: "custom", ...MISSING_IDENTITY, path: [...MISSING_IDENTITY.path] });
   });
 
 export type IncomingMessage = z.infer<typeof messageSchema>;
