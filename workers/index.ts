@@ -27,7 +27,7 @@ export default {
     return app.fetch(request, env, ctx);
   },
 
-  async queue(batch, env) {
+  async queue(batch, env, _ctx) {
     assertValidEnv(env);
     if (batch.queue.includes("-dlq")) return consumeDeadLetters(batch, env);
     if (batch.queue.startsWith("cdp-events")) return consumeEvents(batch, env, processors);
@@ -35,7 +35,7 @@ export default {
     batch.retryAll();
   },
 
-  async scheduled(controller, env) {
+  async scheduled(controller, env, _ctx) {
     assertValidEnv(env);
     const expired = await expireTokens(createDb(env.DB), new Date(controller.scheduledTime));
     createLogger({ cron: controller.cron }).info("maintenance done", { expiredTokens: expired });

@@ -72,7 +72,7 @@ describe("normalizeMessage", () => {
       { type: "track", userId: "u", event: "Order Completed", properties: { order_id: "o1", revenue: 19, products, custom: { a: [1, 2] } } },
       { receivedAt },
     );
-    expect(result.ok && result.event.properties).toEqual({ order_id: "o1", revenue: 19, products, custom: { a: [1, 2] } });
+    expect(result.ok && (result.event as { properties?: unknown }).properties).toEqual({ order_id: "o1", revenue: 19, products, custom: { a: [1, 2] } });
   });
 });
 
