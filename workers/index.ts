@@ -1,7 +1,6 @@
 import { createApp } from "./app";
 import { consumeDeadLetters } from "./consumers/dead-letters";
 import { consumeEvents } from "./consumers/events";
-import { createDb } from "./db/client";
 import { assertValidEnv, InvalidEnvironmentError } from "./env";
 import { createLogger, errorFields } from "./lib/logger";
 import { ApiError, problemResponse } from "./lib/problem";
@@ -37,7 +36,7 @@ export default {
 
   async scheduled(controller, env, _ctx) {
     assertValidEnv(env);
-    const expired = await expireTokens(createDb(env.DB), new Date(controller.scheduledTime));
+    const expired = await expireTokens(env.DB, new Date(controller.scheduledTime));
     createLogger({ cron: controller.cron }).info("maintenance done", { expiredTokens: expired });
   },
 } satisfies ExportedHandler<Env>;

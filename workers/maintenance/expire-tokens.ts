@@ -1,22 +1,19 @@
-import { and, isNotNull, isNull, lte } from "drizzle-orm";
-import type { Db } from "../db/client";
-import { auditLog, tokens } from "../db/schema";
-import { generateId } from "../lib/keys";
-
 /**
  * Expired tokens already fail authentication; this marks them revoked so that
- * listings show them as inactive, and records the expiry in the audit log.
+ * listings show them as inactive, and records each expiry in the audit log.
+ * Both statements run in one D1 batch (one transaction) and bind a single
+ * parameter, so any number of expiries fits D1's bound-parameter limit.
  */
-export async function expireTokens(db: Db, now: Date): Promise<number> {
-  const expired = await db
-    .update(tokens)
-    .set({ revokedAt: now })
-    .where(and(isNull(tokens.revokedAt), isNotNull(tokens.expiresAt), lte(tokens.expiresAt, now)))
-    .returning({ id: tokens.id, workspaceId: tokens.workspaceId });
-  if (expired.length > 0) {
-    await db.insert(auditLog).values(
-      expired.map((token) => ({ id: generateId("aud"), workspaceId: token.workspaceId, actor: "system:cron", action: "token.expire", target: token.id })),
-    );
-  }
-  return expired.length;
+export async function expireTokens(d1: D1Database, now: Date): Promise<number> {
+  const cutoff = now.getTime();
+  const expiring = "revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?1";
+  const [audit] = await d1.batch([
+    d1
+      .prepare(
+        `INSERT INTO audit_log (id, workspace_id, actor, action, target) SELECT 'aud_' || lower(hex(randomblob(12))), workspace_id, 'system:cron', 'token.expire', id FROM tokens WHERE ${expiring}`,
+      )
+      .bind(cutoff),
+    d1.prepare(`UPDATE tokens SET revoked_at = ?1 WHERE ${expiring}`).bind(cutoff),
+  ]);
+  return audit?.meta.changes ?? 0;
 }
