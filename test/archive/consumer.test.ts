@@ -99,6 +99,20 @@ describe("events consumer", () => {
     expect(objects.find((o) => o.key.includes(earlierKey))!.events.map((e) => e.messageId)).toEqual(["c1"]);
   });
 
+  it("keeps every event of its object when a batch returns after only some of its events were marked archived", async () => {
+    const messages = [{ id: "q-70", body: envelope(["p1", "p2"], "2026-11-22T16:00:00.000Z") }];
+    await deliver("cdp-events", messages);
+    // The first attempt failed after marking p1 but before marking p2 (they live on different shards).
+    const p2Shard = env.DEDUP.getByName(dedupShardName(WORKSPACE, "p2"));
+    await runInDurableObject(p2Shard, (_instance: DedupShard, state) => {
+      state.storage.sql.exec("UPDATE seen SET archived = 0 WHERE message_id = 'p2'");
+    });
+    await deliver("cdp-events", messages.map((m) => ({ ...m, attempts: 2 })));
+    const objects = await archiveContents(`events/${WORKSPACE}/2026/11/22/16/`);
+    expect(objects).toHaveLength(1);
+    expect(objects[0]!.events.map((e) => e.messageId).sort()).toEqual(["p1", "p2"]);
+  });
+
   it("drops a client retry: the same messageId in another queue message", async () => {
     await deliver("cdp-events", [{ id: "q-30", body: envelope(["dup-1"], "2026-11-22T13:00:00.000Z") }]);
     await deliver("cdp-events", [{ id: "q-31", body: envelope(["dup-1", "dup-2"], "2026-11-22T13:00:00.000Z") }]);

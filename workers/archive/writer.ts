@@ -17,6 +17,9 @@ export function personKeys(event: QueuedEvent): string[] {
   return [...keys];
 }
 
+/** 5,000 hashes of 64 hex characters is ~340 KB of JSON per statement. */
+const INDEX_CHUNK = 5_000;
+
 export const identifierHash = (workspaceId: string, value: string) => sha256Hex(`${workspaceId}\u0000${value}`);
 
 async function gzip(text: string): Promise<ArrayBuffer> {
@@ -43,16 +46,23 @@ export async function writeArchiveObject(
     customMetadata: { workspaceId, eventCount: String(events.length), hour },
   });
   const hashes = await Promise.all([...new Set(events.flatMap(personKeys))].map((value) => identifierHash(workspaceId, value)));
+  const indexInserts = [];
+  // One statement per chunk whatever the number of people: json_each keeps us under D1's 100 bound
+  // parameters, and chunks keep each JSON string far below D1's 1 MB string limit.
+  for (let i = 0; i < hashes.length; i += INDEX_CHUNK) {
+    indexInserts.push(
+      env.DB.prepare("INSERT OR IGNORE INTO archive_index (workspace_id, identifier_hash, object_key) SELECT ?1, value, ?2 FROM json_each(?3)").bind(
+        workspaceId,
+        key,
+        JSON.stringify(hashes.slice(i, i + INDEX_CHUNK)),
+      ),
+    );
+  }
   await env.DB.batch([
     env.DB.prepare(
       "INSERT INTO archive_objects (key, workspace_id, hour, event_count, bytes) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(key) DO UPDATE SET event_count = excluded.event_count, bytes = excluded.bytes",
     ).bind(key, workspaceId, hour, events.length, body.byteLength),
-    // One statement whatever the number of people: json_each keeps us under D1's 100 bound parameters.
-    env.DB.prepare("INSERT OR IGNORE INTO archive_index (workspace_id, identifier_hash, object_key) SELECT ?1, value, ?2 FROM json_each(?3)").bind(
-      workspaceId,
-      key,
-      JSON.stringify(hashes),
-    ),
+    ...indexInserts,
   ]);
   return { key, eventCount: events.length, bytes: body.byteLength };
 }

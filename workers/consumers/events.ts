@@ -1,6 +1,6 @@
 import { dedupShardName, type ClaimRequest, type ClaimResult } from "../../durable-objects/dedup-shard";
 import { archiveHour, archiveObjectKey } from "../archive/layout";
-import { writeArchiveObject } from "../archive/writer";
+import { readArchiveObject, writeArchiveObject } from "../archive/writer";
 import { eventEnvelopeSchema, type QueuedEvent } from "../intake/envelope";
 import { sha256Hex } from "../lib/keys";
 import { createLogger, errorFields } from "../lib/logger";
@@ -33,12 +33,12 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, proc
       continue;
     }
     const { workspaceId, events } = parsed.data;
-    const requests = byWorkspace.get(workspaceId) ?? [];
+    let requests = byWorkspace.get(workspaceId);
+    if (!requests) byWorkspace.set(workspaceId, (requests = []));
     for (const event of events) {
       requests.push({ messageId: event.messageId, claimant: message.id, batchKey });
       eventsById.set(`${workspaceId}\u0000${event.messageId}`, event);
     }
-    byWorkspace.set(workspaceId, requests);
   }
 
   try {
@@ -65,11 +65,7 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, proc
 }
 
 async function claimAll(env: Env, workspaceId: string, requests: ClaimRequest[], eventsById: Map<string, QueuedEvent>): Promise<Claimed[]> {
-  const shards = new Map<string, ClaimRequest[]>();
-  for (const request of requests) {
-    const name = dedupShardName(workspaceId, request.messageId);
-    shards.set(name, [...(shards.get(name) ?? []), request]);
-  }
+  const shards = groupBy(requests, (request) => dedupShardName(workspaceId, request.messageId));
   const results = await Promise.all([...shards].map(([name, shardRequests]) => env.DEDUP.getByName(name).claim(shardRequests)));
   // Two copies of one messageId inside the same batch: the first wins, the rest are duplicates.
   const seen = new Set<string>();
@@ -84,37 +80,48 @@ async function claimAll(env: Env, workspaceId: string, requests: ClaimRequest[],
 }
 
 /**
- * Archives what is not archived yet. An event whose first attempt recorded a
- * different batch key is already inside that object if the object exists (R2
- * writes are atomic), so it is not written twice.
+ * Archives what is not archived yet, exactly once, whatever an earlier attempt
+ * managed to do before it failed:
+ * - an event first claimed under another batch key is inside that object if the
+ *   object exists (R2 writes are atomic), so it is only marked;
+ * - this batch's own object may exist from an earlier attempt of the same batch,
+ *   so it is read and merged by messageId rather than overwritten.
  */
 async function archive(env: Env, workspaceId: string, batchKey: string, claimed: Claimed[]): Promise<void> {
-  const pending: Claimed[] = [];
-  for (const item of claimed) {
-    if (item.claim.archived) continue;
-    if (item.claim.batchKey !== batchKey) {
-      const earlier = archiveObjectKey(workspaceId, archiveHour(item.event.receivedAt), item.claim.batchKey);
-      if (await env.ARCHIVE.head(earlier)) {
-        await markArchived(env, workspaceId, [item.event.messageId], item.claim.batchKey);
-        continue;
-      }
-    }
-    pending.push(item);
+  const pending = claimed.filter((item) => !item.claim.archived);
+  const earlierObjects = groupBy(
+    pending.filter((item) => item.claim.batchKey !== batchKey),
+    (item) => archiveObjectKey(workspaceId, archiveHour(item.event.receivedAt), item.claim.batchKey),
+  );
+  const alreadyArchived = new Set<string>();
+  for (const [key, items] of earlierObjects) {
+    if (!(await env.ARCHIVE.head(key))) continue;
+    await markArchived(env, workspaceId, items.map((item) => item.event.messageId), items[0]!.claim.batchKey);
+    for (const item of items) alreadyArchived.add(item.event.messageId);
   }
-  const byHour = new Map<string, QueuedEvent[]>();
-  for (const { event } of pending) {
-    const hour = archiveHour(event.receivedAt);
-    byHour.set(hour, [...(byHour.get(hour) ?? []), event]);
+  const toWrite = pending.filter((item) => !alreadyArchived.has(item.event.messageId));
+  for (const [hour, items] of groupBy(toWrite, (item) => archiveHour(item.event.receivedAt))) {
+    const key = archiveObjectKey(workspaceId, hour, batchKey);
+    const existing = ((await readArchiveObject(env.ARCHIVE, key)) ?? []) as QueuedEvent[];
+    const present = new Set(existing.map((event) => event.messageId));
+    const events = [...existing, ...items.map((item) => item.event).filter((event) => !present.has(event.messageId))];
+    await writeArchiveObject(env, workspaceId, hour, batchKey, events);
   }
-  for (const [hour, events] of byHour) await writeArchiveObject(env, workspaceId, hour, batchKey, events);
-  if (pending.length) await markArchived(env, workspaceId, pending.map((p) => p.event.messageId), batchKey);
+  if (toWrite.length) await markArchived(env, workspaceId, toWrite.map((item) => item.event.messageId), batchKey);
+}
+
+function groupBy<T>(items: T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = groups.get(key);
+    if (group) group.push(item);
+    else groups.set(key, [item]);
+  }
+  return groups;
 }
 
 async function markArchived(env: Env, workspaceId: string, messageIds: string[], batchKey: string) {
-  const shards = new Map<string, string[]>();
-  for (const id of messageIds) {
-    const name = dedupShardName(workspaceId, id);
-    shards.set(name, [...(shards.get(name) ?? []), id]);
-  }
+  const shards = groupBy(messageIds, (id) => dedupShardName(workspaceId, id));
   await Promise.all([...shards].map(([name, ids]) => env.DEDUP.getByName(name).markArchived(ids, batchKey)));
 }

@@ -67,7 +67,8 @@ export const archiveObjects = sqliteTable(
 
 /**
  * Which archive objects hold events of which person identifier (SHA-256 of
- * "type:value"), so an erasure can find and rewrite exactly those objects.
+ * workspace id, NUL, identifier value), so an erasure can find and rewrite
+ * exactly those objects.
  */
 export const archiveIndex = sqliteTable(
   "archive_index",
