@@ -44,7 +44,7 @@ export interface LocalServer {
 }
 
 export declare function startLocalServer(options?: LocalServerOptions): Promise<LocalServer>;
-export declare function startTrivialWorker(options?: { port?: number }): Promise<{ url: string; mf: Miniflare; dispose(): Promise<void> }>;
+export declare function startTrivialWorker(options?: { port?: number; withBindings?: boolean }): Promise<{ url: string; mf: Miniflare; dispose(): Promise<void> }>;
 export declare function buildBundle(): Promise<Bundle>;
 export declare function runWrangler(
   args: string[],

@@ -249,7 +249,23 @@ export async function seedDefaultWorkspace(db, keys = DEV_KEYS) {
  * A trivial Worker on the same runtime (and compatibility settings) as the real
  * one: the baseline benchmarks compare request throughput against.
  */
-export async function startTrivialWorker({ port = 0 } = {}) {
+/**
+ * The least any intake can do per request with this runtime's local bindings:
+ * ask the rate limiter, send the body to a queue, answer. It separates the cost
+ * of the emulated bindings from the cost of the CDP's own code.
+ */
+const BINDINGS_FLOOR_SCRIPT = `export default {
+  async fetch(request, env) {
+    const body = await request.json();
+    const { success } = await env.SOURCE_RATE_LIMITER.limit({ key: "floor" });
+    if (!success) return new Response("limited", { status: 429 });
+    await env.EVENTS_QUEUE.send(body, { contentType: "json" });
+    return new Response('{"success":true}', { headers: { "content-type": "application/json" } });
+  },
+  async queue(batch) { batch.ackAll(); },
+};`;
+
+export async function startTrivialWorker({ port = 0, withBindings = false } = {}) {
   const wrangler = await loadWrangler();
   const { Miniflare, Log, LogLevel, convertV4MiniflareOptions } = loadMiniflare();
   const config = wrangler.unstable_readConfig({ config: CONFIG_PATH }, { hideWarnings: true });
@@ -264,7 +280,14 @@ export async function startTrivialWorker({ port = 0 } = {}) {
       compatibilityDate: config.compatibility_date,
       compatibilityFlags: config.compatibility_flags,
       modules: true,
-      script: `export default { fetch() { return new Response('{"success":true}', { headers: { "content-type": "application/json" } }); } };`,
+      script: withBindings ? BINDINGS_FLOOR_SCRIPT : `export default { fetch() { return new Response('{"success":true}', { headers: { "content-type": "application/json" } }); } };`,
+      ...(withBindings
+        ? {
+            queueProducers: { EVENTS_QUEUE: { queueName: "floor-events" } },
+            queueConsumers: { "floor-events": { maxBatchSize: 100, maxBatchTimeout: 1 } },
+            ratelimits: { SOURCE_RATE_LIMITER: { namespace_id: "1", simple: { limit: 1_000_000_000, period: 10 } } },
+          }
+        : {}),
     }),
   );
   try {

@@ -2,7 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { cors } from "hono/cors";
 import { registerAdminRoutes } from "./admin";
 import type { AppEnv } from "./context";
-import { createDb } from "./db/client";
+import { lazyDb } from "./db/client";
 import { createLogger, errorFields } from "./lib/logger";
 import { ApiError, fieldErrors, problemResponse } from "./lib/problem";
 import { registerTrackingRoutes } from "./tracking/routes";
@@ -21,7 +21,7 @@ export function createApp() {
     const requestId = c.req.header("cf-ray") ?? crypto.randomUUID();
     c.set("requestId", requestId);
     c.set("logger", createLogger({ requestId, method: c.req.method, path: c.req.path }));
-    c.set("db", createDb(c.env.DB));
+    c.set("db", lazyDb(c.env.DB));
     await next();
     c.header("x-request-id", requestId);
   });

@@ -35,7 +35,10 @@ class TtlCache<V> {
     return hit.value;
   }
   set(key: string, value: V | null, now: number) {
-    if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
+    if (this.entries.size >= MAX_ENTRIES) {
+      this.entries.clear();
+      secretByHash.clear();
+    }
     this.entries.set(key, { value, expires: now + (value ? CACHE_TTL_MS : NEGATIVE_TTL_MS) });
   }
   delete(key: string) {
@@ -46,33 +49,45 @@ class TtlCache<V> {
 const sourceCache = new TtlCache<SourceAuth>();
 const tokenCache = new TtlCache<TokenAuth>();
 
+/**
+ * The cache is keyed by the secret itself (it never leaves isolate memory), so a
+ * hit costs no digest: hashing is the largest fixed cost of a tracking request.
+ */
 export async function resolveWriteKey(db: Db, writeKey: string, now = Date.now()): Promise<SourceAuth | null> {
-  const hash = await sha256Hex(writeKey);
-  const cached = sourceCache.get(hash, now);
+  const cached = sourceCache.get(writeKey, now);
   if (cached !== undefined) return cached;
+  const hash = await sha256Hex(writeKey);
   const row = await db
     .select({ id: sources.id, workspaceId: sources.workspaceId, hash: sources.writeKeyHash })
     .from(sources)
     .where(and(eq(sources.writeKeyHash, hash), isNull(sources.revokedAt)))
     .get();
   const auth = row && timingSafeEqualHex(row.hash, hash) ? { sourceId: row.id, workspaceId: row.workspaceId } : null;
-  sourceCache.set(hash, auth, now);
+  sourceCache.set(writeKey, auth, now);
+  if (auth) secretByHash.set(hash, writeKey);
   return auth;
 }
 
 export async function resolveToken(db: Db, token: string, now = Date.now()): Promise<TokenAuth | null> {
-  const hash = await sha256Hex(token);
-  const cached = tokenCache.get(hash, now);
+  const cached = tokenCache.get(token, now);
   if (cached !== undefined) return cached;
+  const hash = await sha256Hex(token);
   const row = await db.select().from(tokens).where(and(eq(tokens.tokenHash, hash), isNull(tokens.revokedAt))).get();
   const valid = row && timingSafeEqualHex(row.tokenHash, hash) && (!row.expiresAt || row.expiresAt.getTime() > now);
   const auth = valid ? { tokenId: row.id, workspaceId: row.workspaceId, scopes: row.scopes } : null;
-  tokenCache.set(hash, auth, now);
+  tokenCache.set(token, auth, now);
+  if (auth) secretByHash.set(hash, token);
   return auth;
 }
 
+/** Lets a revocation, which knows only the stored hash, find the cached secret. */
+const secretByHash = new Map<string, string>();
+
 /** Revocation in this isolate takes effect at once; other isolates follow within the cache TTL. */
 export async function forgetCredential(secretHash: string) {
-  sourceCache.delete(secretHash);
-  tokenCache.delete(secretHash);
+  const secret = secretByHash.get(secretHash);
+  if (secret === undefined) return;
+  secretByHash.delete(secretHash);
+  sourceCache.delete(secret);
+  tokenCache.delete(secret);
 }

@@ -12,6 +12,11 @@ export async function readLimitedText(request: Request, limit: number, limitName
     throw new ApiError("PAYLOAD_TOO_LARGE", `body is ${declared} bytes, over ${limitName}`, { extensions: { limit } });
   }
   if (!request.body) return { text: "", bytes: 0 };
+  if (!encoding && Number.isFinite(declared)) {
+    // The declared length is within the limit and the runtime enforces it: read in one go.
+    const text = await request.text();
+    return { text, bytes: declared };
+  }
   let stream: ReadableStream<Uint8Array> = request.body;
   if (encoding === "gzip" || encoding === "deflate") {
     stream = stream.pipeThrough(new DecompressionStream(encoding) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>);

@@ -36,6 +36,11 @@ export function packEnvelopes(workspaceId: string, sourceId: string, events: Cdp
  * client retries the whole request and dedup on messageId absorbs the repeats.
  */
 export async function publishEvents(queue: Queue<EventEnvelope>, workspaceId: string, sourceId: string, events: CdpEvent[]): Promise<void> {
+  // One event is at most 32 KB plus enrichment: it always fits one queue message.
+  if (events.length === 1) {
+    await queue.send({ v: 1, workspaceId, sourceId, events }, { contentType: "json" });
+    return;
+  }
   const envelopes = packEnvelopes(workspaceId, sourceId, events);
   let batch: MessageSendRequest<EventEnvelope>[] = [];
   let batchBytes = 0;
