@@ -1,0 +1,129 @@
+import type { Identifier } from "./types";
+import { identifierKey } from "./types";
+
+/**
+ * The identity graph's state, as plain data: clusters of identifiers, the links
+ * (events) that joined them, the merges with their evidence, and what the
+ * resolver recorded or queued. The resolver reads and writes only this shape,
+ * so the same rules run over an in-memory graph (tests, benchmarks, the
+ * one-at-a-time reference) and over the Durable Objects that persist it.
+ */
+
+export interface ClusterIdentifier extends Identifier {
+  firstSeen: number;
+  lastSeen: number;
+}
+
+/** One applied event: the identifiers it carried (after guards) are linked to each other. */
+export interface Link {
+  messageId: string;
+  keys: string[];
+  at: number;
+}
+
+export interface Cluster {
+  id: string;
+  /** Creation order decides the survivor of a merge: the older cluster keeps its id. */
+  createdAt: number;
+  seq: number;
+  identifiers: Map<string, ClusterIdentifier>;
+  links: Link[];
+  /** Set when absorbed by a merge: every lookup follows it to the survivor. */
+  forwardedTo?: string;
+}
+
+export interface MergeRecord {
+  id: string;
+  survivor: string;
+  absorbed: string[];
+  messageId: string;
+  /** The event identifiers that matched each cluster: the evidence of the merge. */
+  evidence: { key: string; clusterId: string }[];
+  rule: "shared-identifier" | "review-approved";
+  at: number;
+  retracted?: { at: number; restored: string[] };
+}
+
+export type ConflictReason = "limit" | "user-id-conflict" | "never-merge" | "cluster-cap" | "quarantined";
+
+/** A guard decision: an identifier dropped from an event, and why. */
+export interface Conflict {
+  messageId: string;
+  dropped: string;
+  reason: ConflictReason;
+  /** The clusters the event would have joined. */
+  clusters: string[];
+  at: number;
+}
+
+export type ReviewKind = "user-id-conflict" | "cluster-cap" | "quarantine" | "probabilistic";
+
+export interface ReviewItem {
+  id: string;
+  kind: ReviewKind;
+  clusters: string[];
+  identifiers: string[];
+  messageId?: string;
+  detail: string;
+  status: "open" | "approved" | "rejected";
+  at: number;
+}
+
+export interface IndexEntry {
+  clusterId: string;
+  /** Distinct user ids seen on events with this identifier: more than the threshold quarantines it. */
+  userIds: Set<string>;
+  quarantined: boolean;
+}
+
+export class IdentityGraph {
+  readonly clusters = new Map<string, Cluster>();
+  readonly index = new Map<string, IndexEntry>();
+  readonly merges = new Map<string, MergeRecord>();
+  readonly conflicts: Conflict[] = [];
+  readonly reviews = new Map<string, ReviewItem>();
+  /** Pairs of identifier keys that must never end in one cluster without a person's approval. */
+  readonly neverMerge = new Set<string>();
+  /** Events whose links were retracted by an unmerge: replaying them links nothing. */
+  readonly tombstones = new Set<string>();
+  /** Which cluster each applied event belongs to (events follow their identifiers on unmerge). */
+  readonly eventCluster = new Map<string, string>();
+  private counter = 0;
+
+  nextId(prefix: string): string {
+    this.counter += 1;
+    return `${prefix}_${this.counter.toString(36).padStart(6, "0")}`;
+  }
+
+  nextSeq(): number {
+    return ++this.counter;
+  }
+
+  /** Follows forwarding pointers to the live cluster. */
+  resolve(clusterId: string): Cluster {
+    let cluster = this.clusters.get(clusterId);
+    if (!cluster) throw new Error(`unknown cluster ${clusterId}`);
+    while (cluster.forwardedTo) cluster = this.clusters.get(cluster.forwardedTo)!;
+    return cluster;
+  }
+
+  clusterOf(key: string): Cluster | undefined {
+    const entry = this.index.get(key);
+    return entry && !entry.quarantined ? this.resolve(entry.clusterId) : undefined;
+  }
+
+  clusterOfEvent(messageId: string): Cluster | undefined {
+    const id = this.eventCluster.get(messageId);
+    return id ? this.resolve(id) : undefined;
+  }
+
+  liveClusters(): Cluster[] {
+    return [...this.clusters.values()].filter((c) => !c.forwardedTo);
+  }
+
+  static pairKey(a: string, b: string): string {
+    return a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`;
+  }
+}
+
+export { identifierKey };

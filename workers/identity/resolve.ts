@@ -1,0 +1,229 @@
+import { type Cluster, type Conflict, type ConflictReason, IdentityGraph, type MergeRecord, type ReviewItem } from "./graph";
+import { type IdentitySettings, ruleFor } from "./settings";
+import { type Identifier, identifierKey } from "./types";
+
+export interface ResolveInput {
+  messageId: string;
+  /** Event time in ms: limits with a window count identifiers seen within it. */
+  at: number;
+  identifiers: Identifier[];
+}
+
+export interface ResolveResult {
+  /** The cluster the event belongs to; null when every identifier was refused. */
+  clusterId: string | null;
+  created: boolean;
+  merge?: MergeRecord;
+  dropped: Conflict[];
+  reviews: ReviewItem[];
+  /** Device-level identifiers now routed to this cluster (a shared device's latest user). */
+  handoffs: string[];
+}
+
+/** A device is not a person: these follow whoever used the device last instead of merging people. */
+const DEVICE_TYPES = new Set(["anonymous_id", "device_id", "advertising_id"]);
+/** Identifiers strong enough that joining two user ids through one deserves a person's look. */
+const WEAK_TYPES = new Set([...DEVICE_TYPES, "phone"]);
+
+/**
+ * Applies one event to the graph. Identifiers are taken in priority order and
+ * each is accepted only if, together with everything accepted so far, it breaks
+ * no guard (per-type limits, two user ids, never-merge pairs, the cluster cap,
+ * quarantine). A refused identifier is dropped from the event and recorded; the
+ * ones that still fit keep their true links. The clusters the accepted
+ * identifiers touch are merged into the oldest.
+ */
+export function applyEvent(graph: IdentityGraph, settings: IdentitySettings, input: ResolveInput): ResolveResult {
+  const result: ResolveResult = { clusterId: null, created: false, dropped: [], reviews: [], handoffs: [] };
+  const ordered = [...dedupe(input.identifiers)].sort((a, b) => ruleFor(settings, a.type).priority - ruleFor(settings, b.type).priority || identifierKey(a).localeCompare(identifierKey(b)));
+
+  if (graph.tombstones.has(input.messageId)) return replayTombstoned(graph, input, ordered, result);
+
+  const userId = ordered.find((i) => i.type === "user_id")?.value;
+  const accepted: Identifier[] = [];
+  const targets = new Map<string, Cluster>();
+  let capQueued = false;
+
+  for (const identifier of ordered) {
+    const key = identifierKey(identifier);
+    if (userId !== undefined && identifier.type !== "user_id" && noteUserId(graph, settings, key, userId, input, result)) {
+      drop(graph, result, input, key, "quarantined", targets);
+      continue;
+    }
+    const entry = graph.index.get(key);
+    if (entry?.quarantined) {
+      drop(graph, result, input, key, "quarantined", targets);
+      continue;
+    }
+    const cluster = graph.clusterOf(key);
+    const tentative = new Map(targets);
+    if (cluster) tentative.set(cluster.id, cluster);
+    const violation = checkGuards(graph, settings, [...tentative.values()], [...accepted, identifier], input.at);
+    if (!violation) {
+      accepted.push(identifier);
+      if (cluster) targets.set(cluster.id, cluster);
+      continue;
+    }
+    drop(graph, result, input, key, violation, tentative);
+    if (violation === "user-id-conflict" && !WEAK_TYPES.has(identifier.type) && identifier.type !== "user_id") {
+      result.reviews.push(queueReview(graph, "user-id-conflict", [...tentative.keys()], [key], input, `${key} links profiles that hold different user ids`));
+    } else if (violation === "cluster-cap" && !capQueued) {
+      capQueued = true;
+      result.reviews.push(queueReview(graph, "cluster-cap", [...tentative.keys()], [key], input, `joining would exceed the cap of ${settings.clusterCap} identifiers`));
+    }
+  }
+
+  if (accepted.length === 0) return result;
+  const target = mergeInto(graph, [...targets.values()], input, accepted, result);
+  for (const identifier of accepted) addIdentifier(graph, target, identifier, input.at, userId);
+  target.links.push({ messageId: input.messageId, keys: accepted.map(identifierKey), at: input.at });
+  graph.eventCluster.set(input.messageId, target.id);
+  result.clusterId = target.id;
+  // A review names both sides: the clusters the refused identifier reached and the event's own.
+  for (const review of result.reviews) if (review.kind !== "quarantine" && !review.clusters.includes(target.id)) review.clusters.push(target.id);
+
+  // Logout without reset: a device seen with another user now routes anonymous events to this one.
+  if (userId !== undefined) {
+    for (const conflict of result.dropped) {
+      const entry = graph.index.get(conflict.dropped);
+      const type = conflict.dropped.slice(0, conflict.dropped.indexOf(":"));
+      if (conflict.reason === "user-id-conflict" && DEVICE_TYPES.has(type) && entry && !entry.quarantined) {
+        entry.clusterId = target.id;
+        result.handoffs.push(conflict.dropped);
+      }
+    }
+  }
+  return result;
+}
+
+function dedupe(identifiers: Identifier[]): Identifier[] {
+  const seen = new Map<string, Identifier>();
+  for (const identifier of identifiers) seen.set(identifierKey(identifier), identifier);
+  return [...seen.values()];
+}
+
+/** Records the user id seen with an identifier; returns true when that quarantines it. */
+function noteUserId(graph: IdentityGraph, settings: IdentitySettings, key: string, userId: string, input: ResolveInput, result: ResolveResult): boolean {
+  const entry = graph.index.get(key);
+  if (!entry || entry.quarantined) return false;
+  entry.userIds.add(userId);
+  if (entry.userIds.size <= settings.bridgeQuarantineThreshold) return false;
+  entry.quarantined = true;
+  result.reviews.push(queueReview(graph, "quarantine", [graph.resolve(entry.clusterId).id], [key], input, `${key} was seen with ${entry.userIds.size} user ids`));
+  return true;
+}
+
+function checkGuards(graph: IdentityGraph, settings: IdentitySettings, clusters: Cluster[], accepted: Identifier[], at: number): ConflictReason | null {
+  const valuesByType = new Map<string, Set<string>>();
+  const note = (type: string, value: string) => {
+    let values = valuesByType.get(type);
+    if (!values) valuesByType.set(type, (values = new Set()));
+    values.add(value);
+  };
+  const all = new Set<string>();
+  for (const cluster of clusters) {
+    for (const [key, identifier] of cluster.identifiers) {
+      all.add(key);
+      const window = ruleFor(settings, identifier.type).window;
+      if (window === "ever" || identifier.lastSeen >= at - window.days * 86_400_000) note(identifier.type, identifier.value);
+    }
+  }
+  for (const identifier of accepted) {
+    all.add(identifierKey(identifier));
+    note(identifier.type, identifier.value);
+  }
+  for (const [type, values] of valuesByType) {
+    if (values.size > ruleFor(settings, type).limit) return type === "user_id" ? "user-id-conflict" : "limit";
+  }
+  if (clusters.length > 1 && violatesNeverMerge(graph, clusters, accepted)) return "never-merge";
+  if (all.size > settings.clusterCap) return "cluster-cap";
+  return null;
+}
+
+function violatesNeverMerge(graph: IdentityGraph, clusters: Cluster[], accepted: Identifier[]): boolean {
+  if (graph.neverMerge.size === 0) return false;
+  const owner = new Map<string, string>();
+  for (const cluster of clusters) for (const key of cluster.identifiers.keys()) owner.set(key, cluster.id);
+  for (const identifier of accepted) if (!owner.has(identifierKey(identifier))) owner.set(identifierKey(identifier), "event");
+  for (const pair of graph.neverMerge) {
+    const [a, b] = pair.split("\u0000") as [string, string];
+    const ownerA = owner.get(a);
+    const ownerB = owner.get(b);
+    if (ownerA && ownerB && ownerA !== ownerB) return true;
+  }
+  return false;
+}
+
+function drop(graph: IdentityGraph, result: ResolveResult, input: ResolveInput, key: string, reason: ConflictReason, clusters: Map<string, Cluster>) {
+  const conflict: Conflict = { messageId: input.messageId, dropped: key, reason, clusters: [...clusters.keys()], at: input.at };
+  graph.conflicts.push(conflict);
+  result.dropped.push(conflict);
+}
+
+function queueReview(graph: IdentityGraph, kind: ReviewItem["kind"], clusters: string[], identifiers: string[], input: ResolveInput, detail: string): ReviewItem {
+  const item: ReviewItem = { id: graph.nextId("rev"), kind, clusters, identifiers, messageId: input.messageId, detail, status: "open", at: input.at };
+  graph.reviews.set(item.id, item);
+  return item;
+}
+
+function addIdentifier(graph: IdentityGraph, cluster: Cluster, identifier: Identifier, at: number, userId: string | undefined) {
+  const key = identifierKey(identifier);
+  const existing = cluster.identifiers.get(key);
+  if (existing) {
+    existing.firstSeen = Math.min(existing.firstSeen, at);
+    existing.lastSeen = Math.max(existing.lastSeen, at);
+  } else cluster.identifiers.set(key, { ...identifier, firstSeen: at, lastSeen: at });
+  const entry = graph.index.get(key);
+  if (entry) entry.clusterId = cluster.id;
+  else graph.index.set(key, { clusterId: cluster.id, userIds: new Set(userId !== undefined && identifier.type !== "user_id" ? [userId] : []), quarantined: false });
+}
+
+/** The older cluster survives; the others forward to it and hand over their identifiers and links. */
+export function mergeInto(graph: IdentityGraph, clusters: Cluster[], input: ResolveInput, accepted: Identifier[], result: { created: boolean; merge?: MergeRecord }, rule: MergeRecord["rule"] = "shared-identifier"): Cluster {
+  if (clusters.length === 0) {
+    const cluster: Cluster = { id: graph.nextId("prof"), createdAt: input.at, seq: graph.nextSeq(), identifiers: new Map(), links: [] };
+    graph.clusters.set(cluster.id, cluster);
+    result.created = true;
+    return cluster;
+  }
+  const [survivor, ...absorbed] = [...clusters].sort((a, b) => a.createdAt - b.createdAt || a.seq - b.seq);
+  if (absorbed.length === 0) return survivor!;
+  const owners = new Map(clusters.flatMap((c) => [...c.identifiers.keys()].map((k) => [k, c.id] as const)));
+  for (const cluster of absorbed) {
+    for (const [key, identifier] of cluster.identifiers) {
+      const mine = survivor!.identifiers.get(key);
+      survivor!.identifiers.set(key, mine ? { ...mine, firstSeen: Math.min(mine.firstSeen, identifier.firstSeen), lastSeen: Math.max(mine.lastSeen, identifier.lastSeen) } : identifier);
+      const entry = graph.index.get(key);
+      if (entry && graph.resolve(entry.clusterId).id === cluster.id) entry.clusterId = survivor!.id;
+    }
+    survivor!.links.push(...cluster.links);
+    cluster.identifiers = new Map();
+    cluster.links = [];
+    cluster.forwardedTo = survivor!.id;
+  }
+  const merge: MergeRecord = {
+    id: graph.nextId("mrg"),
+    survivor: survivor!.id,
+    absorbed: absorbed.map((c) => c.id),
+    messageId: input.messageId,
+    evidence: accepted.map((i) => ({ key: identifierKey(i), clusterId: owners.get(identifierKey(i)) ?? "event" })),
+    rule,
+    at: input.at,
+  };
+  graph.merges.set(merge.id, merge);
+  result.merge = merge;
+  return survivor!;
+}
+
+/** A retracted event replays without linking anything: it joins the cluster of its strongest identifier. */
+function replayTombstoned(graph: IdentityGraph, input: ResolveInput, ordered: Identifier[], result: ResolveResult): ResolveResult {
+  for (const identifier of ordered) {
+    const cluster = graph.clusterOf(identifierKey(identifier));
+    if (cluster) {
+      graph.eventCluster.set(input.messageId, cluster.id);
+      result.clusterId = cluster.id;
+      return result;
+    }
+  }
+  return result;
+}

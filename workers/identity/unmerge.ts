@@ -1,0 +1,116 @@
+import { type Cluster, IdentityGraph, type MergeRecord, type ReviewItem } from "./graph";
+import { mergeInto } from "./resolve";
+
+export class IdentityRuleError extends Error {}
+
+/**
+ * Retracts a merge. The evidence event's links are removed and tombstoned, the
+ * survivor is recomputed as the connected components of its remaining links,
+ * the component holding the oldest identifier keeps the profile id and the
+ * others get new ids, taking their identifiers and events along. The evidence
+ * identifiers become never-merge pairs, so neither a replay nor a later event
+ * joins the parts again without a person's approval.
+ */
+export function unmerge(graph: IdentityGraph, mergeId: string, at: number): { kept: string; restored: string[] } {
+  const merge = graph.merges.get(mergeId);
+  if (!merge) throw new IdentityRuleError(`merge ${mergeId} not found`);
+  if (merge.retracted) throw new IdentityRuleError(`merge ${mergeId} was already retracted`);
+  const survivor = graph.resolve(merge.survivor);
+
+  const evidenceLinks = survivor.links.filter((link) => link.messageId === merge.messageId);
+  survivor.links = survivor.links.filter((link) => link.messageId !== merge.messageId);
+  graph.tombstones.add(merge.messageId);
+  const sides = new Map<string, string[]>();
+  for (const { key, clusterId } of merge.evidence) sides.set(clusterId, [...(sides.get(clusterId) ?? []), key]);
+  const groups = [...sides.values()];
+  for (let i = 0; i < groups.length; i++)
+    for (let j = i + 1; j < groups.length; j++) for (const a of groups[i]!) for (const b of groups[j]!) graph.neverMerge.add(IdentityGraph.pairKey(a, b));
+
+  const restored = split(graph, survivor);
+  // The retracted event stays with the part that holds its strongest identifier.
+  const strongest = evidenceLinks[0]?.keys[0];
+  if (strongest) graph.eventCluster.set(merge.messageId, graph.clusterOf(strongest)?.id ?? survivor.id);
+  merge.retracted = { at, restored };
+  return { kept: survivor.id, restored };
+}
+
+/** Splits a cluster into the connected components of its links; returns the new clusters' ids. */
+export function split(graph: IdentityGraph, cluster: Cluster): string[] {
+  const parent = new Map<string, string>();
+  const find = (key: string): string => {
+    let root = key;
+    while (parent.get(root) !== root) root = parent.get(root)!;
+    parent.set(key, root);
+    return root;
+  };
+  for (const key of cluster.identifiers.keys()) parent.set(key, key);
+  for (const link of cluster.links) {
+    const present = link.keys.filter((k) => parent.has(k));
+    for (const key of present.slice(1)) parent.set(find(key), find(present[0]!));
+  }
+  const components = new Map<string, string[]>();
+  for (const key of cluster.identifiers.keys()) {
+    const root = find(key);
+    components.set(root, [...(components.get(root) ?? []), key]);
+  }
+  if (components.size <= 1) return [];
+
+  const firstSeen = (keys: string[]) => Math.min(...keys.map((k) => cluster.identifiers.get(k)!.firstSeen));
+  const ordered = [...components.values()].sort((a, b) => firstSeen(a) - firstSeen(b) || [...a].sort()[0]!.localeCompare([...b].sort()[0]!));
+  const restored: string[] = [];
+  for (const keys of ordered.slice(1)) {
+    const part: Cluster = { id: graph.nextId("prof"), createdAt: firstSeen(keys), seq: graph.nextSeq(), identifiers: new Map(), links: [] };
+    graph.clusters.set(part.id, part);
+    const inPart = new Set(keys);
+    for (const key of keys) {
+      part.identifiers.set(key, cluster.identifiers.get(key)!);
+      cluster.identifiers.delete(key);
+      const entry = graph.index.get(key);
+      if (entry && graph.resolve(entry.clusterId).id === cluster.id) entry.clusterId = part.id;
+    }
+    part.links = cluster.links.filter((link) => link.keys.some((k) => inPart.has(k)));
+    cluster.links = cluster.links.filter((link) => !link.keys.some((k) => inPart.has(k)));
+    for (const link of part.links) graph.eventCluster.set(link.messageId, part.id);
+    restored.push(part.id);
+  }
+  return restored;
+}
+
+/** Approving a review merges what it names, whatever the guards said, and lifts never-merge pairs between them. */
+export function approveReview(graph: IdentityGraph, reviewId: string, at: number) {
+  const review = openReview(graph, reviewId);
+  const clusters = [...new Map(review.clusters.map((id) => graph.resolve(id)).map((c) => [c.id, c])).values()];
+  const keys = new Set(clusters.flatMap((c) => [...c.identifiers.keys()]));
+  for (const pair of [...graph.neverMerge]) {
+    const [a, b] = pair.split("\u0000") as [string, string];
+    if (keys.has(a) && keys.has(b)) graph.neverMerge.delete(pair);
+  }
+  const entry = review.kind === "quarantine" ? graph.index.get(review.identifiers[0]!) : undefined;
+  if (entry) entry.quarantined = false;
+  review.status = "approved";
+  if (clusters.length < 2) return { review };
+  const result: { created: boolean; merge?: MergeRecord } = { created: false };
+  const messageId = `review:${review.id}`;
+  // The approval itself is a link between the parts, so that retracting some other merge later keeps them together.
+  const representatives = clusters.map((c) => [...c.identifiers.keys()][0]).filter((k): k is string => Boolean(k));
+  const survivor = mergeInto(graph, clusters, { messageId, at, identifiers: [] }, [], result, "review-approved");
+  survivor.links.push({ messageId, keys: representatives, at });
+  graph.eventCluster.set(messageId, survivor.id);
+  return { review, merge: result.merge };
+}
+
+/** Rejecting records never-merge pairs between the identifiers and clusters the review named. */
+export function rejectReview(graph: IdentityGraph, reviewId: string) {
+  const review = openReview(graph, reviewId);
+  const keys = review.clusters.map((id) => [...graph.resolve(id).identifiers.keys()][0]).filter((k): k is string => Boolean(k));
+  for (const identifier of review.identifiers) for (const key of keys) if (identifier !== key) graph.neverMerge.add(IdentityGraph.pairKey(identifier, key));
+  review.status = "rejected";
+  return { review };
+}
+
+function openReview(graph: IdentityGraph, reviewId: string): ReviewItem {
+  const review = graph.reviews.get(reviewId);
+  if (!review) throw new IdentityRuleError(`review ${reviewId} not found`);
+  if (review.status !== "open") throw new IdentityRuleError(`review ${reviewId} is already ${review.status}`);
+  return review;
+}
