@@ -5,14 +5,16 @@ import { assertValidEnv, InvalidEnvironmentError } from "./env";
 import { createLogger, errorFields } from "./lib/logger";
 import { ApiError, problemResponse } from "./lib/problem";
 import { expireTokens } from "./maintenance/expire-tokens";
+import { identityProcessor } from "./identity/processor";
 import type { EventProcessor } from "./pipeline/processor";
 
 export { DedupShard } from "../durable-objects/dedup-shard";
+export { IdentityGraphShard } from "../durable-objects/identity-graph";
 
 const app = createApp();
 
-/** Downstream of the archive, in order. Identity resolution plugs in here. */
-const processors: EventProcessor[] = [];
+/** Downstream of the archive, in order. */
+const processorsFor = (env: Env): EventProcessor[] => [identityProcessor(env)];
 
 export default {
   fetch(request, env, ctx) {
@@ -29,7 +31,7 @@ export default {
   async queue(batch, env, _ctx) {
     assertValidEnv(env);
     if (batch.queue.includes("-dlq")) return consumeDeadLetters(batch, env);
-    if (batch.queue.startsWith("cdp-events")) return consumeEvents(batch, env, processors);
+    if (batch.queue.startsWith("cdp-events")) return consumeEvents(batch, env, processorsFor(env));
     createLogger().error("message batch from an unknown queue left for retry", { queue: batch.queue });
     batch.retryAll();
   },

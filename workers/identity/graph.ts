@@ -88,7 +88,11 @@ export class IdentityGraph {
   readonly tombstones = new Set<string>();
   /** Which cluster each applied event belongs to (events follow their identifiers on unmerge). */
   readonly eventCluster = new Map<string, string>();
-  private counter = 0;
+  constructor(private counter = 0) {}
+
+  counterValue(): number {
+    return this.counter;
+  }
 
   nextId(prefix: string): string {
     this.counter += 1;

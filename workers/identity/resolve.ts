@@ -65,7 +65,7 @@ export function applyEvent(graph: IdentityGraph, settings: IdentitySettings, inp
       continue;
     }
     drop(graph, result, input, key, violation, tentative);
-    if (violation === "user-id-conflict" && !WEAK_TYPES.has(identifier.type) && identifier.type !== "user_id") {
+    if (violation === "user-id-conflict" && !WEAK_TYPES.has(identifier.type)) {
       result.reviews.push(queueReview(graph, "user-id-conflict", [...tentative.keys()], [key], input, `${key} links profiles that hold different user ids`));
     } else if (violation === "cluster-cap" && !capQueued) {
       capQueued = true;
@@ -154,9 +154,13 @@ function violatesNeverMerge(graph: IdentityGraph, clusters: Cluster[], accepted:
   return false;
 }
 
+/** Recorded conflicts kept in the graph; older ones live on in the caller's own log. */
+const MAX_RECORDED_CONFLICTS = 5_000;
+
 function drop(graph: IdentityGraph, result: ResolveResult, input: ResolveInput, key: string, reason: ConflictReason, clusters: Map<string, Cluster>) {
   const conflict: Conflict = { messageId: input.messageId, dropped: key, reason, clusters: [...clusters.keys()], at: input.at };
   graph.conflicts.push(conflict);
+  if (graph.conflicts.length > MAX_RECORDED_CONFLICTS) graph.conflicts.splice(0, graph.conflicts.length - MAX_RECORDED_CONFLICTS);
   result.dropped.push(conflict);
 }
 

@@ -1,0 +1,199 @@
+import { DurableObject } from "cloudflare:workers";
+import { z } from "zod";
+import type { QueuedEvent } from "../workers/intake/envelope";
+import { extractIdentifiers, previousUserId } from "../workers/identity/extract";
+import { IdentityGraph } from "../workers/identity/graph";
+import { applyEvent, type ResolveInput } from "../workers/identity/resolve";
+import { DEFAULT_IDENTITY_SETTINGS, type IdentitySettings, identitySettingsSchema } from "../workers/identity/settings";
+import { fromSnapshot, toSnapshot } from "../workers/identity/snapshot";
+import { identifierKey } from "../workers/identity/types";
+import { approveReview, IdentityRuleError, rejectReview, unmerge } from "../workers/identity/unmerge";
+import { type FieldError, fieldErrors } from "../workers/lib/problem";
+
+/** Every change to the graph is one of these, logged before it is acknowledged and replayed on wake. */
+const operationSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("events"), inputs: z.array(z.object({ messageId: z.string(), at: z.number(), identifiers: z.array(z.object({ type: z.string(), value: z.string() })) })) }),
+  z.object({ kind: z.literal("unmerge"), mergeId: z.string(), at: z.number() }),
+  z.object({ kind: z.literal("approve"), reviewId: z.string(), at: z.number() }),
+  z.object({ kind: z.literal("reject"), reviewId: z.string() }),
+  z.object({ kind: z.literal("settings"), settings: z.unknown() }),
+]);
+type Operation = z.infer<typeof operationSchema>;
+
+export interface EventAssignment {
+  messageId: string;
+  profileId: string | null;
+  mergeId?: string;
+  dropped: { identifier: string; reason: string }[];
+}
+
+const SNAPSHOT_EVERY_OPERATIONS = 500;
+const SNAPSHOT_CHUNK_CHARS = 1_000_000;
+
+/**
+ * A workspace's identity graph. One object per workspace is the single writer
+ * of identity decisions, so resolution is serial and needs no cross-object
+ * saga: every merge, guard and unmerge sees one consistent graph. State is the
+ * pure `IdentityGraph`, kept in memory, made durable as an operation log plus
+ * periodic snapshots in the object's SQLite storage. See docs/identity.md for
+ * the capacity this gives and the plan to shard past it.
+ */
+export class IdentityGraphShard extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private graph: IdentityGraph | null = null;
+  private settings: IdentitySettings = DEFAULT_IDENTITY_SETTINGS;
+  private operationsSinceSnapshot = 0;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec("CREATE TABLE IF NOT EXISTS operations (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL)");
+    this.sql.exec("CREATE TABLE IF NOT EXISTS snapshot (chunk INTEGER PRIMARY KEY, seq INTEGER NOT NULL, data TEXT NOT NULL)");
+  }
+
+  /** Resolves events idempotently: an event already applied returns its current profile and changes nothing. */
+  resolveEvents(events: QueuedEvent[]): EventAssignment[] {
+    const graph = this.load();
+    const inputs: ResolveInput[] = [];
+    const out: EventAssignment[] = [];
+    for (const event of events) {
+      if (graph.eventCluster.has(event.messageId)) {
+        out.push({ messageId: event.messageId, profileId: graph.clusterOfEvent(event.messageId)?.id ?? null, dropped: [] });
+        continue;
+      }
+      const { identifiers } = extractIdentifiers(event, this.settings);
+      const previous = previousUserId(event, this.settings);
+      if (previous && graph.index.has(identifierKey(previous))) identifiers.push(previous);
+      const input = { messageId: event.messageId, at: Date.parse(event.timestamp) || Date.parse(event.receivedAt), identifiers };
+      inputs.push(input);
+      const result = applyEvent(graph, this.settings, input);
+      out.push({
+        messageId: event.messageId,
+        profileId: result.clusterId,
+        ...(result.merge ? { mergeId: result.merge.id } : {}),
+        dropped: result.dropped.map((d) => ({ identifier: d.dropped, reason: d.reason })),
+      });
+    }
+    if (inputs.length) this.record({ kind: "events", inputs });
+    return out;
+  }
+
+  unmerge(mergeId: string, at = Date.now()) {
+    return this.decide(() => unmerge(this.load(), mergeId, at), { kind: "unmerge", mergeId, at });
+  }
+
+  approveReview(reviewId: string, at = Date.now()) {
+    return this.decide(() => approveReview(this.load(), reviewId, at), { kind: "approve", reviewId, at });
+  }
+
+  rejectReview(reviewId: string) {
+    return this.decide(() => rejectReview(this.load(), reviewId), { kind: "reject", reviewId });
+  }
+
+  /**
+   * A person's decision: refused ones come back as a result, not a thrown error,
+   * so the caller can answer with a problem document. Rules check before they change anything.
+   */
+  private decide<T extends object>(run: () => T, op: Operation): ({ ok: true } & T) | { ok: false; code: "NOT_FOUND" | "CONFLICT"; detail: string } {
+    try {
+      const result = run();
+      this.record(op);
+      return { ok: true, ...result };
+    } catch (error) {
+      if (!(error instanceof IdentityRuleError)) throw error;
+      return { ok: false, code: error.message.includes("not found") ? "NOT_FOUND" : "CONFLICT", detail: error.message };
+    }
+  }
+
+  getSettings(): IdentitySettings {
+    this.load();
+    return this.settings;
+  }
+
+  /** New settings apply to decisions from now on; existing clusters are not re-evaluated. */
+  putSettings(input: unknown): { ok: true; settings: IdentitySettings } | { ok: false; errors: FieldError[] } {
+    this.load();
+    const parsed = identitySettingsSchema.safeParse(input);
+    if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
+    this.settings = parsed.data;
+    this.record({ kind: "settings", settings: this.settings });
+    return { ok: true, settings: this.settings };
+  }
+
+  reviews(status?: "open" | "approved" | "rejected") {
+    return [...this.load().reviews.values()].filter((r) => !status || r.status === status);
+  }
+
+  merge(mergeId: string) {
+    return this.load().merges.get(mergeId) ?? null;
+  }
+
+  /** The live profile holding an identifier (`type:value`), following merges. */
+  lookup(key: string) {
+    const cluster = this.load().clusterOf(key);
+    return cluster ? this.profileView(cluster.id) : null;
+  }
+
+  profile(profileId: string) {
+    const graph = this.load();
+    return graph.clusters.has(profileId) ? this.profileView(profileId) : null;
+  }
+
+  private profileView(profileId: string) {
+    const graph = this.load();
+    const cluster = graph.resolve(profileId);
+    const merges = [...graph.merges.values()].filter((m) => m.survivor === cluster.id || m.absorbed.includes(cluster.id) || m.retracted?.restored.includes(cluster.id));
+    return {
+      profileId: cluster.id,
+      requestedId: profileId,
+      identifiers: [...cluster.identifiers.values()],
+      links: cluster.links,
+      merges,
+      conflicts: graph.conflicts.filter((c) => c.clusters.includes(cluster.id)),
+    };
+  }
+
+  private load(): IdentityGraph {
+    if (this.graph) return this.graph;
+    const chunks = this.sql.exec<{ seq: number; data: string }>("SELECT seq, data FROM snapshot ORDER BY chunk").toArray();
+    const since = chunks[0]?.seq ?? 0;
+    if (chunks.length) {
+      const parsed = JSON.parse(chunks.map((c) => c.data).join("")) as { graph: unknown; settings: unknown };
+      this.graph = fromSnapshot(parsed.graph);
+      this.settings = identitySettingsSchema.parse(parsed.settings);
+    } else this.graph = new IdentityGraph();
+    for (const row of this.sql.exec<{ op: string }>("SELECT op FROM operations WHERE seq > ? ORDER BY seq", since)) {
+      this.apply(operationSchema.parse(JSON.parse(row.op)));
+      this.operationsSinceSnapshot++;
+    }
+    return this.graph;
+  }
+
+  /** Replays one logged operation: the same inputs and order give the same graph. */
+  private apply(op: Operation) {
+    const graph = this.graph!;
+    if (op.kind === "events") for (const input of op.inputs) applyEvent(graph, this.settings, input);
+    else if (op.kind === "unmerge") unmerge(graph, op.mergeId, op.at);
+    else if (op.kind === "approve") approveReview(graph, op.reviewId, op.at);
+    else if (op.kind === "reject") rejectReview(graph, op.reviewId);
+    else this.settings = identitySettingsSchema.parse(op.settings);
+  }
+
+  private record(op: Operation) {
+    this.sql.exec("INSERT INTO operations (op) VALUES (?)", JSON.stringify(op));
+    if (++this.operationsSinceSnapshot >= SNAPSHOT_EVERY_OPERATIONS) this.snapshot();
+  }
+
+  private snapshot() {
+    const seq = this.sql.exec<{ seq: number }>("SELECT coalesce(max(seq), 0) AS seq FROM operations").one().seq;
+    const data = JSON.stringify({ graph: toSnapshot(this.graph!), settings: this.settings });
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("DELETE FROM snapshot");
+      for (let i = 0; i * SNAPSHOT_CHUNK_CHARS < data.length; i++) {
+        this.sql.exec("INSERT INTO snapshot (chunk, seq, data) VALUES (?, ?, ?)", i, seq, data.slice(i * SNAPSHOT_CHUNK_CHARS, (i + 1) * SNAPSHOT_CHUNK_CHARS));
+      }
+      this.sql.exec("DELETE FROM operations WHERE seq <= ?", seq);
+    });
+    this.operationsSinceSnapshot = 0;
+  }
+}

@@ -1,0 +1,14 @@
+import type { EventProcessor } from "../pipeline/processor";
+
+/**
+ * Hands deduplicated events to the workspace's identity graph. Idempotent: the
+ * graph skips events it has already applied, so a redelivered batch changes nothing.
+ */
+export function identityProcessor(env: Pick<Env, "IDENTITY">): EventProcessor {
+  return {
+    name: "identity",
+    async process(workspaceId, events) {
+      await env.IDENTITY.getByName(workspaceId).resolveEvents(events);
+    },
+  };
+}

@@ -1,0 +1,87 @@
+import { z } from "zod";
+import { IdentityGraph } from "./graph";
+
+/**
+ * The graph as JSON, for Durable Object snapshots. Parsed with zod on the way
+ * back in: stored JSON is never trusted.
+ */
+const identifierSchema = z.object({ type: z.string(), value: z.string(), firstSeen: z.number(), lastSeen: z.number() });
+const linkSchema = z.object({ messageId: z.string(), keys: z.array(z.string()), at: z.number() });
+const clusterSchema = z.object({
+  id: z.string(),
+  createdAt: z.number(),
+  seq: z.number(),
+  identifiers: z.array(z.tuple([z.string(), identifierSchema])),
+  links: z.array(linkSchema),
+  forwardedTo: z.string().optional(),
+});
+const mergeSchema = z.object({
+  id: z.string(),
+  survivor: z.string(),
+  absorbed: z.array(z.string()),
+  messageId: z.string(),
+  evidence: z.array(z.object({ key: z.string(), clusterId: z.string() })),
+  rule: z.enum(["shared-identifier", "review-approved"]),
+  at: z.number(),
+  retracted: z.object({ at: z.number(), restored: z.array(z.string()) }).optional(),
+});
+const reviewSchema = z.object({
+  id: z.string(),
+  kind: z.enum(["user-id-conflict", "cluster-cap", "quarantine", "probabilistic"]),
+  clusters: z.array(z.string()),
+  identifiers: z.array(z.string()),
+  messageId: z.string().optional(),
+  detail: z.string(),
+  status: z.enum(["open", "approved", "rejected"]),
+  at: z.number(),
+});
+const conflictSchema = z.object({
+  messageId: z.string(),
+  dropped: z.string(),
+  reason: z.enum(["limit", "user-id-conflict", "never-merge", "cluster-cap", "quarantined"]),
+  clusters: z.array(z.string()),
+  at: z.number(),
+});
+
+export const graphSnapshotSchema = z.object({
+  v: z.literal(1),
+  counter: z.number(),
+  clusters: z.array(clusterSchema),
+  index: z.array(z.tuple([z.string(), z.object({ clusterId: z.string(), userIds: z.array(z.string()), quarantined: z.boolean() })])),
+  merges: z.array(mergeSchema),
+  conflicts: z.array(conflictSchema),
+  reviews: z.array(reviewSchema),
+  neverMerge: z.array(z.string()),
+  tombstones: z.array(z.string()),
+  eventCluster: z.array(z.tuple([z.string(), z.string()])),
+});
+export type GraphSnapshot = z.infer<typeof graphSnapshotSchema>;
+
+export function toSnapshot(graph: IdentityGraph): GraphSnapshot {
+  return {
+    v: 1,
+    counter: graph.counterValue(),
+    clusters: [...graph.clusters.values()].map((c) => ({ ...c, identifiers: [...c.identifiers], ...(c.forwardedTo ? { forwardedTo: c.forwardedTo } : {}) })),
+    index: [...graph.index].map(([key, entry]) => [key, { ...entry, userIds: [...entry.userIds] }]),
+    merges: [...graph.merges.values()],
+    conflicts: graph.conflicts,
+    reviews: [...graph.reviews.values()],
+    neverMerge: [...graph.neverMerge],
+    tombstones: [...graph.tombstones],
+    eventCluster: [...graph.eventCluster],
+  };
+}
+
+export function fromSnapshot(raw: unknown): IdentityGraph {
+  const snapshot = graphSnapshotSchema.parse(raw);
+  const graph = new IdentityGraph(snapshot.counter);
+  for (const c of snapshot.clusters) graph.clusters.set(c.id, { ...c, identifiers: new Map(c.identifiers) });
+  for (const [key, entry] of snapshot.index) graph.index.set(key, { ...entry, userIds: new Set(entry.userIds) });
+  for (const m of snapshot.merges) graph.merges.set(m.id, m);
+  graph.conflicts.push(...snapshot.conflicts);
+  for (const r of snapshot.reviews) graph.reviews.set(r.id, r);
+  for (const pair of snapshot.neverMerge) graph.neverMerge.add(pair);
+  for (const messageId of snapshot.tombstones) graph.tombstones.add(messageId);
+  for (const [messageId, clusterId] of snapshot.eventCluster) graph.eventCluster.set(messageId, clusterId);
+  return graph;
+}
