@@ -134,6 +134,20 @@ export class IdentityGraphShard extends DurableObject<Env> {
     return cluster ? this.profileView(cluster.id) : null;
   }
 
+  /** Live profiles in creation order, for listings and exports. */
+  listProfiles(offset = 0, limit = 100) {
+    const live = this.load().liveClusters();
+    return {
+      total: live.length,
+      profiles: live.slice(offset, offset + limit).map((c) => ({ profileId: c.id, identifiers: [...c.identifiers.keys()] })),
+    };
+  }
+
+  /** How many events the graph has applied: callers wait on it to see their writes. */
+  appliedEvents(): number {
+    return this.load().eventCluster.size;
+  }
+
   profile(profileId: string) {
     const graph = this.load();
     return graph.clusters.has(profileId) ? this.profileView(profileId) : null;
