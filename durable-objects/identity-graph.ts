@@ -3,7 +3,8 @@ import { z } from "zod";
 import type { QueuedEvent } from "../workers/intake/envelope";
 import { extractIdentifiers, previousUserId } from "../workers/identity/extract";
 import { IdentityGraph } from "../workers/identity/graph";
-import { applyEvent, type ResolveInput } from "../workers/identity/resolve";
+import { applyEventWithFeatures, type EventInput } from "../workers/identity/apply";
+import { featuresFromEvent } from "../workers/identity/features";
 import { DEFAULT_IDENTITY_SETTINGS, type IdentitySettings, identitySettingsSchema } from "../workers/identity/settings";
 import { fromSnapshot, toSnapshot } from "../workers/identity/snapshot";
 import { identifierKey } from "../workers/identity/types";
@@ -12,7 +13,17 @@ import { type FieldError, fieldErrors } from "../workers/lib/problem";
 
 /** Every change to the graph is one of these, logged before it is acknowledged and replayed on wake. */
 const operationSchema = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("events"), inputs: z.array(z.object({ messageId: z.string(), at: z.number(), identifiers: z.array(z.object({ type: z.string(), value: z.string() })) })) }),
+  z.object({
+    kind: z.literal("events"),
+    inputs: z.array(
+      z.object({
+        messageId: z.string(),
+        at: z.number(),
+        identifiers: z.array(z.object({ type: z.string(), value: z.string() })),
+        features: z.record(z.string(), z.unknown()).optional(),
+      }),
+    ),
+  }),
   z.object({ kind: z.literal("unmerge"), mergeId: z.string(), at: z.number() }),
   z.object({ kind: z.literal("approve"), reviewId: z.string(), at: z.number() }),
   z.object({ kind: z.literal("reject"), reviewId: z.string() }),
@@ -54,7 +65,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
   /** Resolves events idempotently: an event already applied returns its current profile and changes nothing. */
   resolveEvents(events: QueuedEvent[]): EventAssignment[] {
     const graph = this.load();
-    const inputs: ResolveInput[] = [];
+    const inputs: EventInput[] = [];
     const out: EventAssignment[] = [];
     for (const event of events) {
       if (graph.eventCluster.has(event.messageId)) {
@@ -64,9 +75,9 @@ export class IdentityGraphShard extends DurableObject<Env> {
       const { identifiers } = extractIdentifiers(event, this.settings);
       const previous = previousUserId(event, this.settings);
       if (previous && graph.index.has(identifierKey(previous))) identifiers.push(previous);
-      const input = { messageId: event.messageId, at: Date.parse(event.timestamp) || Date.parse(event.receivedAt), identifiers };
+      const input: EventInput = { messageId: event.messageId, at: Date.parse(event.timestamp) || Date.parse(event.receivedAt), identifiers, features: featuresFromEvent(event, identifiers) };
       inputs.push(input);
-      const result = applyEvent(graph, this.settings, input);
+      const result = applyEventWithFeatures(graph, this.settings, input);
       out.push({
         messageId: event.messageId,
         profileId: result.clusterId,
@@ -186,7 +197,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
   /** Replays one logged operation: the same inputs and order give the same graph. */
   private apply(op: Operation) {
     const graph = this.graph!;
-    if (op.kind === "events") for (const input of op.inputs) applyEvent(graph, this.settings, input);
+    if (op.kind === "events") for (const input of op.inputs) applyEventWithFeatures(graph, this.settings, input as EventInput);
     else if (op.kind === "unmerge") unmerge(graph, op.mergeId, op.at);
     else if (op.kind === "approve") approveReview(graph, op.reviewId, op.at);
     else if (op.kind === "reject") rejectReview(graph, op.reviewId);

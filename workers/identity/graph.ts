@@ -1,3 +1,4 @@
+import type { FieldEvidence, ProfileFeatures } from "./probabilistic";
 import type { Identifier } from "./types";
 import { identifierKey } from "./types";
 
@@ -39,7 +40,7 @@ export interface MergeRecord {
   messageId: string;
   /** The event identifiers that matched each cluster: the evidence of the merge. */
   evidence: { key: string; clusterId: string }[];
-  rule: "shared-identifier" | "review-approved";
+  rule: "shared-identifier" | "review-approved" | "probabilistic";
   at: number;
   retracted?: { at: number; restored: string[] };
 }
@@ -65,6 +66,9 @@ export interface ReviewItem {
   identifiers: string[];
   messageId?: string;
   detail: string;
+  /** For probabilistic candidates: the match probability and each field's contribution. */
+  score?: number;
+  evidence?: FieldEvidence[];
   status: "open" | "approved" | "rejected";
   at: number;
 }
@@ -88,6 +92,12 @@ export class IdentityGraph {
   readonly tombstones = new Set<string>();
   /** Which cluster each applied event belongs to (events follow their identifiers on unmerge). */
   readonly eventCluster = new Map<string, string>();
+  /** What each live cluster offers probabilistic matching. */
+  readonly features = new Map<string, ProfileFeatures>();
+  /** Blocking key → clusters that had it; rebuilt from `features`, so never persisted. Entries may be stale (merged away). */
+  readonly blocks = new Map<string, Set<string>>();
+  /** Cluster pairs already scored above the review threshold: one suggestion per pair. */
+  readonly suggested = new Set<string>();
   constructor(private counter = 0) {}
 
   counterValue(): number {

@@ -1,4 +1,5 @@
 import { type Cluster, type Conflict, type ConflictReason, IdentityGraph, type MergeRecord, type ReviewItem } from "./graph";
+import { mergeFeatures } from "./features";
 import { type IdentitySettings, ruleFor } from "./settings";
 import { type Identifier, identifierKey } from "./types";
 
@@ -113,7 +114,7 @@ function noteUserId(graph: IdentityGraph, settings: IdentitySettings, key: strin
   return true;
 }
 
-function checkGuards(graph: IdentityGraph, settings: IdentitySettings, clusters: Cluster[], accepted: Identifier[], at: number): ConflictReason | null {
+export function checkGuards(graph: IdentityGraph, settings: IdentitySettings, clusters: Cluster[], accepted: Identifier[], at: number): ConflictReason | null {
   const valuesByType = new Map<string, Set<string>>();
   const note = (type: string, value: string) => {
     let values = valuesByType.get(type);
@@ -201,6 +202,11 @@ export function mergeInto(graph: IdentityGraph, clusters: Cluster[], input: Reso
       if (entry && graph.resolve(entry.clusterId).id === cluster.id) entry.clusterId = survivor!.id;
     }
     survivor!.links.push(...cluster.links);
+    const absorbedFeatures = graph.features.get(cluster.id);
+    if (absorbedFeatures) {
+      graph.features.set(survivor!.id, mergeFeatures(graph.features.get(survivor!.id), absorbedFeatures));
+      graph.features.delete(cluster.id);
+    }
     cluster.identifiers = new Map();
     cluster.links = [];
     cluster.forwardedTo = survivor!.id;

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { IdentityGraph } from "./graph";
+import { IdentityGraph, type ReviewItem } from "./graph";
+import { blockingKeys, type ProfileFeatures } from "./probabilistic";
 
 /**
  * The graph as JSON, for Durable Object snapshots. Parsed with zod on the way
@@ -21,7 +22,7 @@ const mergeSchema = z.object({
   absorbed: z.array(z.string()),
   messageId: z.string(),
   evidence: z.array(z.object({ key: z.string(), clusterId: z.string() })),
-  rule: z.enum(["shared-identifier", "review-approved"]),
+  rule: z.enum(["shared-identifier", "review-approved", "probabilistic"]),
   at: z.number(),
   retracted: z.object({ at: z.number(), restored: z.array(z.string()) }).optional(),
 });
@@ -32,6 +33,8 @@ const reviewSchema = z.object({
   identifiers: z.array(z.string()),
   messageId: z.string().optional(),
   detail: z.string(),
+  score: z.number().optional(),
+  evidence: z.array(z.object({ field: z.string(), level: z.string(), weight: z.number() })).optional(),
   status: z.enum(["open", "approved", "rejected"]),
   at: z.number(),
 });
@@ -41,6 +44,16 @@ const conflictSchema = z.object({
   reason: z.enum(["limit", "user-id-conflict", "never-merge", "cluster-cap", "quarantined"]),
   clusters: z.array(z.string()),
   at: z.number(),
+});
+
+const featuresSchema = z.object({
+  firstName: z.string().optional(),
+  lastName: z.string().optional(),
+  emails: z.array(z.string()),
+  phones: z.array(z.string()),
+  address: z.object({ street: z.string().optional(), city: z.string().optional(), postalCode: z.string().optional(), country: z.string().optional() }).optional(),
+  ips: z.array(z.string()),
+  userAgents: z.array(z.string()),
 });
 
 export const graphSnapshotSchema = z.object({
@@ -54,6 +67,8 @@ export const graphSnapshotSchema = z.object({
   neverMerge: z.array(z.string()),
   tombstones: z.array(z.string()),
   eventCluster: z.array(z.tuple([z.string(), z.string()])),
+  features: z.array(z.tuple([z.string(), featuresSchema])).default([]),
+  suggested: z.array(z.string()).default([]),
 });
 export type GraphSnapshot = z.infer<typeof graphSnapshotSchema>;
 
@@ -69,6 +84,8 @@ export function toSnapshot(graph: IdentityGraph): GraphSnapshot {
     neverMerge: [...graph.neverMerge],
     tombstones: [...graph.tombstones],
     eventCluster: [...graph.eventCluster],
+    features: [...graph.features],
+    suggested: [...graph.suggested],
   };
 }
 
@@ -79,9 +96,18 @@ export function fromSnapshot(raw: unknown): IdentityGraph {
   for (const [key, entry] of snapshot.index) graph.index.set(key, { ...entry, userIds: new Set(entry.userIds) });
   for (const m of snapshot.merges) graph.merges.set(m.id, m);
   graph.conflicts.push(...snapshot.conflicts);
-  for (const r of snapshot.reviews) graph.reviews.set(r.id, r);
+  for (const r of snapshot.reviews) graph.reviews.set(r.id, r as ReviewItem);
   for (const pair of snapshot.neverMerge) graph.neverMerge.add(pair);
   for (const messageId of snapshot.tombstones) graph.tombstones.add(messageId);
   for (const [messageId, clusterId] of snapshot.eventCluster) graph.eventCluster.set(messageId, clusterId);
+  for (const [clusterId, features] of snapshot.features) {
+    graph.features.set(clusterId, features as ProfileFeatures);
+    for (const key of blockingKeys(features as ProfileFeatures)) {
+      let block = graph.blocks.get(key);
+      if (!block) graph.blocks.set(key, (block = new Set()));
+      block.add(clusterId);
+    }
+  }
+  for (const pair of snapshot.suggested) graph.suggested.add(pair);
   return graph;
 }

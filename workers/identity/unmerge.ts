@@ -71,6 +71,9 @@ export function split(graph: IdentityGraph, cluster: Cluster): string[] {
     part.links = cluster.links.filter((link) => link.keys.some((k) => inPart.has(k)));
     cluster.links = cluster.links.filter((link) => !link.keys.some((k) => inPart.has(k)));
     for (const link of part.links) graph.eventCluster.set(link.messageId, part.id);
+    // Match features are not kept per event, so each part starts from the merged profile's.
+    const features = graph.features.get(cluster.id);
+    if (features) graph.features.set(part.id, features);
     restored.push(part.id);
   }
   return restored;

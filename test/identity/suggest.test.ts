@@ -1,0 +1,81 @@
+import { describe, expect, it } from "vitest";
+import { applyEventWithFeatures, type EventInput } from "../../workers/identity/apply";
+import { IdentityGraph } from "../../workers/identity/graph";
+import type { ProfileFeatures } from "../../workers/identity/probabilistic";
+import { DEFAULT_IDENTITY_SETTINGS, identitySettingsSchema } from "../../workers/identity/settings";
+import type { Identifier } from "../../workers/identity/types";
+
+const T0 = Date.UTC(2026, 10, 1);
+const home = { street: "12 Rue des Lilas", city: "Lyon", postalCode: "69003", country: "FR" };
+
+function input(n: number, keys: string[], features: Partial<ProfileFeatures>): EventInput {
+  const identifiers: Identifier[] = keys.map((k) => ({ type: k.slice(0, k.indexOf(":")), value: k.slice(k.indexOf(":") + 1) }));
+  return { messageId: `s${n}`, at: T0 + n * 1000, identifiers, features: { emails: [], phones: [], ips: [], userAgents: [], ...features } };
+}
+
+const janeOnLaptop = input(1, ["anonymous_id:laptop", "email:jane.doe@gmail.com"], {
+  firstName: "Jane",
+  lastName: "Doe",
+  emails: ["jane.doe@gmail.com"],
+  address: home,
+  ips: ["203.0.113.5"],
+});
+const janeOnPhone = input(2, ["anonymous_id:phone", "email:janedoe@yahoo.fr"], {
+  firstName: "Jane",
+  lastName: "Doe",
+  emails: ["janedoe@yahoo.fr"],
+  address: home,
+  ips: ["198.51.100.7"],
+});
+
+describe("probabilistic suggestions", () => {
+  it("queues a likely match for review with its evidence, and does not merge it", () => {
+    const graph = new IdentityGraph();
+    applyEventWithFeatures(graph, DEFAULT_IDENTITY_SETTINGS, janeOnLaptop);
+    const second = applyEventWithFeatures(graph, DEFAULT_IDENTITY_SETTINGS, janeOnPhone);
+    expect(second.suggestions).toHaveLength(1);
+    const review = second.suggestions[0]!.review!;
+    expect(review).toMatchObject({ kind: "probabilistic", status: "open" });
+    expect(review.score).toBeGreaterThanOrEqual(0.9);
+    expect(review.evidence!.map((f) => f.field)).toEqual(["firstName", "lastName", "email", "phone", "address", "ip", "userAgent"]);
+    expect(graph.clusterOf("anonymous_id:laptop")!.id).not.toBe(graph.clusterOf("anonymous_id:phone")!.id);
+  });
+
+  it("suggests nothing for two members of one household", () => {
+    const graph = new IdentityGraph();
+    applyEventWithFeatures(graph, DEFAULT_IDENTITY_SETTINGS, janeOnLaptop);
+    const brother = applyEventWithFeatures(
+      graph,
+      DEFAULT_IDENTITY_SETTINGS,
+      input(3, ["anonymous_id:console", "email:tom.doe@gmail.com"], { firstName: "Tom", lastName: "Doe", emails: ["tom.doe@gmail.com"], address: home, ips: ["203.0.113.5"] }),
+    );
+    expect(brother.suggestions).toEqual([]);
+    expect(graph.reviews.size).toBe(0);
+  });
+
+  it("suggests a pair once, however many events follow", () => {
+    const graph = new IdentityGraph();
+    applyEventWithFeatures(graph, DEFAULT_IDENTITY_SETTINGS, janeOnLaptop);
+    applyEventWithFeatures(graph, DEFAULT_IDENTITY_SETTINGS, janeOnPhone);
+    applyEventWithFeatures(graph, DEFAULT_IDENTITY_SETTINGS, input(4, ["anonymous_id:phone", "phone:+33612345678"], { phones: ["+33612345678"] }));
+    expect([...graph.reviews.values()].filter((r) => r.kind === "probabilistic")).toHaveLength(1);
+  });
+
+  it("merges on its own only when the workspace opted in and the score clears the higher threshold", () => {
+    const settings = identitySettingsSchema.parse({ probabilistic: { reviewThreshold: 0.9, autoMerge: true, autoMergeThreshold: 0.95 } });
+    const graph = new IdentityGraph();
+    applyEventWithFeatures(graph, settings, janeOnLaptop);
+    const second = applyEventWithFeatures(graph, settings, janeOnPhone);
+    expect(second.suggestions[0]!.merge).toMatchObject({ rule: "probabilistic" });
+    expect(graph.clusterOf("anonymous_id:laptop")!.id).toBe(graph.clusterOf("anonymous_id:phone")!.id);
+  });
+
+  it("never merges two user ids on a score, even when the workspace opted in", () => {
+    const settings = identitySettingsSchema.parse({ probabilistic: { reviewThreshold: 0.9, autoMerge: true, autoMergeThreshold: 0.95 } });
+    const graph = new IdentityGraph();
+    applyEventWithFeatures(graph, settings, { ...janeOnLaptop, identifiers: [...janeOnLaptop.identifiers, { type: "user_id", value: "jane-1" }] });
+    const second = applyEventWithFeatures(graph, settings, { ...janeOnPhone, identifiers: [...janeOnPhone.identifiers, { type: "user_id", value: "jane-2" }] });
+    expect(second.suggestions[0]!.review).toMatchObject({ kind: "probabilistic" });
+    expect(graph.clusterOf("user_id:jane-1")!.id).not.toBe(graph.clusterOf("user_id:jane-2")!.id);
+  });
+});
