@@ -2,38 +2,66 @@
  * `npm run bench`: runs every benchmark and prints its figures beside the
  * baseline measured in the same run. Results are also written to
  * bench/results/latest.json. BENCH_SECONDS and BENCH_CONNECTIONS tune the load.
+ *
+ * Identity (bench/identity/): resolution quality and speed on the synthetic
+ * population (BENCH_IDENTITY_PEOPLE, default 10,000), then the same population
+ * end to end through the API (BENCH_IDENTITY_E2E_PEOPLE, default 10,000;
+ * BENCH_IDENTITY_E2E=0 skips it). BENCH_ONLY=identity runs only these and
+ * replaces the `identity` entry of an existing latest.json, keeping the rest.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { benchCollection, TRACK_BODY } from "./collection.mjs";
+import { benchIdentityEndToEnd, printIdentityEndToEnd } from "./identity/end-to-end.mjs";
+import { benchIdentity, printIdentity } from "./identity/run.mjs";
 import { benchWranglerDev } from "./wrangler-dev.mjs";
 
-const results = {
-  machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
-  at: new Date().toISOString(),
-  collection: await benchCollection(),
-  wranglerDev: process.env.BENCH_WRANGLER_DEV === "1" ? await benchWranglerDev(TRACK_BODY) : null,
-};
+const RESULTS = new URL("./results/latest.json", import.meta.url);
+const only = process.env.BENCH_ONLY;
+if (only !== undefined && only !== "identity") throw new Error(`BENCH_ONLY must be "identity", got ${only}`);
+const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
+const at = new Date().toISOString();
 
-const c = results.collection;
-console.log(`\nCollection (${c.connections} connections, ${c.seconds} s per run)`);
-console.table({
-  "trivial Worker": { "req/s": c.trivialWorker.requestsPerSecond, "p50 ms": c.trivialWorker.p50Ms, "p99 ms": c.trivialWorker.p99Ms, "non-2xx": c.trivialWorker.non2xx },
-  "bindings floor (rate limit + queue send)": { "req/s": c.bindingsFloor.requestsPerSecond, "p50 ms": c.bindingsFloor.p50Ms, "p99 ms": c.bindingsFloor.p99Ms, "non-2xx": c.bindingsFloor.non2xx },
-  "POST /v1/track": { "req/s": c.track.requestsPerSecond, "p50 ms": c.track.p50Ms, "p99 ms": c.track.p99Ms, "non-2xx": c.track.non2xx },
-  [`POST /v1/track at ${c.trackModerate.rate} req/s`]: { "req/s": c.trackModerate.requestsPerSecond, "p50 ms": c.trackModerate.p50Ms, "p99 ms": c.trackModerate.p99Ms, "non-2xx": c.trackModerate.non2xx },
-  "POST /v1/batch (100)": { "req/s": c.batch.requestsPerSecond, "p50 ms": c.batch.p50Ms, "p99 ms": c.batch.p99Ms, "non-2xx": c.batch.non2xx },
-});
-console.log(`track vs trivial Worker: ${(c.trackVsTrivial * 100).toFixed(1)} % (target >= 50 %); vs the bindings floor: ${(c.trackVsBindingsFloor * 100).toFixed(1)} %`);
-console.log(`batched intake: ${c.batch.eventsPerSecond.toLocaleString("en-US")} events/s accepted`);
-console.log(
-  `end to end (accepted -> deduplicated -> archived in R2): ${c.endToEnd.archivedEvents.toLocaleString("en-US")} events archived (${c.endToEnd.acceptedEvents.toLocaleString("en-US")} acknowledged to the load generator; requests in flight at the end are accepted too) in ${c.endToEnd.seconds} s = ${c.endToEnd.eventsPerSecond.toLocaleString("en-US")} events/s`,
-);
+const results =
+  only === "identity"
+    ? { ...(existsSync(RESULTS) ? JSON.parse(readFileSync(RESULTS, "utf8")) : {}) }
+    : {
+        machine,
+        at,
+        collection: await benchCollection(),
+        wranglerDev: process.env.BENCH_WRANGLER_DEV === "1" ? await benchWranglerDev(TRACK_BODY) : null,
+      };
 
-if (results.wranglerDev) {
-  const w = results.wranglerDev;
-  console.log(`POST /v1/track through wrangler dev's proxy: ${w.requestsPerSecond} req/s, p50 ${w.p50Ms} ms, p99 ${w.p99Ms} ms, non-2xx ${w.non2xx}`);
-}
+if (!only) printCollection(results);
+
+// After the collection servers are gone: the in-memory resolver is CPU-bound.
+const resolution = await benchIdentity();
+printIdentity(resolution);
+const endToEnd = process.env.BENCH_IDENTITY_E2E === "0" ? null : await benchIdentityEndToEnd();
+if (endToEnd) printIdentityEndToEnd(endToEnd);
+results.identity = { machine, at, resolution, endToEnd };
 
 mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
-writeFileSync(new URL("./results/latest.json", import.meta.url), JSON.stringify(results, null, 2));
+writeFileSync(RESULTS, JSON.stringify(results, null, 2));
+
+function printCollection(results) {
+  const c = results.collection;
+  console.log(`\nCollection (${c.connections} connections, ${c.seconds} s per run)`);
+  console.table({
+    "trivial Worker": { "req/s": c.trivialWorker.requestsPerSecond, "p50 ms": c.trivialWorker.p50Ms, "p99 ms": c.trivialWorker.p99Ms, "non-2xx": c.trivialWorker.non2xx },
+    "bindings floor (rate limit + queue send)": { "req/s": c.bindingsFloor.requestsPerSecond, "p50 ms": c.bindingsFloor.p50Ms, "p99 ms": c.bindingsFloor.p99Ms, "non-2xx": c.bindingsFloor.non2xx },
+    "POST /v1/track": { "req/s": c.track.requestsPerSecond, "p50 ms": c.track.p50Ms, "p99 ms": c.track.p99Ms, "non-2xx": c.track.non2xx },
+    [`POST /v1/track at ${c.trackModerate.rate} req/s`]: { "req/s": c.trackModerate.requestsPerSecond, "p50 ms": c.trackModerate.p50Ms, "p99 ms": c.trackModerate.p99Ms, "non-2xx": c.trackModerate.non2xx },
+    "POST /v1/batch (100)": { "req/s": c.batch.requestsPerSecond, "p50 ms": c.batch.p50Ms, "p99 ms": c.batch.p99Ms, "non-2xx": c.batch.non2xx },
+  });
+  console.log(`track vs trivial Worker: ${(c.trackVsTrivial * 100).toFixed(1)} % (target >= 50 %); vs the bindings floor: ${(c.trackVsBindingsFloor * 100).toFixed(1)} %`);
+  console.log(`batched intake: ${c.batch.eventsPerSecond.toLocaleString("en-US")} events/s accepted`);
+  console.log(
+    `end to end (accepted -> deduplicated -> archived in R2): ${c.endToEnd.archivedEvents.toLocaleString("en-US")} events archived (${c.endToEnd.acceptedEvents.toLocaleString("en-US")} acknowledged to the load generator; requests in flight at the end are accepted too) in ${c.endToEnd.seconds} s = ${c.endToEnd.eventsPerSecond.toLocaleString("en-US")} events/s`,
+  );
+
+  if (results.wranglerDev) {
+    const w = results.wranglerDev;
+    console.log(`POST /v1/track through wrangler dev's proxy: ${w.requestsPerSecond} req/s, p50 ${w.p50Ms} ms, p99 ${w.p99Ms} ms, non-2xx ${w.non2xx}`);
+  }
+}
