@@ -1,0 +1,115 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { App } from "../context";
+import { normalizeIdentifier } from "../identity/extract";
+import { identifierKey } from "../identity/types";
+import { ApiError } from "../lib/problem";
+import { requireScope } from "./auth";
+import { identifierSchema, identityGraphFor, isoTime, mergeSchema, profileIdParam, toIdentifier, toMerge } from "./identity-common";
+import { json, problemResponses, workspaceQuery } from "./schemas";
+
+const searchQuery = workspaceQuery.extend({
+  identifier: z.string().openapi({
+    example: "email:pat@acme-shop.com",
+    description:
+      "`type:value`, split at the first colon. The value is normalised as stored (emails lowercased, phones to E.164 with the workspace's default country, the workspace's email rules), so `email:Pat@Acme-Shop.com` finds `pat@acme-shop.com`.",
+  }),
+});
+
+const profileSummarySchema = z
+  .object({
+    profileId: z.string().openapi({ example: "prof_00000a" }),
+    identifiers: z.array(identifierSchema),
+  })
+  .openapi("ProfileSummary");
+
+const graphSchema = z
+  .object({
+    requestedId: z.string().openapi({ description: "The id asked for." }),
+    profileId: z.string().openapi({ description: "The live profile: differs from `requestedId` when that profile was absorbed by a merge." }),
+    forwarded: z.boolean().openapi({ description: "True when `requestedId` was absorbed and resolved to `profileId`." }),
+    identifiers: z.array(identifierSchema),
+    links: z
+      .array(z.object({ messageId: z.string(), identifiers: z.array(z.string()), at: z.string().nullable() }))
+      .openapi({ description: "The events (or approved reviews, `review:{id}`) whose identifiers link this profile together: the edges an unmerge recomputes the profile from." }),
+    merges: z.array(mergeSchema).openapi({ description: "Merges this profile took part in as survivor, absorbed or restored part, retracted ones included." }),
+    conflicts: z
+      .array(
+        z.object({
+          messageId: z.string(),
+          identifier: z.string().openapi({ description: "The identifier dropped from the event." }),
+          reason: z.enum(["limit", "user-id-conflict", "never-merge", "cluster-cap", "quarantined"]),
+          profiles: z.array(z.string()).openapi({ description: "The profiles the event would have joined." }),
+          at: z.string().nullable(),
+        }),
+      )
+      .openapi({ description: "Guard decisions recorded against this profile: identifiers dropped from events, and why." }),
+  })
+  .openapi("ProfileGraph");
+
+function parseIdentifier(raw: string) {
+  const colon = raw.indexOf(":");
+  const type = raw.slice(0, Math.max(colon, 0)).trim().toLowerCase();
+  const value = colon < 0 ? "" : raw.slice(colon + 1);
+  if (colon < 0 || type === "" || value.trim() === "") {
+    throw new ApiError("VALIDATION_FAILED", "identifier must be `type:value`, like `email:pat@acme-shop.com`", { errors: [{ path: "identifier", message: "must be type:value" }] });
+  }
+  return { type, value };
+}
+
+export function registerProfileRoutes(app: App) {
+  app.use("/admin/v1/profiles", requireScope("admin"));
+  app.use("/admin/v1/profiles/*", requireScope("admin"));
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/admin/v1/profiles",
+      tags: ["Profiles"],
+      summary: "Find the profile holding an identifier",
+      description: "A lookup by any identifier of a merged profile returns the merged profile. No match is `{ \"data\": [] }`; an identifier that cannot be parsed or normalised is a 400 naming `identifier`.",
+      request: { query: searchQuery },
+      responses: { 200: json(z.object({ data: z.array(profileSummarySchema) }), "The matching profile, if any"), ...problemResponses },
+    }),
+    async (c) => {
+      const query = c.req.valid("query");
+      const { graph } = await identityGraphFor(c, query.workspaceId);
+      const { type, value } = parseIdentifier(query.identifier);
+      const normalized = normalizeIdentifier(type, value, await graph.getSettings());
+      if (!normalized.ok) throw new ApiError("VALIDATION_FAILED", `identifier: ${normalized.reason}`, { errors: [{ path: "identifier", message: normalized.reason }] });
+      const profile = await graph.lookup(identifierKey(normalized.identifier));
+      return c.json({ data: profile ? [{ profileId: profile.profileId, identifiers: profile.identifiers.map(toIdentifier) }] : [] }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/admin/v1/profiles/{profileId}/graph",
+      tags: ["Profiles"],
+      summary: "A profile's identity graph",
+      description:
+        "Its identifiers with first and last seen, the links (events) that hold them together, the merges it took part in with their evidence and retractions, and the conflicts recorded against it. " +
+        "An absorbed profile's id resolves to the profile that absorbed it: the response then has `forwarded: true` and both ids.",
+      request: { params: profileIdParam, query: workspaceQuery },
+      responses: { 200: json(graphSchema, "The profile's graph"), ...problemResponses },
+    }),
+    async (c) => {
+      const { profileId } = c.req.valid("param");
+      const { graph } = await identityGraphFor(c, c.req.valid("query").workspaceId);
+      const view = await graph.profile(profileId);
+      if (!view) throw new ApiError("NOT_FOUND", `profile '${profileId}' not found`);
+      return c.json(
+        {
+          requestedId: view.requestedId,
+          profileId: view.profileId,
+          forwarded: view.requestedId !== view.profileId,
+          identifiers: view.identifiers.map(toIdentifier),
+          links: view.links.map((link) => ({ messageId: link.messageId, identifiers: link.keys, at: isoTime(link.at) })),
+          merges: view.merges.map(toMerge),
+          conflicts: view.conflicts.map((conflict) => ({ messageId: conflict.messageId, identifier: conflict.dropped, reason: conflict.reason, profiles: conflict.clusters, at: isoTime(conflict.at) })),
+        },
+        200,
+      );
+    },
+  );
+}
