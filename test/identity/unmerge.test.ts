@@ -60,6 +60,13 @@ describe("unmerge", () => {
     expect(graph.clusterOfEvent("e3")!.id).toBe(restored[0]);
   });
 
+  it("sends the absorbed profile id to the part that holds its identifiers again", () => {
+    const graph = run([...before, wrongMerge]);
+    const absorbed = [...graph.merges.values()][0]!.absorbed[0]!;
+    const { restored } = unmerge(graph, [...graph.merges.keys()][0]!, T0 + 60_000);
+    expect(graph.resolve(absorbed).id).toBe(restored[0]);
+  });
+
   it("does not merge again when the retracted event is replayed", () => {
     const graph = run([...before, wrongMerge]);
     unmerge(graph, [...graph.merges.keys()][0]!, T0 + 60_000);
@@ -104,7 +111,22 @@ describe("review decisions", () => {
     const review = [...graph.reviews.values()][0]!;
     rejectReview(graph, review.id);
     expect(review.status).toBe("rejected");
-    expect(graph.neverMerge.size).toBeGreaterThan(0);
+    run([["r3", ["user_id:u2", "email:shared@shop.example"]]], graph);
+    expect([...graph.reviews.values()]).toHaveLength(1);
     expect(graph.clusterOf("user_id:u1")!.id).not.toBe(graph.clusterOf("user_id:u2")!.id);
+  });
+
+  it("queues one review for a conflict that repeats while the review is open", () => {
+    const graph = run([...conflicting, ["r3", ["user_id:u2", "email:shared@shop.example"]], ["r4", ["user_id:u2", "email:shared@shop.example"]]]);
+    expect([...graph.reviews.values()].filter((r) => r.status === "open")).toHaveLength(1);
+  });
+
+  it("keeps an approved shared identifier out of quarantine", () => {
+    const graph = run(["u1", "u2", "u3", "u4"].map((u, i): [string, string[]] => [`q${i}`, [`user_id:${u}`, "device_id:family-tablet"]]));
+    const quarantine = [...graph.reviews.values()].find((r) => r.kind === "quarantine")!;
+    approveReview(graph, quarantine.id, T0 + 60_000);
+    run([["q5", ["user_id:u5", "device_id:family-tablet"]]], graph);
+    expect(graph.index.get("device_id:family-tablet")!.quarantined).toBe(false);
+    expect([...graph.reviews.values()].filter((r) => r.kind === "quarantine")).toHaveLength(1);
   });
 });

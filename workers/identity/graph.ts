@@ -78,6 +78,8 @@ export interface IndexEntry {
   /** Distinct user ids seen on events with this identifier: more than the threshold quarantines it. */
   userIds: Set<string>;
   quarantined: boolean;
+  /** A person approved this identifier as legitimately shared: it is not quarantined again. */
+  shared?: boolean;
 }
 
 export class IdentityGraph {
@@ -98,6 +100,8 @@ export class IdentityGraph {
   readonly blocks = new Map<string, Set<string>>();
   /** Cluster pairs already scored above the review threshold: one suggestion per pair. */
   readonly suggested = new Set<string>();
+  /** Open reviews by the identifiers they name, so a repeated conflict does not queue again. Derived, never persisted. */
+  readonly openReviewsByIdentifier = new Map<string, Set<string>>();
   constructor(private counter = 0) {}
 
   counterValue(): number {
@@ -133,6 +137,37 @@ export class IdentityGraph {
 
   liveClusters(): Cluster[] {
     return [...this.clusters.values()].filter((c) => !c.forwardedTo);
+  }
+
+  addReview(review: ReviewItem) {
+    this.reviews.set(review.id, review);
+    if (review.status !== "open") return;
+    for (const key of review.identifiers) {
+      let ids = this.openReviewsByIdentifier.get(key);
+      if (!ids) this.openReviewsByIdentifier.set(key, (ids = new Set()));
+      ids.add(review.id);
+    }
+  }
+
+  closeReview(review: ReviewItem, status: "approved" | "rejected") {
+    review.status = status;
+    for (const key of review.identifiers) this.openReviewsByIdentifier.get(key)?.delete(review.id);
+  }
+
+  /** An open review of this kind already naming `identifier` between any of these clusters. */
+  findOpenReview(kind: ReviewItem["kind"], identifier: string, clusterIds: string[]): ReviewItem | undefined {
+    const live = new Set(clusterIds.map((id) => this.resolve(id).id));
+    for (const id of this.openReviewsByIdentifier.get(identifier) ?? []) {
+      const review = this.reviews.get(id)!;
+      if (review.kind === kind && review.clusters.some((c) => live.has(this.resolve(c).id))) return review;
+    }
+    return undefined;
+  }
+
+  /** True when a person already said `identifier` must not join any of these clusters. */
+  rejectedBetween(identifier: string, clusterIds: string[]): boolean {
+    if (this.neverMerge.size === 0) return false;
+    return clusterIds.some((id) => [...this.resolve(id).identifiers.keys()].some((key) => key !== identifier && this.neverMerge.has(IdentityGraph.pairKey(identifier, key))));
   }
 
   static pairKey(a: string, b: string): string {

@@ -66,7 +66,7 @@ export function applyEvent(graph: IdentityGraph, settings: IdentitySettings, inp
       continue;
     }
     drop(graph, result, input, key, violation, tentative);
-    if (violation === "user-id-conflict" && !WEAK_TYPES.has(identifier.type)) {
+    if (violation === "user-id-conflict" && !WEAK_TYPES.has(identifier.type) && !graph.rejectedBetween(key, [...tentative.keys()]) && !graph.findOpenReview("user-id-conflict", key, [...tentative.keys()])) {
       result.reviews.push(queueReview(graph, "user-id-conflict", [...tentative.keys()], [key], input, `${key} links profiles that hold different user ids`));
     } else if (violation === "cluster-cap" && !capQueued) {
       capQueued = true;
@@ -106,7 +106,7 @@ function dedupe(identifiers: Identifier[]): Identifier[] {
 /** Records the user id seen with an identifier; returns true when that quarantines it. */
 function noteUserId(graph: IdentityGraph, settings: IdentitySettings, key: string, userId: string, input: ResolveInput, result: ResolveResult): boolean {
   const entry = graph.index.get(key);
-  if (!entry || entry.quarantined) return false;
+  if (!entry || entry.quarantined || entry.shared) return false;
   entry.userIds.add(userId);
   if (entry.userIds.size <= settings.bridgeQuarantineThreshold) return false;
   entry.quarantined = true;
@@ -167,7 +167,7 @@ function drop(graph: IdentityGraph, result: ResolveResult, input: ResolveInput, 
 
 function queueReview(graph: IdentityGraph, kind: ReviewItem["kind"], clusters: string[], identifiers: string[], input: ResolveInput, detail: string): ReviewItem {
   const item: ReviewItem = { id: graph.nextId("rev"), kind, clusters, identifiers, messageId: input.messageId, detail, status: "open", at: input.at };
-  graph.reviews.set(item.id, item);
+  graph.addReview(item);
   return item;
 }
 

@@ -60,7 +60,7 @@ export const graphSnapshotSchema = z.object({
   v: z.literal(1),
   counter: z.number(),
   clusters: z.array(clusterSchema),
-  index: z.array(z.tuple([z.string(), z.object({ clusterId: z.string(), userIds: z.array(z.string()), quarantined: z.boolean() })])),
+  index: z.array(z.tuple([z.string(), z.object({ clusterId: z.string(), userIds: z.array(z.string()), quarantined: z.boolean(), shared: z.boolean().optional() })])),
   merges: z.array(mergeSchema),
   conflicts: z.array(conflictSchema),
   reviews: z.array(reviewSchema),
@@ -96,7 +96,7 @@ export function fromSnapshot(raw: unknown): IdentityGraph {
   for (const [key, entry] of snapshot.index) graph.index.set(key, { ...entry, userIds: new Set(entry.userIds) });
   for (const m of snapshot.merges) graph.merges.set(m.id, m);
   graph.conflicts.push(...snapshot.conflicts);
-  for (const r of snapshot.reviews) graph.reviews.set(r.id, r as ReviewItem);
+  for (const r of snapshot.reviews) graph.addReview(r as ReviewItem);
   for (const pair of snapshot.neverMerge) graph.neverMerge.add(pair);
   for (const messageId of snapshot.tombstones) graph.tombstones.add(messageId);
   for (const [messageId, clusterId] of snapshot.eventCluster) graph.eventCluster.set(messageId, clusterId);

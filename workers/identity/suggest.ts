@@ -65,7 +65,7 @@ export function suggestMatches(graph: IdentityGraph, settings: IdentitySettings,
       status: "open",
       at,
     };
-    graph.reviews.set(review.id, review);
+    graph.addReview(review);
     out.push({ review });
   }
   return out;

@@ -27,6 +27,13 @@ export function unmerge(graph: IdentityGraph, mergeId: string, at: number): { ke
     for (let j = i + 1; j < groups.length; j++) for (const a of groups[i]!) for (const b of groups[j]!) graph.neverMerge.add(IdentityGraph.pairKey(a, b));
 
   const restored = split(graph, survivor);
+  // An absorbed profile id forwards to the part that now holds its own evidence identifiers.
+  for (const absorbedId of merge.absorbed) {
+    const key = merge.evidence.find((e) => e.clusterId === absorbedId)?.key;
+    const part = key ? graph.clusterOf(key) : undefined;
+    const absorbed = graph.clusters.get(absorbedId);
+    if (part && absorbed && part.id !== absorbedId) absorbed.forwardedTo = part.id;
+  }
   // The retracted event stays with the part that holds its strongest identifier.
   const strongest = evidenceLinks[0]?.keys[0];
   if (strongest) graph.eventCluster.set(merge.messageId, graph.clusterOf(strongest)?.id ?? survivor.id);
@@ -89,8 +96,11 @@ export function approveReview(graph: IdentityGraph, reviewId: string, at: number
     if (keys.has(a) && keys.has(b)) graph.neverMerge.delete(pair);
   }
   const entry = review.kind === "quarantine" ? graph.index.get(review.identifiers[0]!) : undefined;
-  if (entry) entry.quarantined = false;
-  review.status = "approved";
+  if (entry) {
+    entry.quarantined = false;
+    entry.shared = true;
+  }
+  graph.closeReview(review, "approved");
   if (clusters.length < 2) return { review };
   const result: { created: boolean; merge?: MergeRecord } = { created: false };
   const messageId = `review:${review.id}`;
@@ -107,7 +117,7 @@ export function rejectReview(graph: IdentityGraph, reviewId: string) {
   const review = openReview(graph, reviewId);
   const keys = review.clusters.map((id) => [...graph.resolve(id).identifiers.keys()][0]).filter((k): k is string => Boolean(k));
   for (const identifier of review.identifiers) for (const key of keys) if (identifier !== key) graph.neverMerge.add(IdentityGraph.pairKey(identifier, key));
-  review.status = "rejected";
+  graph.closeReview(review, "rejected");
   return { review };
 }
 
