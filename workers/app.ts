@@ -26,8 +26,10 @@ export function createApp() {
     c.header("x-request-id", requestId);
   });
 
-  // Browsers post to the tracking API from any origin (analytics.js sends text/plain to skip preflight).
-  app.use("/v1/*", cors({ origin: "*", allowMethods: ["GET", "POST", "OPTIONS"], allowHeaders: ["Content-Type", "Authorization", "Content-Encoding"], maxAge: 86_400 }));
+  // Browsers post to the tracking API from any origin. analytics.js sends Authorization (so every post
+  // is preflighted) and X-Retry-Count on retries; the requested headers are reflected so that an SDK
+  // adding a header never has its retries blocked. The write key, not the origin, authenticates.
+  app.use("/v1/*", cors({ origin: "*", allowMethods: ["GET", "POST", "OPTIONS"], maxAge: 86_400 }));
 
   app.onError((error, c) => {
     const requestId = c.get("requestId");

@@ -89,6 +89,12 @@ describe("tracking API", () => {
   it("sets CORS headers for browsers, on success and on errors", async () => {
     const preflight = await call("/v1/t", { method: "OPTIONS", headers: { origin: "https://shop.example", "access-control-request-method": "POST" } });
     expect(preflight.headers.get("access-control-allow-origin")).toBe("*");
+    // analytics.js retries carry X-Retry-Count; a preflight that refused it would lose the retried events.
+    const retry = await call("/v1/t", {
+      method: "OPTIONS",
+      headers: { origin: "https://shop.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type,x-retry-count" },
+    });
+    expect(retry.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("x-retry-count");
     const error = await call("/v1/t", { json: { event: "x" }, headers: { origin: "https://shop.example" } });
     expect(error.status).toBe(401);
     expect(error.headers.get("access-control-allow-origin")).toBe("*");
