@@ -8,7 +8,7 @@ import { featuresFromEvent } from "../workers/identity/features";
 import { DEFAULT_IDENTITY_SETTINGS, type IdentitySettings, identitySettingsSchema } from "../workers/identity/settings";
 import { fromSnapshot, toSnapshot } from "../workers/identity/snapshot";
 import { identifierKey } from "../workers/identity/types";
-import { approveReview, IdentityRuleError, rejectReview, unmerge } from "../workers/identity/unmerge";
+import { approveReview, IdentityRuleError, rejectReview, splitIdentifiers, unmerge } from "../workers/identity/unmerge";
 import { type FieldError, fieldErrors } from "../workers/lib/problem";
 
 /** Every change to the graph is one of these, logged before it is acknowledged and replayed on wake. */
@@ -27,6 +27,7 @@ const operationSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("unmerge"), mergeId: z.string(), at: z.number() }),
   z.object({ kind: z.literal("approve"), reviewId: z.string(), at: z.number() }),
   z.object({ kind: z.literal("reject"), reviewId: z.string() }),
+  z.object({ kind: z.literal("split"), profileId: z.string(), keys: z.array(z.string()) }),
   z.object({ kind: z.literal("settings"), settings: z.unknown() }),
 ]);
 type Operation = z.infer<typeof operationSchema>;
@@ -99,6 +100,11 @@ export class IdentityGraphShard extends DurableObject<Env> {
 
   rejectReview(reviewId: string) {
     return this.decide(() => rejectReview(this.load(), reviewId), { kind: "reject", reviewId });
+  }
+
+  /** Splits chosen identifiers (`type:value`) out of a profile into profiles of their own. */
+  splitIdentifiers(profileId: string, keys: string[]) {
+    return this.decide(() => splitIdentifiers(this.load(), profileId, keys), { kind: "split", profileId, keys });
   }
 
   /**
@@ -201,6 +207,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
     else if (op.kind === "unmerge") unmerge(graph, op.mergeId, op.at);
     else if (op.kind === "approve") approveReview(graph, op.reviewId, op.at);
     else if (op.kind === "reject") rejectReview(graph, op.reviewId);
+    else if (op.kind === "split") splitIdentifiers(graph, op.profileId, op.keys);
     else this.settings = identitySettingsSchema.parse(op.settings);
   }
 

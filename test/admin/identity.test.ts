@@ -382,3 +382,35 @@ describe("identity admin OpenAPI", () => {
     expect(doc.paths["/admin/v1/identity/settings"]!.put!.description).toContain("existing profiles are not re-evaluated");
   });
 });
+
+describe("splitting identifiers out of a profile", () => {
+  it("moves a shared tablet out of a profile, answers 409 for one it does not hold, and audit-logs it", async () => {
+    const id = unique();
+    const [user, tablet] = [`mum-${id}`, `tablet-${id}`];
+    const response = await track("/v1/batch", {
+      batch: [
+        { type: "identify", userId: user, anonymousId: tablet, timestamp: ago(10) },
+        { type: "track", event: "Viewed", anonymousId: tablet, timestamp: ago(9) },
+        { type: "identify", userId: user, traits: { email: `mum-${id}@acme-shop.com` }, timestamp: ago(8) },
+      ],
+    });
+    expect(response.status).toBe(200);
+    const profile = await eventually(
+      () => findProfile(`user_id:${user}`),
+      (p) => (p?.identifiers.length ?? 0) === 3,
+    );
+    const split = await admin(`/admin/v1/profiles/${profile!.profileId}/split?workspaceId=default`, { method: "POST", json: { identifiers: [`anonymous_id:${tablet}`] } });
+    expect(split.status).toBe(200);
+    const body = await json<{ keptProfileId: string; newProfileIds: string[] }>(split);
+    expect(body.keptProfileId).toBe(profile!.profileId);
+    expect((await findProfile(`anonymous_id:${tablet}`))!.profileId).toBe(body.newProfileIds[0]);
+    expect((await findProfile(`user_id:${user}`))!.identifiers.map((i) => i.type).sort()).toEqual(["email", "user_id"]);
+
+    const again = await admin(`/admin/v1/profiles/${profile!.profileId}/split?workspaceId=default`, { method: "POST", json: { identifiers: [`anonymous_id:${tablet}`] } });
+    expect(again.status).toBe(409);
+    const invalid = await admin(`/admin/v1/profiles/${profile!.profileId}/split?workspaceId=default`, { method: "POST", json: { identifiers: ["no-colon"] } });
+    expect(invalid.status).toBe(400);
+    expect((await json<{ errors: { path: string }[] }>(invalid)).errors[0]!.path).toBe("identifiers.0");
+    expect(await auditActions()).toContainEqual(expect.objectContaining({ action: "identity.profile.split", target: profile!.profileId }));
+  });
+});

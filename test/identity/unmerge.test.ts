@@ -3,7 +3,7 @@ import { IdentityGraph } from "../../workers/identity/graph";
 import { applyEvent } from "../../workers/identity/resolve";
 import { DEFAULT_IDENTITY_SETTINGS } from "../../workers/identity/settings";
 import type { Identifier } from "../../workers/identity/types";
-import { approveReview, IdentityRuleError, rejectReview, unmerge } from "../../workers/identity/unmerge";
+import { approveReview, IdentityRuleError, rejectReview, splitIdentifiers, unmerge } from "../../workers/identity/unmerge";
 
 const T0 = Date.UTC(2026, 10, 1);
 const ids = (keys: string[]): Identifier[] => keys.map((k) => ({ type: k.slice(0, k.indexOf(":")), value: k.slice(k.indexOf(":") + 1) }));
@@ -128,5 +128,42 @@ describe("review decisions", () => {
     run([["q5", ["user_id:u5", "device_id:family-tablet"]]], graph);
     expect(graph.index.get("device_id:family-tablet")!.quarantined).toBe(false);
     expect([...graph.reviews.values()].filter((r) => r.kind === "quarantine")).toHaveLength(1);
+  });
+});
+
+describe("splitting out chosen identifiers", () => {
+  const household: [string, string[]][] = [
+    ["h1", ["user_id:mum", "anonymous_id:tablet"]],
+    ["h2", ["anonymous_id:tablet"]],
+    ["h3", ["anonymous_id:tablet", "email:mum@acme-shop.com"]],
+    ["h4", ["user_id:mum", "email:mum@acme-shop.com"]],
+  ];
+
+  it("moves the chosen identifiers and the events that carried only them to a new profile", () => {
+    const graph = run(household);
+    const profile = graph.clusterOf("user_id:mum")!.id;
+    const { kept, restored } = splitIdentifiers(graph, profile, ["anonymous_id:tablet"]);
+    expect(kept).toBe(profile);
+    expect(restored).toHaveLength(1);
+    expect(graph.clusterOf("anonymous_id:tablet")!.id).toBe(restored[0]);
+    expect(graph.clusterOf("email:mum@acme-shop.com")!.id).toBe(profile);
+    expect(graph.clusterOfEvent("h2")!.id).toBe(restored[0]);
+    expect(graph.clusterOfEvent("h3")!.id).toBe(profile);
+    expect(graph.eventCluster.size).toBe(household.length);
+  });
+
+  it("keeps them apart when a later event links them again", () => {
+    const graph = run(household);
+    splitIdentifiers(graph, graph.clusterOf("user_id:mum")!.id, ["anonymous_id:tablet"]);
+    const again = applyEvent(graph, DEFAULT_IDENTITY_SETTINGS, { messageId: "h5", at: T0 + 90_000, identifiers: ids(["user_id:mum", "anonymous_id:tablet"]) });
+    expect(again.dropped.map((d) => d.reason)).toEqual(["never-merge"]);
+  });
+
+  it("refuses to split out an identifier the profile does not hold, or all of them", () => {
+    const graph = run(household);
+    const profile = graph.clusterOf("user_id:mum")!.id;
+    expect(() => splitIdentifiers(graph, profile, ["email:someone@else.com"])).toThrow(/does not hold/);
+    expect(() => splitIdentifiers(graph, profile, ["user_id:mum", "anonymous_id:tablet", "email:mum@acme-shop.com"])).toThrow(/nothing behind/);
+    expect(() => splitIdentifiers(graph, "prof_nope", ["user_id:mum"])).toThrow(/not found/);
   });
 });

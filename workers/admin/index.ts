@@ -3,6 +3,7 @@ import { registerAuditLogRoute } from "./audit-log";
 import { registerIdentityMergeRoutes } from "./identity-merges";
 import { registerIdentityReviewRoutes } from "./identity-reviews";
 import { registerIdentitySettingsRoutes } from "./identity-settings";
+import { registerProfileSplitRoute } from "./profile-split";
 import { registerProfileRoutes } from "./profiles";
 import { registerSourceRoutes } from "./sources";
 import { registerTokenRoutes } from "./tokens";
@@ -16,5 +17,6 @@ export function registerAdminRoutes(app: App) {
   registerIdentityReviewRoutes(app);
   registerIdentityMergeRoutes(app);
   registerProfileRoutes(app);
+  registerProfileSplitRoute(app);
   registerAuditLogRoute(app);
 }

@@ -41,8 +41,12 @@ export function unmerge(graph: IdentityGraph, mergeId: string, at: number): { ke
   return { kept: survivor.id, restored };
 }
 
-/** Splits a cluster into the connected components of its links; returns the new clusters' ids. */
-export function split(graph: IdentityGraph, cluster: Cluster): string[] {
+/**
+ * Splits a cluster into the connected components of its links; returns the new
+ * clusters' ids. The component holding the oldest identifier keeps the id, or
+ * the one holding `keepKey` when given.
+ */
+export function split(graph: IdentityGraph, cluster: Cluster, keepKey?: string): string[] {
   const parent = new Map<string, string>();
   const find = (key: string): string => {
     let root = key;
@@ -63,7 +67,9 @@ export function split(graph: IdentityGraph, cluster: Cluster): string[] {
   if (components.size <= 1) return [];
 
   const firstSeen = (keys: string[]) => Math.min(...keys.map((k) => cluster.identifiers.get(k)!.firstSeen));
-  const ordered = [...components.values()].sort((a, b) => firstSeen(a) - firstSeen(b) || [...a].sort()[0]!.localeCompare([...b].sort()[0]!));
+  const ordered = [...components.values()].sort(
+    (a, b) => Number(b.includes(keepKey ?? "")) - Number(a.includes(keepKey ?? "")) || firstSeen(a) - firstSeen(b) || [...a].sort()[0]!.localeCompare([...b].sort()[0]!),
+  );
   const restored: string[] = [];
   for (const keys of ordered.slice(1)) {
     const part: Cluster = { id: graph.nextId("prof"), createdAt: firstSeen(keys), seq: graph.nextSeq(), identifiers: new Map(), links: [] };
@@ -77,7 +83,7 @@ export function split(graph: IdentityGraph, cluster: Cluster): string[] {
     }
     part.links = cluster.links.filter((link) => link.keys.some((k) => inPart.has(k)));
     cluster.links = cluster.links.filter((link) => !link.keys.some((k) => inPart.has(k)));
-    for (const link of part.links) graph.eventCluster.set(link.messageId, part.id);
+    for (const link of part.links) if (graph.eventCluster.has(link.messageId)) graph.eventCluster.set(link.messageId, part.id);
     // Match features are not kept per event, so each part starts from the merged profile's.
     const features = graph.features.get(cluster.id);
     if (features) graph.features.set(part.id, features);
@@ -126,4 +132,28 @@ function openReview(graph: IdentityGraph, reviewId: string): ReviewItem {
   if (!review) throw new IdentityRuleError(`review ${reviewId} not found`);
   if (review.status !== "open") throw new IdentityRuleError(`review ${reviewId} is already ${review.status}`);
   return review;
+}
+
+/**
+ * Splits chosen identifiers out of a profile: every link that ties them to the
+ * rest loses them, never-merge pairs keep them apart from then on, and the
+ * profile is recomputed. The chosen identifiers end in new profiles (with the
+ * events that carried only them); the rest keeps the profile id.
+ */
+export function splitIdentifiers(graph: IdentityGraph, profileId: string, keys: string[]): { kept: string; restored: string[] } {
+  if (!graph.clusters.has(profileId)) throw new IdentityRuleError(`profile ${profileId} not found`);
+  const cluster = graph.resolve(profileId);
+  const chosen = new Set(keys);
+  const missing = keys.filter((key) => !cluster.identifiers.has(key));
+  if (missing.length) throw new IdentityRuleError(`profile ${cluster.id} does not hold ${missing.join(", ")}`);
+  const rest = [...cluster.identifiers.keys()].filter((key) => !chosen.has(key));
+  if (rest.length === 0) throw new IdentityRuleError(`splitting out every identifier of ${cluster.id} would leave nothing behind`);
+  cluster.links = cluster.links.flatMap((link) => {
+    const mine = link.keys.filter((key) => chosen.has(key));
+    if (mine.length === 0 || mine.length === link.keys.length) return [link];
+    const others = link.keys.filter((key) => !chosen.has(key));
+    return [{ ...link, keys: others }, { ...link, messageId: `${link.messageId}#split`, keys: mine }];
+  });
+  for (const key of chosen) for (const other of rest) graph.neverMerge.add(IdentityGraph.pairKey(key, other));
+  return { kept: cluster.id, restored: split(graph, cluster, rest[0]) };
 }
