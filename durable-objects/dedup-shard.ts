@@ -36,6 +36,8 @@ export interface ClaimResult {
  */
 export class DedupShard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  /** Whether a sweep is known to be scheduled, so claims do not read the alarm every time. */
+  private sweepScheduled = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -64,7 +66,10 @@ export class DedupShard extends DurableObject<Env> {
         return { messageId: request.messageId, status, batchKey: row.batch_key, archived: row.archived === 1 };
       }),
     );
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(now + SWEEP_INTERVAL_MS);
+    if (!this.sweepScheduled) {
+      if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(now + SWEEP_INTERVAL_MS);
+      this.sweepScheduled = true;
+    }
     return results;
   }
 
@@ -80,6 +85,7 @@ export class DedupShard extends DurableObject<Env> {
     const cutoff = Date.now() - DEDUP_RETENTION_MS;
     this.sql.exec("DELETE FROM seen WHERE seen_at < ?", cutoff);
     const remaining = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM seen").one().n;
+    this.sweepScheduled = remaining > 0;
     if (remaining > 0) await this.ctx.storage.setAlarm(Date.now() + SWEEP_INTERVAL_MS);
   }
 

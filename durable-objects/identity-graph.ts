@@ -118,7 +118,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
       return { ok: true, ...result };
     } catch (error) {
       if (!(error instanceof IdentityRuleError)) throw error;
-      return { ok: false, code: error.message.includes("not found") ? "NOT_FOUND" : "CONFLICT", detail: error.message };
+      return { ok: false, code: error.code, detail: error.message };
     }
   }
 

@@ -1,13 +1,20 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../context";
+import { IDENTIFIER_TYPE_PATTERN } from "../identity/settings";
 import { auditInsert } from "./audit";
 import { requireScope } from "./auth";
 import { conflictResponse, identityGraphFor, profileIdParam, refusal } from "./identity-common";
 import { json, problemResponses, workspaceQuery } from "./schemas";
 
+/** `type:value` with a valid type name: the form the profile graph lists identifiers in. */
+const isIdentifierKey = (key: string) => {
+  const colon = key.indexOf(":");
+  return colon > 0 && colon < key.length - 1 && IDENTIFIER_TYPE_PATTERN.test(key.slice(0, colon));
+};
+
 const splitBody = z.object({
   identifiers: z
-    .array(z.string().regex(/^[a-z][a-z0-9_.-]{0,63}:.+$/, "must be type:value, as the profile graph lists it"))
+    .array(z.string().refine(isIdentifierKey, "must be type:value, as the profile graph lists it"))
     .min(1)
     .max(50)
     .openapi({ example: ["anonymous_id:family-tablet"], description: "Identifiers of the profile to split out, exactly as `GET …/graph` lists them." }),

@@ -1,6 +1,6 @@
 import { type Cluster, type Conflict, type ConflictReason, IdentityGraph, type MergeRecord, type ReviewItem } from "./graph";
 import { mergeFeatures } from "./features";
-import { type IdentitySettings, ruleFor } from "./settings";
+import { compareTypes, type IdentitySettings, ruleFor } from "./settings";
 import { type Identifier, identifierKey } from "./types";
 
 export interface ResolveInput {
@@ -36,7 +36,7 @@ const WEAK_TYPES = new Set([...DEVICE_TYPES, "phone"]);
  */
 export function applyEvent(graph: IdentityGraph, settings: IdentitySettings, input: ResolveInput): ResolveResult {
   const result: ResolveResult = { clusterId: null, created: false, dropped: [], reviews: [], handoffs: [] };
-  const ordered = [...dedupe(input.identifiers)].sort((a, b) => ruleFor(settings, a.type).priority - ruleFor(settings, b.type).priority || identifierKey(a).localeCompare(identifierKey(b)));
+  const ordered = [...dedupe(input.identifiers)].sort((a, b) => compareTypes(settings, a.type, b.type) || identifierKey(a).localeCompare(identifierKey(b)));
 
   if (graph.tombstones.has(input.messageId)) return replayTombstoned(graph, input, ordered, result);
 

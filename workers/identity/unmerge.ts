@@ -1,7 +1,15 @@
 import { type Cluster, IdentityGraph, type MergeRecord, type ReviewItem } from "./graph";
 import { mergeInto } from "./resolve";
 
-export class IdentityRuleError extends Error {}
+/** A decision the rules refuse: `NOT_FOUND` for an unknown id, `CONFLICT` for one the current state forbids. */
+export class IdentityRuleError extends Error {
+  constructor(
+    readonly code: "NOT_FOUND" | "CONFLICT",
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * Retracts a merge. The evidence event's links are removed and tombstoned, the
@@ -13,8 +21,8 @@ export class IdentityRuleError extends Error {}
  */
 export function unmerge(graph: IdentityGraph, mergeId: string, at: number): { kept: string; restored: string[] } {
   const merge = graph.merges.get(mergeId);
-  if (!merge) throw new IdentityRuleError(`merge ${mergeId} not found`);
-  if (merge.retracted) throw new IdentityRuleError(`merge ${mergeId} was already retracted`);
+  if (!merge) throw new IdentityRuleError("NOT_FOUND", `merge ${mergeId} not found`);
+  if (merge.retracted) throw new IdentityRuleError("CONFLICT", `merge ${mergeId} was already retracted`);
   const survivor = graph.resolve(merge.survivor);
 
   const evidenceLinks = survivor.links.filter((link) => link.messageId === merge.messageId);
@@ -129,8 +137,8 @@ export function rejectReview(graph: IdentityGraph, reviewId: string) {
 
 function openReview(graph: IdentityGraph, reviewId: string): ReviewItem {
   const review = graph.reviews.get(reviewId);
-  if (!review) throw new IdentityRuleError(`review ${reviewId} not found`);
-  if (review.status !== "open") throw new IdentityRuleError(`review ${reviewId} is already ${review.status}`);
+  if (!review) throw new IdentityRuleError("NOT_FOUND", `review ${reviewId} not found`);
+  if (review.status !== "open") throw new IdentityRuleError("CONFLICT", `review ${reviewId} is already ${review.status}`);
   return review;
 }
 
@@ -141,13 +149,13 @@ function openReview(graph: IdentityGraph, reviewId: string): ReviewItem {
  * events that carried only them); the rest keeps the profile id.
  */
 export function splitIdentifiers(graph: IdentityGraph, profileId: string, keys: string[]): { kept: string; restored: string[] } {
-  if (!graph.clusters.has(profileId)) throw new IdentityRuleError(`profile ${profileId} not found`);
+  if (!graph.clusters.has(profileId)) throw new IdentityRuleError("NOT_FOUND", `profile ${profileId} not found`);
   const cluster = graph.resolve(profileId);
   const chosen = new Set(keys);
   const missing = keys.filter((key) => !cluster.identifiers.has(key));
-  if (missing.length) throw new IdentityRuleError(`profile ${cluster.id} does not hold ${missing.join(", ")}`);
+  if (missing.length) throw new IdentityRuleError("CONFLICT", `profile ${cluster.id} does not hold ${missing.join(", ")}`);
   const rest = [...cluster.identifiers.keys()].filter((key) => !chosen.has(key));
-  if (rest.length === 0) throw new IdentityRuleError(`splitting out every identifier of ${cluster.id} would leave nothing behind`);
+  if (rest.length === 0) throw new IdentityRuleError("CONFLICT", `splitting out every identifier of ${cluster.id} would leave nothing behind`);
   cluster.links = cluster.links.flatMap((link) => {
     const mine = link.keys.filter((key) => chosen.has(key));
     if (mine.length === 0 || mine.length === link.keys.length) return [link];
