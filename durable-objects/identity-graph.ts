@@ -10,6 +10,9 @@ import { fromSnapshot, toSnapshot } from "../workers/identity/snapshot";
 import { identifierKey } from "../workers/identity/types";
 import { approveReview, IdentityRuleError, rejectReview, splitIdentifiers, unmerge } from "../workers/identity/unmerge";
 import { type FieldError, fieldErrors } from "../workers/lib/problem";
+import { ProfileStore } from "./profile-store";
+import { accountRow, profileRow } from "./profile-views";
+import { ProfileWriter } from "./profile-writer";
 
 /** Every change to the graph is one of these, logged before it is acknowledged and replayed on wake. */
 const operationSchema = z.discriminatedUnion("kind", [
@@ -39,7 +42,13 @@ export interface EventAssignment {
   dropped: { identifier: string; reason: string }[];
 }
 
+export interface ResolveOptions {
+  /** messageId → the source it came from, kept with each trait write and event. */
+  sources?: Record<string, string>;
+}
+
 const SNAPSHOT_EVERY_OPERATIONS = 500;
+
 const SNAPSHOT_CHUNK_CHARS = 1_000_000;
 
 /**
@@ -55,16 +64,24 @@ export class IdentityGraphShard extends DurableObject<Env> {
   private graph: IdentityGraph | null = null;
   private settings: IdentitySettings = DEFAULT_IDENTITY_SETTINGS;
   private operationsSinceSnapshot = 0;
+  private readonly store: ProfileStore;
+  private readonly writer: ProfileWriter;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec("CREATE TABLE IF NOT EXISTS operations (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL)");
     this.sql.exec("CREATE TABLE IF NOT EXISTS snapshot (chunk INTEGER PRIMARY KEY, seq INTEGER NOT NULL, data TEXT NOT NULL)");
+    this.store = new ProfileStore(this.sql);
+    this.writer = new ProfileWriter(ctx, env.DB, this.store, () => this.load());
   }
 
-  /** Resolves events idempotently: an event already applied returns its current profile and changes nothing. */
-  resolveEvents(events: QueuedEvent[]): EventAssignment[] {
+  /**
+   * Resolves events idempotently: an event already applied returns its current
+   * profile and changes nothing. Profile state changes in the same turn, and its
+   * write-through to D1 is scheduled at once.
+   */
+  resolveEvents(events: QueuedEvent[], options: ResolveOptions = {}): EventAssignment[] {
     const graph = this.load();
     const inputs: EventInput[] = [];
     const out: EventAssignment[] = [];
@@ -78,15 +95,18 @@ export class IdentityGraphShard extends DurableObject<Env> {
       if (previous && graph.index.has(identifierKey(previous))) identifiers.push(previous);
       const input: EventInput = { messageId: event.messageId, at: Date.parse(event.timestamp) || Date.parse(event.receivedAt), identifiers, features: featuresFromEvent(event, identifiers) };
       inputs.push(input);
-      const result = applyEventWithFeatures(graph, this.settings, input);
+      const result = this.withMerges(() => applyEventWithFeatures(graph, this.settings, input));
+      const profileId = graph.clusterOfEvent(event.messageId)?.id ?? null;
+      this.store.recordEvent(event, options.sources?.[event.messageId] ?? null, profileId, identifiers.map(identifierKey));
       out.push({
         messageId: event.messageId,
-        profileId: result.clusterId,
+        profileId,
         ...(result.merge ? { mergeId: result.merge.id } : {}),
         dropped: result.dropped.map((d) => ({ identifier: d.dropped, reason: d.reason })),
       });
     }
     if (inputs.length) this.record({ kind: "events", inputs });
+    this.writer.schedule();
     return out;
   }
 
@@ -107,14 +127,32 @@ export class IdentityGraphShard extends DurableObject<Env> {
     return this.decide(() => splitIdentifiers(this.load(), profileId, keys), { kind: "split", profileId, keys });
   }
 
+  /** Runs a graph change and moves profile state along with every merge it made. */
+  private withMerges<T>(run: () => T): T {
+    const graph = this.load();
+    const before = graph.merges.size;
+    const result = run();
+    for (const merge of [...graph.merges.values()].slice(before)) this.store.merged(merge.survivor, merge.absorbed);
+    return result;
+  }
+
   /**
    * A person's decision: refused ones come back as a result, not a thrown error,
    * so the caller can answer with a problem document. Rules check before they change anything.
    */
   private decide<T extends object>(run: () => T, op: Operation): ({ ok: true } & T) | { ok: false; code: "NOT_FOUND" | "CONFLICT"; detail: string } {
     try {
-      const result = run();
+      const result = this.withMerges(run);
+      // Unmerges and splits move events between profiles: each follows the graph, and traits are recomputed.
+      if ("restored" in result && "kept" in result) {
+        const graph = this.load();
+        const retracted = op.kind === "unmerge" ? (graph.merges.get(op.mergeId)?.absorbed ?? []) : [];
+        const restored = result.restored as string[];
+        this.store.regrouped([result.kept as string, ...restored, ...retracted], (messageId) => graph.clusterOfEvent(messageId)?.id ?? null);
+        for (const id of retracted) this.store.markDirty("profile", id);
+      }
       this.record(op);
+      this.writer.schedule();
       return { ok: true, ...result };
     } catch (error) {
       if (!(error instanceof IdentityRuleError)) throw error;
@@ -182,6 +220,59 @@ export class IdentityGraphShard extends DurableObject<Env> {
       merges,
       conflicts: graph.conflicts.filter((c) => c.clusters.includes(cluster.id)),
     };
+  }
+
+  /**
+   * Resolves and writes through at once, for a tracking call that asked for
+   * synchronous processing: returns the event's live profile and the D1
+   * bookmark after the write, so a Profile API read that sends it sees the write.
+   */
+  async resolveNow(events: QueuedEvent[], options: ResolveOptions = {}) {
+    const assignments = this.resolveEvents(events, options);
+    const bookmark = await this.writer.flush();
+    const graph = this.load();
+    const id = assignments.find((a) => a.profileId)?.profileId;
+    return { assignments, bookmark, profile: id ? profileRow(graph, this.store, graph.resolve(id).id, Date.now()) : null };
+  }
+
+  /** The live profile holding `type:value` (or `profile_id:{id}`), read here: the strongly consistent read. */
+  profileByKey(key: string) {
+    const graph = this.load();
+    const id = key.startsWith("profile_id:") ? key.slice("profile_id:".length) : undefined;
+    const cluster = id !== undefined ? (graph.clusters.has(id) ? graph.resolve(id) : undefined) : graph.clusterOf(key);
+    return cluster ? profileRow(graph, this.store, cluster.id, Date.now()) : null;
+  }
+
+  profileEvents(profileId: string, options: Parameters<ProfileStore["events"]>[1]) {
+    return this.store.events(profileId, options);
+  }
+
+  account(groupId: string) {
+    return accountRow(this.store, groupId);
+  }
+
+  accountMembers(groupId: string) {
+    const graph = this.load();
+    return this.store.accountMembers(groupId).map((member) => ({
+      profileId: member.profileId,
+      userId: [...graph.resolve(member.profileId).identifiers.values()].find((i) => i.type === "user_id")?.value ?? null,
+      linkedAt: member.at,
+      sourceId: member.sourceId,
+    }));
+  }
+
+  /** Writes every pending profile change through to D1; returns the bookmark of the last write. */
+  flush(): Promise<string | null> {
+    return this.writer.flush();
+  }
+
+  /** Profile changes not yet in D1. */
+  writeBacklog(): number {
+    return this.store.backlog();
+  }
+
+  override async alarm() {
+    await this.writer.alarm();
   }
 
   private load(): IdentityGraph {

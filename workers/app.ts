@@ -5,6 +5,7 @@ import type { AppEnv } from "./context";
 import { lazyDb } from "./db/client";
 import { createLogger, errorFields } from "./lib/logger";
 import { ApiError, fieldErrors, problemResponse } from "./lib/problem";
+import { registerProfileApiRoutes } from "./profile-api/routes";
 import { registerTrackingRoutes } from "./tracking/routes";
 
 export function createApp() {
@@ -47,6 +48,7 @@ export function createApp() {
   });
 
   registerTrackingRoutes(app);
+  registerProfileApiRoutes(app);
   registerAdminRoutes(app);
 
   app.doc31("/openapi.json", {

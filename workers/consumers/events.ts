@@ -25,6 +25,7 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, proc
 
   const byWorkspace = new Map<string, ClaimRequest[]>();
   const eventsById = new Map<string, QueuedEvent>();
+  const sourcesByWorkspace = new Map<string, Record<string, string>>();
   const quarantined: Message<unknown>[] = [];
   for (const message of batch.messages) {
     const parsed = eventEnvelopeSchema.safeParse(message.body);
@@ -32,12 +33,15 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, proc
       quarantined.push(message);
       continue;
     }
-    const { workspaceId, events } = parsed.data;
+    const { workspaceId, sourceId, events } = parsed.data;
     let requests = byWorkspace.get(workspaceId);
     if (!requests) byWorkspace.set(workspaceId, (requests = []));
     for (const event of events) {
       requests.push({ messageId: event.messageId, claimant: message.id, batchKey });
       eventsById.set(`${workspaceId}\u0000${event.messageId}`, event);
+      const sources = sourcesByWorkspace.get(workspaceId) ?? {};
+      sources[event.messageId] = sourceId;
+      sourcesByWorkspace.set(workspaceId, sources);
     }
   }
 
@@ -53,7 +57,7 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, proc
       const fresh = claimed.filter((c) => c.claim.status !== "duplicate");
       await archive(env, workspaceId, batchKey, fresh);
       const events = fresh.map((c) => c.event);
-      for (const processor of processors) if (events.length) await processor.process(workspaceId, events);
+      for (const processor of processors) if (events.length) await processor.process(workspaceId, events, sourcesByWorkspace.get(workspaceId) ?? {});
       logger.info("events consumed", { workspaceId, received: requests.length, duplicates: claimed.length - fresh.length });
     }
     batch.ackAll();

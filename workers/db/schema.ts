@@ -95,3 +95,106 @@ export const auditLog = sqliteTable(
   },
   (t) => [index("audit_log_workspace_time").on(t.workspaceId, t.createdAt)],
 );
+
+/**
+ * Profiles, written through from the workspace's identity object (the single
+ * writer). A profile absorbed by a merge keeps its row with `canonicalId` set,
+ * so a lookup by its old id resolves to the survivor. `version` only grows:
+ * a write carrying an older version changes nothing.
+ */
+export const profiles = sqliteTable(
+  "profiles",
+  {
+    workspaceId: text("workspace_id").notNull(),
+    profileId: text("profile_id").notNull(),
+    canonicalId: text("canonical_id"),
+    userId: text("user_id"),
+    email: text("email"),
+    phone: text("phone"),
+    firstName: text("first_name"),
+    lastName: text("last_name"),
+    /** JSON object: trait → value, last write wins by event timestamp. */
+    traits: text("traits").notNull().default("{}"),
+    /** JSON object: trait → { at, messageId, sourceId } of the write that won. */
+    traitMeta: text("trait_meta").notNull().default("{}"),
+    computedTraits: text("computed_traits").notNull().default("{}"),
+    segments: text("segments").notNull().default("[]"),
+    createdAt: integer("created_at").notNull(),
+    firstSeenAt: integer("first_seen_at"),
+    lastSeenAt: integer("last_seen_at"),
+    updatedAt: integer("updated_at").notNull(),
+    lastSourceId: text("last_source_id"),
+    lastMessageId: text("last_message_id"),
+    version: integer("version").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.workspaceId, t.profileId] }),
+    index("profiles_email").on(t.workspaceId, t.email),
+    index("profiles_user_id").on(t.workspaceId, t.userId),
+    index("profiles_last_name").on(t.workspaceId, t.lastName),
+    index("profiles_first_name").on(t.workspaceId, t.firstName),
+    index("profiles_phone").on(t.workspaceId, t.phone),
+  ],
+);
+
+/** Every identifier of every live profile: how the Profile API finds a profile by `type:value`. */
+export const profileIdentifiers = sqliteTable(
+  "profile_identifiers",
+  {
+    workspaceId: text("workspace_id").notNull(),
+    type: text("type").notNull(),
+    value: text("value").notNull(),
+    profileId: text("profile_id").notNull(),
+    sourceId: text("source_id"),
+    firstSeenAt: integer("first_seen_at").notNull(),
+    lastSeenAt: integer("last_seen_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.workspaceId, t.type, t.value] }), index("profile_identifiers_profile").on(t.workspaceId, t.profileId)],
+);
+
+/** Recent events per profile for the Profile API's `/events`; kept for EVENT_RETENTION_DAYS. */
+export const profileEvents = sqliteTable(
+  "profile_events",
+  {
+    workspaceId: text("workspace_id").notNull(),
+    messageId: text("message_id").notNull(),
+    profileId: text("profile_id").notNull(),
+    type: text("type").notNull(),
+    event: text("event"),
+    timestamp: integer("timestamp").notNull(),
+    sourceId: text("source_id"),
+    /** JSON: the event as the Profile API returns it. */
+    payload: text("payload").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.workspaceId, t.messageId] }), index("profile_events_profile_time").on(t.workspaceId, t.profileId, t.timestamp)],
+);
+
+/** Account (group) profiles from `group` calls. */
+export const accounts = sqliteTable(
+  "accounts",
+  {
+    workspaceId: text("workspace_id").notNull(),
+    groupId: text("group_id").notNull(),
+    traits: text("traits").notNull().default("{}"),
+    traitMeta: text("trait_meta").notNull().default("{}"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    lastSourceId: text("last_source_id"),
+    lastMessageId: text("last_message_id"),
+    version: integer("version").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.workspaceId, t.groupId] })],
+);
+
+/** Which user profiles belong to which accounts, from `group` calls. */
+export const accountLinks = sqliteTable(
+  "account_links",
+  {
+    workspaceId: text("workspace_id").notNull(),
+    profileId: text("profile_id").notNull(),
+    groupId: text("group_id").notNull(),
+    sourceId: text("source_id"),
+    linkedAt: integer("linked_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.workspaceId, t.profileId, t.groupId] }), index("account_links_group").on(t.workspaceId, t.groupId)],
+);

@@ -7,8 +7,8 @@ import type { EventProcessor } from "../pipeline/processor";
 export function identityProcessor(env: Pick<Env, "IDENTITY">): EventProcessor {
   return {
     name: "identity",
-    async process(workspaceId, events) {
-      await env.IDENTITY.getByName(workspaceId).resolveEvents(events);
+    async process(workspaceId, events, sources) {
+      await env.IDENTITY.getByName(workspaceId).resolveEvents(events, { sources });
     },
   };
 }

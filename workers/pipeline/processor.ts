@@ -7,5 +7,6 @@ import type { QueuedEvent } from "../intake/envelope";
  */
 export interface EventProcessor {
   readonly name: string;
-  process(workspaceId: string, events: QueuedEvent[]): Promise<void>;
+  /** `sources` maps each event's messageId to the source that sent it. */
+  process(workspaceId: string, events: QueuedEvent[], sources: Record<string, string>): Promise<void>;
 }

@@ -1,0 +1,228 @@
+import type { QueuedEvent } from "../workers/intake/envelope";
+import { type EventRecord, eventRecord } from "../workers/profiles/event-record";
+import { accountTraitsOf, applyWrites, eventTime, groupIdOf, type TraitState, type TraitWrite, toWrites, userTraitsOf } from "../workers/profiles/traits";
+
+export type OutboxKind = "profile" | "account" | "event" | "reassign";
+export type OutboxEntry = {
+  kind: OutboxKind;
+  id: string;
+  seq: number;
+};
+
+type EventRow = {
+  message_id: string;
+  profile_id: string | null;
+  at: number;
+  type: string;
+  name: string | null;
+  source_id: string | null;
+  traits: string | null;
+  group_id: string | null;
+  record: string | null;
+};
+
+type TraitRow = { key: string; value: string; at: number; message_id: string; source_id: string | null };
+
+const LWW_UPSERT = `ON CONFLICT DO UPDATE SET value = excluded.value, at = excluded.at, message_id = excluded.message_id, source_id = excluded.source_id
+  WHERE excluded.at > at OR (excluded.at = at AND excluded.message_id > message_id)`;
+
+/**
+ * Profile state beside the identity graph, in the same object's SQLite
+ * storage: every event's trait writes and group links (kept, so that an
+ * unmerge can recompute each part's traits exactly), the current traits per
+ * profile and per account, recent event payloads, and an outbox of what still
+ * has to reach D1. Writes here happen in the same synchronous turn as the graph
+ * change they follow, so the two commit together.
+ */
+export class ProfileStore {
+  private seq: number;
+
+  constructor(private readonly sql: SqlStorage) {
+    sql.exec(`CREATE TABLE IF NOT EXISTS profile_events (message_id TEXT PRIMARY KEY, profile_id TEXT, at INTEGER NOT NULL, type TEXT NOT NULL, name TEXT,
+      source_id TEXT, traits TEXT, group_id TEXT, record TEXT)`);
+    sql.exec("CREATE INDEX IF NOT EXISTS profile_events_profile ON profile_events (profile_id, at)");
+    sql.exec("CREATE TABLE IF NOT EXISTS profile_traits (profile_id TEXT, key TEXT, value TEXT, at INTEGER, message_id TEXT, source_id TEXT, PRIMARY KEY (profile_id, key))");
+    sql.exec("CREATE TABLE IF NOT EXISTS account_traits (group_id TEXT, key TEXT, value TEXT, at INTEGER, message_id TEXT, source_id TEXT, PRIMARY KEY (group_id, key))");
+    sql.exec("CREATE TABLE IF NOT EXISTS accounts (group_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, last_source_id TEXT, last_message_id TEXT)");
+    sql.exec("CREATE TABLE IF NOT EXISTS identifier_sources (key TEXT PRIMARY KEY, source_id TEXT)");
+    sql.exec("CREATE TABLE IF NOT EXISTS outbox (kind TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (kind, id))");
+    this.seq = sql.exec<{ seq: number }>("SELECT coalesce(max(seq), 0) AS seq FROM outbox").one().seq;
+  }
+
+  /** Records an applied event. Idempotent: an event already recorded changes nothing. */
+  recordEvent(event: QueuedEvent, sourceId: string | null, profileId: string | null, identifierKeys: string[]): boolean {
+    const at = eventTime(event);
+    const userTraits = userTraitsOf(event);
+    const groupId = groupIdOf(event);
+    const inserted = this.sql.exec(
+      `INSERT INTO profile_events (message_id, profile_id, at, type, name, source_id, traits, group_id, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      event.messageId,
+      profileId,
+      at,
+      event.type,
+      (event as { event?: string; name?: string }).event ?? (event as { name?: string }).name ?? null,
+      sourceId,
+      Object.keys(userTraits).length ? JSON.stringify(userTraits) : null,
+      groupId ?? null,
+      JSON.stringify(eventRecord(event, sourceId)),
+    ).rowsWritten;
+    if (!inserted) return false;
+    for (const key of identifierKeys) this.sql.exec("INSERT INTO identifier_sources (key, source_id) VALUES (?, ?) ON CONFLICT DO NOTHING", key, sourceId);
+    if (groupId) this.recordAccount(groupId, accountTraitsOf(event), at, event.messageId, sourceId);
+    if (!profileId) return true;
+    this.upsertTraits(profileId, toWrites(userTraits, at, event.messageId, sourceId));
+    this.markDirty("profile", profileId);
+    this.markDirty("event", event.messageId);
+    return true;
+  }
+
+  private recordAccount(groupId: string, traits: Record<string, unknown>, at: number, messageId: string, sourceId: string | null) {
+    this.sql.exec(
+      `INSERT INTO accounts (group_id, created_at, updated_at, last_source_id, last_message_id) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT DO UPDATE SET created_at = min(created_at, excluded.created_at), updated_at = max(updated_at, excluded.updated_at),
+         last_source_id = iif(excluded.updated_at >= updated_at, excluded.last_source_id, last_source_id),
+         last_message_id = iif(excluded.updated_at >= updated_at, excluded.last_message_id, last_message_id)`,
+      groupId,
+      at,
+      at,
+      sourceId,
+      messageId,
+    );
+    for (const write of toWrites(traits, at, messageId, sourceId)) {
+      this.sql.exec(`INSERT INTO account_traits (group_id, key, value, at, message_id, source_id) VALUES (?, ?, ?, ?, ?, ?) ${LWW_UPSERT}`, groupId, write.key, write.value, write.at, write.messageId, write.sourceId);
+    }
+    this.markDirty("account", groupId);
+  }
+
+  private upsertTraits(profileId: string, writes: TraitWrite[]) {
+    for (const write of writes) {
+      this.sql.exec(`INSERT INTO profile_traits (profile_id, key, value, at, message_id, source_id) VALUES (?, ?, ?, ?, ?, ?) ${LWW_UPSERT}`, profileId, write.key, write.value, write.at, write.messageId, write.sourceId);
+    }
+  }
+
+  /** A merge: the survivor takes the absorbed profiles' events, and their traits by the same last-write-wins rule. */
+  merged(survivor: string, absorbed: string[]) {
+    for (const id of absorbed) {
+      this.sql.exec("UPDATE profile_events SET profile_id = ? WHERE profile_id = ?", survivor, id);
+      this.sql.exec(`INSERT INTO profile_traits (profile_id, key, value, at, message_id, source_id) SELECT ?, key, value, at, message_id, source_id FROM profile_traits WHERE profile_id = ? ${LWW_UPSERT}`, survivor, id);
+      this.sql.exec("DELETE FROM profile_traits WHERE profile_id = ?", id);
+      this.markDirty("profile", id);
+      this.markDirty("reassign", id);
+    }
+    this.markDirty("profile", survivor);
+  }
+
+  /**
+   * An unmerge or split moved events between profiles: each event of the named
+   * profiles follows the graph (`ownerOf`), and each profile's traits are
+   * recomputed from the events it now holds.
+   */
+  regrouped(profileIds: string[], ownerOf: (messageId: string) => string | null) {
+    const ids = [...new Set(profileIds)];
+    const rows = this.sql.exec<{ message_id: string; profile_id: string }>(
+      `SELECT message_id, profile_id FROM profile_events WHERE profile_id IN (SELECT value FROM json_each(?))`,
+      JSON.stringify(ids),
+    ).toArray();
+    const touched = new Set(ids);
+    for (const row of rows) {
+      const owner = ownerOf(row.message_id);
+      if (owner === row.profile_id) continue;
+      this.sql.exec("UPDATE profile_events SET profile_id = ? WHERE message_id = ?", owner, row.message_id);
+      this.markDirty("event", row.message_id);
+      if (owner) touched.add(owner);
+    }
+    for (const id of touched) {
+      this.sql.exec("DELETE FROM profile_traits WHERE profile_id = ?", id);
+      const state: TraitState = new Map();
+      for (const event of this.sql.exec<Pick<EventRow, "message_id" | "at" | "source_id" | "traits">>("SELECT message_id, at, source_id, traits FROM profile_events WHERE profile_id = ? AND traits IS NOT NULL", id)) {
+        applyWrites(state, toWrites(JSON.parse(event.traits!) as Record<string, unknown>, event.at, event.message_id, event.source_id));
+      }
+      this.upsertTraits(id, [...state.values()]);
+      this.markDirty("profile", id);
+    }
+  }
+
+  traits(profileId: string): TraitWrite[] {
+    return this.sql.exec<TraitRow>("SELECT key, value, at, message_id, source_id FROM profile_traits WHERE profile_id = ? ORDER BY key", profileId)
+      .toArray()
+      .map((row) => ({ key: row.key, value: row.value, at: row.at, messageId: row.message_id, sourceId: row.source_id }));
+  }
+
+  accountTraits(groupId: string): TraitWrite[] {
+    return this.sql.exec<TraitRow>("SELECT key, value, at, message_id, source_id FROM account_traits WHERE group_id = ? ORDER BY key", groupId)
+      .toArray()
+      .map((row) => ({ key: row.key, value: row.value, at: row.at, messageId: row.message_id, sourceId: row.source_id }));
+  }
+
+  account(groupId: string) {
+    return this.sql.exec<{ created_at: number; updated_at: number; last_source_id: string | null; last_message_id: string | null }>("SELECT * FROM accounts WHERE group_id = ?", groupId).toArray()[0] ?? null;
+  }
+
+  /** Accounts a profile joined through `group` calls, with when it first did and through which source. */
+  links(profileId: string): { groupId: string; at: number; sourceId: string | null }[] {
+    return this.sql.exec<{ group_id: string; at: number; source_id: string | null }>(
+      "SELECT group_id, min(at) AS at, source_id FROM profile_events WHERE profile_id = ? AND group_id IS NOT NULL GROUP BY group_id ORDER BY group_id",
+      profileId,
+    )
+      .toArray()
+      .map((row) => ({ groupId: row.group_id, at: row.at, sourceId: row.source_id }));
+  }
+
+  /** Profiles that joined an account, with when they first did. */
+  accountMembers(groupId: string): { profileId: string; at: number; sourceId: string | null }[] {
+    return this.sql.exec<{ profile_id: string; at: number; source_id: string | null }>(
+      "SELECT profile_id, min(at) AS at, source_id FROM profile_events WHERE group_id = ? AND profile_id IS NOT NULL GROUP BY profile_id ORDER BY at, profile_id",
+      groupId,
+    )
+      .toArray()
+      .map((row) => ({ profileId: row.profile_id, at: row.at, sourceId: row.source_id }));
+  }
+
+  identifierSource(key: string): string | null {
+    return this.sql.exec<{ source_id: string | null }>("SELECT source_id FROM identifier_sources WHERE key = ?", key).toArray()[0]?.source_id ?? null;
+  }
+
+  /** The profile's latest event, for its metadata. */
+  lastEvent(profileId: string) {
+    return this.sql.exec<{ message_id: string; source_id: string | null; at: number }>("SELECT message_id, source_id, at FROM profile_events WHERE profile_id = ? ORDER BY at DESC, message_id DESC LIMIT 1", profileId).toArray()[0] ?? null;
+  }
+
+  /** Recent events, newest first by default, for strongly consistent reads. */
+  events(profileId: string, options: { since?: number; until?: number; order: "asc" | "desc"; after?: { at: number; messageId: string }; limit: number }): EventRecord[] {
+    const cmp = options.order === "desc" ? "<" : ">";
+    const rows = this.sql.exec<{ record: string }>(
+      `SELECT record FROM profile_events WHERE profile_id = ? AND record IS NOT NULL AND at >= ? AND at <= ?
+       AND (? IS NULL OR at ${cmp} ? OR (at = ? AND message_id ${cmp} ?)) ORDER BY at ${options.order}, message_id ${options.order} LIMIT ?`,
+      profileId,
+      options.since ?? 0,
+      options.until ?? Number.MAX_SAFE_INTEGER,
+      options.after?.at ?? null,
+      options.after?.at ?? null,
+      options.after?.at ?? null,
+      options.after?.messageId ?? null,
+      options.limit,
+    ).toArray();
+    return rows.map((row) => JSON.parse(row.record) as EventRecord);
+  }
+
+  eventRow(messageId: string): EventRow | null {
+    return this.sql.exec<EventRow>("SELECT * FROM profile_events WHERE message_id = ?", messageId).toArray()[0] ?? null;
+  }
+
+  markDirty(kind: OutboxKind, id: string) {
+    this.sql.exec("INSERT INTO outbox (kind, id, seq) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET seq = excluded.seq", kind, id, ++this.seq);
+  }
+
+  pending(limit: number): OutboxEntry[] {
+    return this.sql.exec<OutboxEntry>("SELECT kind, id, seq FROM outbox ORDER BY seq LIMIT ?", limit).toArray();
+  }
+
+  /** Clears what was written, unless it changed again meanwhile (then its seq moved on and it stays). */
+  written(entries: OutboxEntry[]) {
+    for (const entry of entries) this.sql.exec("DELETE FROM outbox WHERE kind = ? AND id = ? AND seq = ?", entry.kind, entry.id, entry.seq);
+  }
+
+  backlog(): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n;
+  }
+}

@@ -1,0 +1,103 @@
+import type { IdentityGraph } from "../workers/identity/graph";
+import { EVENT_RETENTION_DAYS } from "../workers/profiles/event-record";
+import { coreAttributes, traitMeta, traitValues } from "../workers/profiles/traits";
+import type { AccountRow, EventRow, ProfileRow, WriteSet } from "../workers/profiles/write-through";
+import type { OutboxEntry, ProfileStore } from "./profile-store";
+
+const DAY_MS = 86_400_000;
+
+/**
+ * A profile as the object knows it now: what write-through sends to D1 and
+ * what a strongly consistent read returns, so both paths show the same thing.
+ * An absorbed id yields a row pointing at the profile it resolves to.
+ */
+export function profileRow(graph: IdentityGraph, store: ProfileStore, profileId: string, now: number): ProfileRow | null {
+  const cluster = graph.clusters.get(profileId);
+  if (!cluster) return null;
+  const live = graph.resolve(profileId);
+  if (live.id !== profileId) {
+    return {
+      profileId,
+      canonicalId: live.id,
+      userId: null,
+      email: null,
+      phone: null,
+      firstName: null,
+      lastName: null,
+      traits: {},
+      traitMeta: {},
+      createdAt: cluster.createdAt,
+      firstSeenAt: null,
+      lastSeenAt: null,
+      updatedAt: now,
+      lastSourceId: null,
+      lastMessageId: null,
+      identifiers: [],
+      links: [],
+    };
+  }
+  const writes = store.traits(profileId);
+  const traits = traitValues(writes);
+  const identifiers = [...cluster.identifiers.values()].map((i) => ({
+    type: i.type,
+    value: i.value,
+    sourceId: store.identifierSource(`${i.type}:${i.value}`),
+    firstSeen: i.firstSeen,
+    lastSeen: i.lastSeen,
+  }));
+  const last = store.lastEvent(profileId);
+  const seen = identifiers.flatMap((i) => [i.firstSeen, i.lastSeen]);
+  return {
+    profileId,
+    canonicalId: null,
+    ...coreAttributes(traits, identifiers),
+    traits,
+    traitMeta: traitMeta(writes),
+    createdAt: cluster.createdAt,
+    firstSeenAt: seen.length ? Math.min(...seen) : null,
+    lastSeenAt: seen.length ? Math.max(...seen, last?.at ?? 0) : (last?.at ?? null),
+    updatedAt: now,
+    lastSourceId: last?.source_id ?? null,
+    lastMessageId: last?.message_id ?? null,
+    identifiers,
+    links: store.links(profileId),
+  };
+}
+
+export function accountRow(store: ProfileStore, groupId: string): AccountRow | null {
+  const account = store.account(groupId);
+  if (!account) return null;
+  const writes = store.accountTraits(groupId);
+  return {
+    groupId,
+    traits: traitValues(writes),
+    traitMeta: traitMeta(writes),
+    createdAt: account.created_at,
+    updatedAt: account.updated_at,
+    lastSourceId: account.last_source_id,
+    lastMessageId: account.last_message_id,
+  };
+}
+
+/** What the outbox entries stand for, read from current state: a retried write sends the latest, never a stale copy. */
+export function buildWriteSet(graph: IdentityGraph, store: ProfileStore, entries: OutboxEntry[], now: number): WriteSet {
+  const set: WriteSet = { profiles: [], accounts: [], events: [], reassign: [] };
+  const oldest = now - EVENT_RETENTION_DAYS * DAY_MS;
+  for (const entry of entries) {
+    if (entry.kind === "profile") {
+      const row = profileRow(graph, store, entry.id, now);
+      if (row) set.profiles.push(row);
+    } else if (entry.kind === "account") {
+      const row = accountRow(store, entry.id);
+      if (row) set.accounts.push(row);
+    } else if (entry.kind === "reassign") {
+      if (graph.clusters.has(entry.id)) set.reassign.push({ from: entry.id, to: graph.resolve(entry.id).id });
+    } else {
+      const row = store.eventRow(entry.id);
+      if (!row?.profile_id || !row.record || row.at < oldest) continue;
+      const event: EventRow = { messageId: row.message_id, profileId: row.profile_id, type: row.type, event: row.name, timestamp: row.at, sourceId: row.source_id, payload: row.record };
+      set.events.push(event);
+    }
+  }
+  return set;
+}

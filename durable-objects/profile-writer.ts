@@ -1,0 +1,84 @@
+import type { IdentityGraph } from "../workers/identity/graph";
+import { writeStatements } from "../workers/profiles/write-through";
+import type { ProfileStore } from "./profile-store";
+import { buildWriteSet } from "./profile-views";
+
+/** Outbox entries per D1 batch, and batches per alarm run before it yields and reschedules. */
+const FLUSH_ENTRIES = 200;
+const FLUSH_ROUNDS = 25;
+
+/**
+ * Write-through from the identity object to D1. Changes wait in the object's
+ * outbox (written in the same turn as the change itself) and an alarm set for
+ * "now" sends them in `batch()`es. A failed batch throws, the runtime retries
+ * the alarm with backoff, and the outbox still holds the work; every write is
+ * an idempotent upsert of current state, so a retry never sends a stale copy.
+ */
+export class ProfileWriter {
+  private flushing: Promise<unknown> = Promise.resolve();
+  private scheduled = false;
+
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly db: D1Database,
+    private readonly store: ProfileStore,
+    private readonly graph: () => IdentityGraph,
+  ) {
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)");
+  }
+
+  schedule() {
+    if (this.scheduled || this.store.backlog() === 0) return;
+    this.scheduled = true;
+    void this.ctx.storage.setAlarm(Date.now());
+  }
+
+  async alarm() {
+    this.scheduled = false;
+    await this.serialized(() => this.writeThrough(FLUSH_ROUNDS));
+    this.schedule();
+  }
+
+  /** Everything pending, now; the bookmark of the last write (or of the primary, when nothing was pending). */
+  flush(): Promise<string | null> {
+    return this.serialized(async () => (await this.writeThrough(Number.POSITIVE_INFINITY)) ?? (await this.currentBookmark()));
+  }
+
+  /** One write-through at a time: each reads current state, so a later one never sends an older copy. */
+  private serialized<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.flushing.then(task);
+    this.flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeThrough(rounds: number): Promise<string | null> {
+    let bookmark: string | null = null;
+    for (let round = 0; round < rounds; round++) {
+      const entries = this.store.pending(FLUSH_ENTRIES);
+      if (!entries.length) break;
+      const set = buildWriteSet(this.graph(), this.store, entries, Date.now());
+      const session = this.db.withSession("first-primary");
+      const statements = writeStatements(session, this.workspaceId(), this.nextVersion(), set);
+      if (statements.length) await session.batch(statements);
+      bookmark = session.getBookmark() ?? bookmark;
+      this.store.written(entries);
+    }
+    return bookmark;
+  }
+
+  private async currentBookmark(): Promise<string | null> {
+    const session = this.db.withSession("first-primary");
+    await session.prepare("SELECT 1").first();
+    return session.getBookmark();
+  }
+
+  private workspaceId(): string {
+    const name = this.ctx.id.name;
+    if (!name) throw new Error("the identity object must be reached by its workspace id (getByName)");
+    return name;
+  }
+
+  private nextVersion(): number {
+    return this.ctx.storage.sql.exec<{ value: number }>("INSERT INTO meta (key, value) VALUES ('version', 1) ON CONFLICT DO UPDATE SET value = value + 1 RETURNING value").one().value;
+  }
+}

@@ -1,0 +1,74 @@
+import { createMiddleware } from "hono/factory";
+import { resolveToken } from "../config/keys-store";
+import type { AppEnv } from "../context";
+import { normalizeIdentifier } from "../identity/extract";
+import type { IdentitySettings } from "../identity/settings";
+import { credentialFromHeader } from "../lib/credentials";
+import { sha256Hex, timingSafeEqualHex } from "../lib/keys";
+import { ApiError } from "../lib/problem";
+import { D1ProfileReader } from "./d1-reader";
+import type { ProfileReader } from "./reader";
+import { StrongProfileReader } from "./strong-reader";
+
+/** Request and response header carrying a D1 Sessions API bookmark, for read-your-writes across requests. */
+export const BOOKMARK_HEADER = "x-d1-bookmark";
+
+export interface ProfileApiContext {
+  workspaceId: string;
+  reader: ProfileReader;
+  /** Normalizes a `type:value` lookup exactly as identifiers are stored. */
+  normalize(type: string, value: string): { type: string; value: string };
+}
+
+/**
+ * Authenticates a Profile API request (an access token with `profiles:read`,
+ * as Basic username or Bearer), confines it to its own space (another space is
+ * a 404, so a token cannot learn that it exists), and builds the request's
+ * reader: D1 through a session, or the identity object for `consistency=strong`.
+ */
+export const profileApi = createMiddleware<AppEnv>(async (c, next) => {
+  const secret = credentialFromHeader(c.req.header("authorization"));
+  if (!secret) throw new ApiError("UNAUTHORIZED", "send an access token as the HTTP Basic username (empty password) or as a Bearer token", { headers: { "www-authenticate": 'Basic realm="profiles"' } });
+  const space = c.req.param("space") ?? "";
+  const [given, root] = await Promise.all([sha256Hex(secret), sha256Hex(c.env.ADMIN_TOKEN ?? "")]);
+  if (!timingSafeEqualHex(given, root)) {
+    const token = await resolveToken(c.get("db"), secret);
+    if (!token) throw new ApiError("UNAUTHORIZED", "the access token is not valid, has expired or has been revoked");
+    if (!token.scopes.includes("profiles:read")) throw new ApiError("FORBIDDEN", `the Profile API needs the 'profiles:read' scope; the token has: ${token.scopes.join(", ") || "none"}`);
+    if (token.workspaceId !== space) throw new ApiError("NOT_FOUND", `space '${space}' not found`);
+  }
+  const consistency = c.req.query("consistency") ?? "eventual";
+  if (consistency !== "eventual" && consistency !== "strong") {
+    throw new ApiError("VALIDATION_FAILED", "consistency must be 'eventual' (the default) or 'strong'", { errors: [{ path: "consistency", message: "must be eventual or strong" }] });
+  }
+  const graph = c.env.IDENTITY.getByName(space);
+  const reader = consistency === "strong" ? new StrongProfileReader(graph) : new D1ProfileReader(c.env.DB.withSession(c.req.header(BOOKMARK_HEADER) || "first-unconstrained"), space);
+  const settings = await identitySettings(space, () => graph.getSettings() as Promise<IdentitySettings>);
+  c.set("profiles", {
+    workspaceId: space,
+    reader,
+    normalize(type, value) {
+      if (type === "profile_id" || type === "group_id") return { type, value };
+      const normalized = normalizeIdentifier(type, value, settings);
+      if (!normalized.ok) throw new ApiError("VALIDATION_FAILED", `externalId: ${normalized.reason}`, { errors: [{ path: "externalId", message: normalized.reason }] });
+      return normalized.identifier;
+    },
+  });
+  await next();
+  const bookmark = reader.bookmark();
+  if (bookmark) c.header(BOOKMARK_HEADER, bookmark);
+});
+
+/** Identity settings decide how a lookup value is normalized; they change rarely, so each isolate keeps them for 30 s. */
+const SETTINGS_TTL_MS = 30_000;
+const settingsCache = new Map<string, { settings: IdentitySettings; expires: number }>();
+
+async function identitySettings(workspaceId: string, load: () => Promise<IdentitySettings>): Promise<IdentitySettings> {
+  const now = Date.now();
+  const hit = settingsCache.get(workspaceId);
+  if (hit && hit.expires > now) return hit.settings;
+  const settings = await load();
+  if (settingsCache.size > 1_000) settingsCache.clear();
+  settingsCache.set(workspaceId, { settings, expires: now + SETTINGS_TTL_MS });
+  return settings;
+}

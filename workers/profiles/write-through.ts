@@ -1,0 +1,179 @@
+/**
+ * The D1 side of write-through: plain rows in, prepared statements out, to be
+ * run as one `batch()` (one transaction, so no row is ever half-written). Lists
+ * travel as one JSON parameter read with `json_each`, which keeps every
+ * statement far below D1's 100 bound parameters whatever a profile holds.
+ */
+
+export interface IdentifierRow {
+  type: string;
+  value: string;
+  sourceId: string | null;
+  firstSeen: number;
+  lastSeen: number;
+}
+
+export interface ProfileRow {
+  profileId: string;
+  /** Set when the profile was absorbed by a merge: the profile it now resolves to. */
+  canonicalId: string | null;
+  userId: string | null;
+  email: string | null;
+  phone: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  traits: Record<string, unknown>;
+  traitMeta: Record<string, unknown>;
+  createdAt: number;
+  firstSeenAt: number | null;
+  lastSeenAt: number | null;
+  updatedAt: number;
+  lastSourceId: string | null;
+  lastMessageId: string | null;
+  identifiers: IdentifierRow[];
+  links: { groupId: string; sourceId: string | null; at: number }[];
+}
+
+export interface AccountRow {
+  groupId: string;
+  traits: Record<string, unknown>;
+  traitMeta: Record<string, unknown>;
+  createdAt: number;
+  updatedAt: number;
+  lastSourceId: string | null;
+  lastMessageId: string | null;
+}
+
+export interface EventRow {
+  messageId: string;
+  profileId: string;
+  type: string;
+  event: string | null;
+  timestamp: number;
+  sourceId: string | null;
+  payload: string;
+}
+
+export interface WriteSet {
+  profiles: ProfileRow[];
+  accounts: AccountRow[];
+  events: EventRow[];
+  /** Events already in D1 under an absorbed profile move to the profile it resolves to. */
+  reassign: { from: string; to: string }[];
+}
+
+/** Events travel in chunks of about this many characters of JSON per statement. */
+const EVENT_CHUNK_CHARS = 256_000;
+
+type Db = Pick<D1Database, "prepare">;
+
+export function writeStatements(db: Db, workspaceId: string, version: number, set: WriteSet): D1PreparedStatement[] {
+  const statements: D1PreparedStatement[] = [];
+  for (const chunk of chunks(set.events)) {
+    statements.push(
+      db
+        .prepare(
+          `INSERT INTO profile_events (workspace_id, message_id, profile_id, type, event, timestamp, source_id, payload)
+           SELECT ?1, j.value ->> '$.messageId', j.value ->> '$.profileId', j.value ->> '$.type', j.value ->> '$.event', j.value ->> '$.timestamp', j.value ->> '$.sourceId', j.value ->> '$.payload'
+           FROM json_each(?2) AS j WHERE true
+           ON CONFLICT (workspace_id, message_id) DO UPDATE SET profile_id = excluded.profile_id`,
+        )
+        .bind(workspaceId, JSON.stringify(chunk)),
+    );
+  }
+  for (const { from, to } of set.reassign) {
+    statements.push(db.prepare("UPDATE profile_events SET profile_id = ?3 WHERE workspace_id = ?1 AND profile_id = ?2").bind(workspaceId, from, to));
+  }
+  for (const profile of set.profiles) statements.push(...profileStatements(db, workspaceId, version, profile));
+  for (const account of set.accounts) {
+    statements.push(
+      db
+        .prepare(
+          `INSERT INTO accounts (workspace_id, group_id, traits, trait_meta, created_at, updated_at, last_source_id, last_message_id, version)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+           ON CONFLICT (workspace_id, group_id) DO UPDATE SET traits = excluded.traits, trait_meta = excluded.trait_meta, created_at = excluded.created_at,
+             updated_at = excluded.updated_at, last_source_id = excluded.last_source_id, last_message_id = excluded.last_message_id, version = excluded.version
+           WHERE excluded.version > accounts.version`,
+        )
+        .bind(workspaceId, account.groupId, JSON.stringify(account.traits), JSON.stringify(account.traitMeta), account.createdAt, account.updatedAt, account.lastSourceId, account.lastMessageId, version),
+    );
+  }
+  return statements;
+}
+
+function profileStatements(db: Db, workspaceId: string, version: number, p: ProfileRow): D1PreparedStatement[] {
+  const identifiers = JSON.stringify(p.identifiers);
+  return [
+    db
+      .prepare(
+        `INSERT INTO profiles (workspace_id, profile_id, canonical_id, user_id, email, phone, first_name, last_name, traits, trait_meta,
+           created_at, first_seen_at, last_seen_at, updated_at, last_source_id, last_message_id, version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+         ON CONFLICT (workspace_id, profile_id) DO UPDATE SET canonical_id = excluded.canonical_id, user_id = excluded.user_id, email = excluded.email,
+           phone = excluded.phone, first_name = excluded.first_name, last_name = excluded.last_name, traits = excluded.traits, trait_meta = excluded.trait_meta,
+           created_at = excluded.created_at, first_seen_at = excluded.first_seen_at, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at,
+           last_source_id = excluded.last_source_id, last_message_id = excluded.last_message_id, version = excluded.version
+         WHERE excluded.version > profiles.version`,
+      )
+      .bind(
+        workspaceId,
+        p.profileId,
+        p.canonicalId,
+        p.userId,
+        p.email,
+        p.phone,
+        p.firstName,
+        p.lastName,
+        JSON.stringify(p.traits),
+        JSON.stringify(p.traitMeta),
+        p.createdAt,
+        p.firstSeenAt,
+        p.lastSeenAt,
+        p.updatedAt,
+        p.lastSourceId,
+        p.lastMessageId,
+        version,
+      ),
+    db
+      .prepare(
+        `DELETE FROM profile_identifiers WHERE workspace_id = ?1 AND profile_id = ?2
+         AND type || ':' || value NOT IN (SELECT (j.value ->> '$.type') || ':' || (j.value ->> '$.value') FROM json_each(?3) AS j)`,
+      )
+      .bind(workspaceId, p.profileId, identifiers),
+    db
+      .prepare(
+        `INSERT INTO profile_identifiers (workspace_id, type, value, profile_id, source_id, first_seen_at, last_seen_at)
+         SELECT ?1, j.value ->> '$.type', j.value ->> '$.value', ?2, j.value ->> '$.sourceId', j.value ->> '$.firstSeen', j.value ->> '$.lastSeen'
+         FROM json_each(?3) AS j WHERE true
+         ON CONFLICT (workspace_id, type, value) DO UPDATE SET profile_id = excluded.profile_id, source_id = coalesce(profile_identifiers.source_id, excluded.source_id),
+           first_seen_at = excluded.first_seen_at, last_seen_at = excluded.last_seen_at`,
+      )
+      .bind(workspaceId, p.profileId, identifiers),
+    db.prepare("DELETE FROM account_links WHERE workspace_id = ?1 AND profile_id = ?2").bind(workspaceId, p.profileId),
+    db
+      .prepare(
+        `INSERT INTO account_links (workspace_id, profile_id, group_id, source_id, linked_at)
+         SELECT ?1, ?2, j.value ->> '$.groupId', j.value ->> '$.sourceId', j.value ->> '$.at' FROM json_each(?3) AS j WHERE true
+         ON CONFLICT DO NOTHING`,
+      )
+      .bind(workspaceId, p.profileId, JSON.stringify(p.links)),
+  ];
+}
+
+function chunks(events: EventRow[]): EventRow[][] {
+  const out: EventRow[][] = [];
+  let current: EventRow[] = [];
+  let size = 0;
+  for (const event of events) {
+    const length = event.payload.length + 200;
+    if (current.length && size + length > EVENT_CHUNK_CHARS) {
+      out.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(event);
+    size += length;
+  }
+  if (current.length) out.push(current);
+  return out;
+}
