@@ -4,11 +4,16 @@ import { normalizeIdentifier } from "../identity/extract";
 import { identifierKey } from "../identity/types";
 import { ApiError } from "../lib/problem";
 import { requireScope } from "./auth";
+import { searchByTraitPrefix } from "./profile-search";
 import { identifierSchema, identityGraphFor, isoTime, mergeSchema, profileIdParam, toIdentifier, toMerge } from "./identity-common";
 import { json, problemResponses, workspaceQuery } from "./schemas";
 
 const searchQuery = workspaceQuery.extend({
-  identifier: z.string().openapi({
+  trait: z.string().min(1).max(200).optional().openapi({ example: "last_name", description: "With `prefix`: find profiles whose trait starts with the prefix (read from D1, so eventually consistent)." }),
+  prefix: z.string().min(1).max(200).optional().openapi({ example: "Smi", description: "Case-sensitive, except `email`." }),
+  limit: z.coerce.number().int().min(1).max(200).default(50).openapi({ description: "Profiles per page of a trait search (1 to 200, default 50)." }),
+  cursor: z.string().optional().openapi({ description: "The `next` of the previous page of a trait search." }),
+  identifier: z.string().optional().openapi({
     example: "email:pat@acme-shop.com",
     description:
       "`type:value`, split at the first colon. The value is normalised as stored (emails lowercased, phones to E.164 with the workspace's default country, the workspace's email rules), so `email:Pat@Acme-Shop.com` finds `pat@acme-shop.com`.",
@@ -19,6 +24,7 @@ const profileSummarySchema = z
   .object({
     profileId: z.string().openapi({ example: "prof_00000a" }),
     identifiers: z.array(identifierSchema),
+    traits: z.record(z.string(), z.unknown()).optional().openapi({ description: "The profile's traits (trait searches only)." }),
   })
   .openapi("ProfileSummary");
 
@@ -65,15 +71,28 @@ export function registerProfileRoutes(app: App) {
       method: "get",
       path: "/admin/v1/profiles",
       tags: ["Profiles"],
-      summary: "Find the profile holding an identifier",
-      description: "A lookup by any identifier of a merged profile returns the merged profile. No match is `{ \"data\": [] }`; an identifier that cannot be parsed or normalised is a 400 naming `identifier`.",
+      summary: "Find profiles by identifier or by trait prefix",
+      description:
+        "`identifier=type:value` returns the live profile holding it, read from the identity graph (a lookup by any identifier of a merged profile returns the merged profile). " +
+        "`trait=name&prefix=…` returns live profiles whose trait starts with the prefix, in profile id order, paged with `limit` and `cursor`. No match is `{ \"data\": [] }`. " +
+        "Exactly one of the two searches per request; an identifier that cannot be parsed or normalised is a 400 naming `identifier`.",
       request: { query: searchQuery },
-      responses: { 200: json(z.object({ data: z.array(profileSummarySchema) }), "The matching profile, if any"), ...problemResponses },
+      responses: { 200: json(z.object({ data: z.array(profileSummarySchema), next: z.string().nullable().optional() }), "The matching profiles"), ...problemResponses },
     }),
     async (c) => {
       const query = c.req.valid("query");
-      const { graph } = await identityGraphFor(c, query.workspaceId);
-      const { type, value } = parseIdentifier(query.identifier);
+      const { workspaceId, graph } = await identityGraphFor(c, query.workspaceId);
+      if ((query.identifier === undefined) === (query.trait === undefined) || (query.trait === undefined) !== (query.prefix === undefined)) {
+        throw new ApiError("VALIDATION_FAILED", "search by `identifier`, or by `trait` and `prefix`: exactly one of the two", {
+          errors: [{ path: query.identifier === undefined ? "identifier" : "trait", message: "give identifier, or trait with prefix" }],
+        });
+      }
+      if (query.trait !== undefined) {
+        const { hits, more } = await searchByTraitPrefix(c.env.DB, workspaceId, query.trait, query.prefix!, query.cursor, query.limit);
+        const data = hits.map((hit) => ({ profileId: hit.profileId, traits: hit.traits, identifiers: hit.identifiers.map((i) => ({ type: i.type, value: i.value, firstSeen: isoTime(i.firstSeen), lastSeen: isoTime(i.lastSeen) })) }));
+        return c.json({ data, next: more ? (hits.at(-1)?.profileId ?? null) : null }, 200);
+      }
+      const { type, value } = parseIdentifier(query.identifier!);
       const normalized = normalizeIdentifier(type, value, await graph.getSettings());
       if (!normalized.ok) throw new ApiError("VALIDATION_FAILED", `identifier: ${normalized.reason}`, { errors: [{ path: "identifier", message: normalized.reason }] });
       const profile = await graph.lookup(identifierKey(normalized.identifier));

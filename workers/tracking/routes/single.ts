@@ -5,6 +5,7 @@ import { acceptEvents, authenticateSource, enforceSourceRateLimit, withoutWriteK
 import { describeLimit, LIMITS } from "../limits";
 import { normalizeMessage } from "../normalize";
 import type { MessageType } from "../schema";
+import { processNow, wantsSync } from "../sync";
 
 /** `/v1/track` and its analytics.js short form `/v1/t`, and so on for every type. */
 export const SINGLE_ROUTES: [MessageType, string][] = [
@@ -27,6 +28,7 @@ export function registerSingleRoutes(app: App) {
       const result = normalizeMessage(withoutWriteKey(body), { impliedType: type, receivedAt, byteLength: bytes });
       if (!result.ok) throw new ApiError("VALIDATION_FAILED", `the ${type} message is invalid: ${result.errors.map((e) => `${e.path} ${e.message}`).join("; ")}`, { errors: result.errors });
       await acceptEvents(c, source, [result.event]);
+      if (wantsSync(c)) return c.json({ success: true as const, profile: await processNow(c, source, result.event) });
       return c.json({ success: true as const });
     });
   }

@@ -1,0 +1,40 @@
+import type { Context } from "hono";
+import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
+import type { SourceAuth } from "../config/keys-store";
+import type { AppEnv } from "../context";
+import { queuedEventSchema } from "../intake/envelope";
+import { errorFields } from "../lib/logger";
+import { BOOKMARK_HEADER } from "../profile-api/context";
+import type { CdpEvent } from "./normalize";
+
+/** `?sync=true` on a single-message call asks for the resolved profile in the response. */
+export const wantsSync = (c: Context<AppEnv>) => c.req.query("sync") === "true";
+
+export interface SyncedProfile {
+  id: string;
+  traits: Record<string, unknown>;
+  segments: string[];
+}
+
+/**
+ * Synchronous processing for a caller that tracks and then personalizes at
+ * once. The event is already durably queued (so this adds nothing to what can
+ * be lost); the workspace's identity object then resolves it and writes it
+ * through to D1 in this request, and the response carries the profile and the
+ * D1 bookmark, so a Profile API read that sends the bookmark sees the write.
+ * If this step fails the event is still processed from the queue; the answer
+ * is then `profile: null`.
+ */
+export async function processNow(c: Context<AppEnv>, source: SourceAuth, event: CdpEvent): Promise<SyncedProfile | null> {
+  try {
+    const queued = queuedEventSchema.parse(event);
+    // RPC types erase `unknown`-valued records (traits) to never; the shape is the object's own return type.
+    const result = (await c.env.IDENTITY.getByName(source.workspaceId).resolveNow([queued], { sources: { [queued.messageId]: source.sourceId } })) as unknown as Awaited<ReturnType<IdentityGraphShard["resolveNow"]>>;
+    if (result.bookmark) c.header(BOOKMARK_HEADER, result.bookmark);
+    if (!result.profile) return null;
+    return { id: result.profile.profileId, traits: result.profile.traits, segments: [] };
+  } catch (error) {
+    c.get("logger").error("synchronous processing failed; the event stays queued", errorFields(error));
+    return null;
+  }
+}
