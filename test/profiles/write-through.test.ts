@@ -1,0 +1,106 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
+import type { QueuedEvent } from "../../workers/intake/envelope";
+import { admin, track } from "../helpers";
+import { profileApi, unique } from "./helpers";
+
+const at = (minute: number) => new Date(Date.UTC(2026, 10, 1, 12, minute)).toISOString();
+
+/** Tracks one message synchronously: resolved and written through to D1 before the response. */
+async function sync(path: string, body: Record<string, unknown>) {
+  const response = await track(`${path}?sync=true`, body);
+  expect(response.status).toBe(200);
+  return (await response.json()) as { success: true; profile: { id: string; traits: Record<string, unknown> } | null };
+}
+
+const row = (profileId: string) =>
+  env.DB.prepare("SELECT * FROM profiles WHERE workspace_id = 'default' AND profile_id = ?").bind(profileId).first<{ canonical_id: string | null; traits: string; trait_meta: string; version: number; email: string | null; user_id: string | null }>();
+
+const traitsOf = async (externalId: string) => {
+  const response = await profileApi(`users/profiles/${externalId}/traits?limit=200`);
+  return response.status === 200 ? ((await response.json()) as { traits: Record<string, unknown> }).traits : response.status;
+};
+
+describe("trait conflicts", () => {
+  it("keeps the trait from the later timestamp when events arrive out of order, with its time and source", async () => {
+    const userId = unique("lww");
+    await sync("/v1/identify", { userId, messageId: `${userId}-late`, timestamp: at(30), traits: { plan: "pro", seats: 5 } });
+    const { profile } = await sync("/v1/identify", { userId, messageId: `${userId}-early`, timestamp: at(10), traits: { plan: "free", industry: "retail" } });
+    const stored = (await row(profile!.id))!;
+    expect(JSON.parse(stored.traits)).toEqual({ plan: "pro", seats: 5, industry: "retail" });
+    expect(JSON.parse(stored.trait_meta).plan).toEqual({ updatedAt: at(30), messageId: `${userId}-late`, sourceId: "src_default" });
+    expect(JSON.parse(stored.trait_meta).industry).toMatchObject({ updatedAt: at(10), messageId: `${userId}-early` });
+    expect(await traitsOf(`user_id:${userId}`)).toEqual({ plan: "pro", seats: 5, industry: "retail" });
+  });
+});
+
+describe("merges and unmerges in D1", () => {
+  it("resolves an absorbed profile to its survivor, and an unmerge puts traits and events back as if it never happened", async () => {
+    const anon = unique("anon");
+    const userId = unique("user");
+    const before = await sync("/v1/identify", { anonymousId: anon, timestamp: at(1), traits: { favourite: "tea" } });
+    await sync("/v1/track", { anonymousId: anon, timestamp: at(2), event: "Product Viewed", properties: { sku: "t-1" } });
+    const known = await sync("/v1/identify", { userId, timestamp: at(3), traits: { email: `${userId}@example.com`, plan: "pro" } });
+    const [anonBefore, userBefore] = [await traitsOf(`anonymous_id:${anon}`), await traitsOf(`user_id:${userId}`)];
+    expect(anonBefore).toEqual({ favourite: "tea" });
+
+    const bridge = await sync("/v1/identify", { userId, anonymousId: anon, timestamp: at(4), traits: { plan: "team" } });
+    const survivor = before.profile!.id;
+    expect(bridge.profile!.id).toBe(survivor);
+    expect((await row(known.profile!.id))!.canonical_id).toBe(survivor);
+    expect(await traitsOf(`anonymous_id:${anon}`)).toEqual({ favourite: "tea", email: `${userId}@example.com`, plan: "team" });
+    expect(await traitsOf(`profile_id:${known.profile!.id}`)).toEqual(await traitsOf(`user_id:${userId}`));
+    const events = (await (await profileApi(`users/profiles/user_id:${userId}/events?limit=100`)).json()) as { data: { message_id: string }[] };
+    expect(events.data).toHaveLength(4);
+
+    const graph = (await (await admin(`/admin/v1/profiles/${survivor}/graph?workspaceId=default`)).json()) as { merges: { id: string; retracted: unknown }[] };
+    const merge = graph.merges.find((m) => !m.retracted)!;
+    expect((await admin(`/admin/v1/identity/merges/${merge.id}/unmerge?workspaceId=default`, { method: "POST" })).status).toBe(200);
+    await env.IDENTITY.getByName("default").flush();
+
+    expect(await traitsOf(`anonymous_id:${anon}`)).toEqual(anonBefore);
+    // The retracted event stays with the part holding its strongest identifier, the user id.
+    expect(await traitsOf(`user_id:${userId}`)).toEqual({ ...(userBefore as object), plan: "team" });
+    const anonEvents = (await (await profileApi(`users/profiles/anonymous_id:${anon}/events`)).json()) as { data: { type: string }[] };
+    expect(anonEvents.data.map((e) => e.type)).toEqual(["track", "identify"]);
+  });
+});
+
+describe("write-through", () => {
+  const event = (fields: Record<string, unknown>): QueuedEvent =>
+    ({ type: "identify", receivedAt: at(0), timestamp: at(5), context: {}, integrations: {}, ...fields }) as QueuedEvent;
+
+  it("keeps changes in the object's outbox until the alarm writes them, and a strong read sees them first", async () => {
+    const userId = unique("outbox");
+    const stub = env.IDENTITY.getByName("default");
+    await runInDurableObject(stub, async (instance: IdentityGraphShard, state) => {
+      instance.resolveEvents([event({ messageId: `${userId}-1`, userId, traits: { plan: "pro" } })], { sources: { [`${userId}-1`]: "src_default" } });
+      await state.storage.setAlarm(Date.now() + 60_000);
+    });
+    expect(await stub.writeBacklog()).toBeGreaterThan(0);
+    expect(await traitsOf(`user_id:${userId}`)).toBe(404);
+    const strong = await profileApi(`users/profiles/user_id:${userId}/traits?consistency=strong`);
+    expect(await strong.json()).toMatchObject({ traits: { plan: "pro" } });
+
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await stub.writeBacklog()).toBe(0);
+    expect(await traitsOf(`user_id:${userId}`)).toEqual({ plan: "pro" });
+  });
+
+  it("changes nothing in D1 when the same events are resolved again", async () => {
+    const userId = unique("again");
+    const stub = env.IDENTITY.getByName("default");
+    const batch = [event({ messageId: `${userId}-1`, userId, traits: { plan: "pro" } }), event({ messageId: `${userId}-2`, type: "track", event: "Paid", userId })];
+    const [first] = await stub.resolveEvents(batch);
+    await stub.flush();
+    const stored = (await row(first!.profileId!))!;
+    await stub.resolveEvents(batch);
+    expect(await stub.writeBacklog()).toBe(0);
+    await stub.flush();
+    expect(await row(first!.profileId!)).toEqual(stored);
+    const count = await env.DB.prepare("SELECT count(*) AS n FROM profile_events WHERE workspace_id = 'default' AND profile_id = ?").bind(first!.profileId).first<{ n: number }>();
+    expect(count!.n).toBe(2);
+  });
+});
