@@ -21,9 +21,11 @@
  *   node bench/profiles.mjs      (or BENCH_ONLY=profiles npm run bench)
  */
 import autocannon from "autocannon";
+import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { parse as parseToml } from "smol-toml";
 import { ROOT, startLocalServer, startTrivialWorker } from "../scripts/local-server.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -112,11 +114,9 @@ const D1_FLOOR_SCRIPT = `export default {
 
 async function startD1Floor() {
   const requireFromRoot = createRequire(path.join(ROOT, "package.json"));
-  const { Miniflare, Log, LogLevel } = createRequire(requireFromRoot.resolve("wrangler/package.json"))("miniflare");
-  const { parse } = await import("smol-toml");
-  const { readFile } = await import("node:fs/promises");
-  const config = parse(await readFile(path.join(ROOT, "wrangler.toml"), "utf8"));
-  const mf = new Miniflare({
+  const { Miniflare, Log, LogLevel, convertV4MiniflareOptions } = createRequire(requireFromRoot.resolve("wrangler/package.json"))("miniflare");
+  const config = parseToml(await readFile(path.join(ROOT, "wrangler.toml"), "utf8"));
+  const mf = new Miniflare(convertV4MiniflareOptions({
     host: "127.0.0.1",
     port: 0,
     log: new Log(LogLevel.WARN),
@@ -127,7 +127,7 @@ async function startD1Floor() {
     modules: true,
     script: D1_FLOOR_SCRIPT,
     d1Databases: ["DB"],
-  });
+  }));
   try {
     const ready = await mf.ready;
     const db = await mf.getD1Database("DB");

@@ -55,5 +55,7 @@ async function externalIdsOf(c: Context<AppEnv>, collection: "users" | "accounts
   }
   const profile = await requireUser(c, externalId);
   const identifiers = await c.get("profiles")!.reader.identifiers(profile.profileId);
+  // Oldest first, then by type and value: the same order whichever store answered.
+  identifiers.sort((a, b) => a.firstSeen - b.firstSeen || a.type.localeCompare(b.type) || a.value.localeCompare(b.value));
   return identifiers.map((i) => ({ id: i.value, type: i.type, source_id: i.sourceId, collection, created_at: iso(i.firstSeen), encoding: "none" as const }));
 }
