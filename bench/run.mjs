@@ -8,22 +8,27 @@
  * end to end through the API (BENCH_IDENTITY_E2E_PEOPLE, default 10,000;
  * BENCH_IDENTITY_E2E=0 skips it). BENCH_ONLY=identity runs only these and
  * replaces the `identity` entry of an existing latest.json, keeping the rest.
+ *
+ * Profile API (bench/profiles.mjs): read latency and throughput of `/traits` and `/events` beside a
+ * trivial Worker and a one-SELECT D1 Worker, and identify → visible freshness (BENCH_PROFILES_*
+ * tune it). BENCH_ONLY=profiles runs only it and replaces the `profiles` entry the same way.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { benchCollection, TRACK_BODY } from "./collection.mjs";
 import { benchIdentityEndToEnd, printIdentityEndToEnd } from "./identity/end-to-end.mjs";
 import { benchIdentity, printIdentity } from "./identity/run.mjs";
+import { benchProfiles, printProfiles } from "./profiles.mjs";
 import { benchWranglerDev } from "./wrangler-dev.mjs";
 
 const RESULTS = new URL("./results/latest.json", import.meta.url);
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && only !== "identity") throw new Error(`BENCH_ONLY must be "identity", got ${only}`);
+if (only !== undefined && only !== "identity" && only !== "profiles") throw new Error(`BENCH_ONLY must be "identity" or "profiles", got ${only}`);
 const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
 const at = new Date().toISOString();
 
 const results =
-  only === "identity"
+  only
     ? { ...(existsSync(RESULTS) ? JSON.parse(readFileSync(RESULTS, "utf8")) : {}) }
     : {
         machine,
@@ -34,12 +39,19 @@ const results =
 
 if (!only) printCollection(results);
 
-// After the collection servers are gone: the in-memory resolver is CPU-bound.
-const resolution = await benchIdentity();
-printIdentity(resolution);
-const endToEnd = process.env.BENCH_IDENTITY_E2E === "0" ? null : await benchIdentityEndToEnd();
-if (endToEnd) printIdentityEndToEnd(endToEnd);
-results.identity = { machine, at, resolution, endToEnd };
+if (!only || only === "profiles") {
+  results.profiles = { machine, at, ...(await benchProfiles()) };
+  printProfiles(results.profiles);
+}
+
+if (!only || only === "identity") {
+  // After the collection and Profile API servers are gone: the in-memory resolver is CPU-bound.
+  const resolution = await benchIdentity();
+  printIdentity(resolution);
+  const endToEnd = process.env.BENCH_IDENTITY_E2E === "0" ? null : await benchIdentityEndToEnd();
+  if (endToEnd) printIdentityEndToEnd(endToEnd);
+  results.identity = { machine, at, resolution, endToEnd };
+}
 
 mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
 writeFileSync(RESULTS, JSON.stringify(results, null, 2));

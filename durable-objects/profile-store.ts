@@ -209,6 +209,14 @@ export class ProfileStore {
     return this.sql.exec<EventRow>("SELECT * FROM profile_events WHERE message_id = ?", messageId).toArray()[0] ?? null;
   }
 
+  /**
+   * Past the retention period an event's payload goes; its row stays, because
+   * its trait writes and group link are what an unmerge recomputes profiles from.
+   */
+  dropPayloadsBefore(cutoff: number): number {
+    return this.sql.exec("UPDATE profile_events SET record = NULL WHERE at < ? AND record IS NOT NULL", cutoff).rowsWritten;
+  }
+
   markDirty(kind: OutboxKind, id: string) {
     this.sql.exec("INSERT INTO outbox (kind, id, seq) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET seq = excluded.seq", kind, id, ++this.seq);
   }

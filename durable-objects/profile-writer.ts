@@ -1,4 +1,5 @@
 import type { IdentityGraph } from "../workers/identity/graph";
+import { EVENT_RETENTION_DAYS } from "../workers/profiles/event-record";
 import { writeStatements } from "../workers/profiles/write-through";
 import type { ProfileStore } from "./profile-store";
 import { buildWriteSet } from "./profile-views";
@@ -6,6 +7,7 @@ import { buildWriteSet } from "./profile-views";
 /** Outbox entries per D1 batch, and batches per alarm run before it yields and reschedules. */
 const FLUSH_ENTRIES = 200;
 const FLUSH_ROUNDS = 25;
+const DAY_MS = 86_400_000;
 
 /**
  * Write-through from the identity object to D1. Changes wait in the object's
@@ -36,7 +38,17 @@ export class ProfileWriter {
   async alarm() {
     this.scheduled = false;
     await this.serialized(() => this.writeThrough(FLUSH_ROUNDS));
+    this.pruneDaily();
     this.schedule();
+  }
+
+  /** At most once a day, on the first alarm after the day turned: event payloads past retention go. */
+  private pruneDaily() {
+    const now = Date.now();
+    const last = this.ctx.storage.sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'pruned_at'").toArray()[0]?.value ?? 0;
+    if (now - last < DAY_MS) return;
+    this.store.dropPayloadsBefore(now - EVENT_RETENTION_DAYS * DAY_MS);
+    this.ctx.storage.sql.exec("INSERT INTO meta (key, value) VALUES ('pruned_at', ?) ON CONFLICT DO UPDATE SET value = excluded.value", now);
   }
 
   /** Everything pending, now; the bookmark of the last write (or of the primary, when nothing was pending). */

@@ -5,6 +5,7 @@ import { assertValidEnv, InvalidEnvironmentError } from "./env";
 import { createLogger, errorFields } from "./lib/logger";
 import { ApiError, problemResponse } from "./lib/problem";
 import { expireTokens } from "./maintenance/expire-tokens";
+import { pruneProfileEvents } from "./maintenance/prune-profile-events";
 import { identityProcessor } from "./identity/processor";
 import type { EventProcessor } from "./pipeline/processor";
 
@@ -38,7 +39,9 @@ export default {
 
   async scheduled(controller, env, _ctx) {
     assertValidEnv(env);
-    const expired = await expireTokens(env.DB, new Date(controller.scheduledTime));
-    createLogger({ cron: controller.cron }).info("maintenance done", { expiredTokens: expired });
+    const now = new Date(controller.scheduledTime);
+    const expired = await expireTokens(env.DB, now);
+    const pruned = await pruneProfileEvents(env.DB, now);
+    createLogger({ cron: controller.cron }).info("maintenance done", { expiredTokens: expired, prunedProfileEvents: pruned });
   },
 } satisfies ExportedHandler<Env>;
