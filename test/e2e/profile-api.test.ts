@@ -13,7 +13,8 @@ import { basicAuth, startE2eServer } from "./server";
 const RUN = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 const USER_ID = `pa-user-${RUN}`;
 const ANONYMOUS_ID = `pa-anon-${RUN}`;
-const EMAIL = `pat.jones.${RUN}@example.com`;
+// Not example.com: reserved and role addresses are refused as identifiers (workers/identity/blocked.ts).
+const EMAIL = `pat.jones.${RUN}@northwind-traders.io`;
 const CRM_ID = `crm-${RUN}`;
 const GROUP_ID = `pa-account-${RUN}`;
 const SOURCE_ID = "src_default"; // the seeded source of the dev write key
@@ -24,7 +25,7 @@ const LOOKUPS: [label: string, type: string, value: string][] = [
   ["user_id", "user_id", USER_ID],
   ["email", "email", EMAIL],
   ["email in upper case", "email", EMAIL.toUpperCase()],
-  ["email in mixed case", "email", `Pat.Jones.${RUN}@Example.COM`],
+  ["email in mixed case", "email", `Pat.Jones.${RUN}@Northwind-Traders.IO`],
   ["anonymous_id", "anonymous_id", ANONYMOUS_ID],
   ["crm_id (a custom external id)", "crm_id", CRM_ID],
 ];
@@ -391,7 +392,7 @@ describe("Profile API against the deploy bundle, fed by @segment/analytics-node"
     it("an unknown identifier is a 404 problem document", async () => {
       const unknown = [
         profilePath("users", "user_id", `pa-nobody-${RUN}`, "traits"),
-        profilePath("users", "email", `nobody.${RUN}@example.com`, "events"),
+        profilePath("users", "email", `someone.else.${RUN}@northwind-traders.io`, "events"),
         profilePath("users", "anonymous_id", `pa-nobody-${RUN}`, "external_ids"),
         profilePath("users", "crm_id", `nobody-${RUN}`, "metadata"),
         profilePath("users", "user_id", `pa-nobody-${RUN}`, "links"),
