@@ -214,7 +214,7 @@ async function seed(url) {
           const i = ids[cursor++];
           const traits = await traitsOf(url, i, "?include=plan");
           if (traits?.plan === PLANS[i % PLANS.length]) pending.delete(i);
-          else break; // not there yet: later users are not either; look again after a pause
+          else break; // this lane stops at the first user not yet visible; all are looked at again after a pause
         }
       }),
     );
@@ -268,7 +268,7 @@ async function freshness(url) {
     rate: FRESHNESS_RATE,
     pollMs: POLL_MS,
     ...distribution(visible.map((s) => s.visibleMs)),
-    minMs: round1(Math.min(...visible.map((s) => s.visibleMs))),
+    minMs: visible.length ? round1(Math.min(...visible.map((s) => s.visibleMs))) : null,
     timedOut: samples.length - visible.length,
     accept: distribution(samples.map((s) => s.acceptMs)),
     pollsPerSecond: Math.round(counters.polls / seconds),
