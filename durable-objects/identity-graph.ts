@@ -95,9 +95,10 @@ export class IdentityGraphShard extends DurableObject<Env> {
       if (previous && graph.index.has(identifierKey(previous))) identifiers.push(previous);
       const input: EventInput = { messageId: event.messageId, at: Date.parse(event.timestamp) || Date.parse(event.receivedAt), identifiers, features: featuresFromEvent(event, identifiers) };
       inputs.push(input);
+      const fresh = identifiers.map(identifierKey).filter((key) => !graph.index.has(key));
       const result = this.withMerges(() => applyEventWithFeatures(graph, this.settings, input));
       const profileId = graph.clusterOfEvent(event.messageId)?.id ?? null;
-      this.store.recordEvent(event, options.sources?.[event.messageId] ?? null, profileId, identifiers.map(identifierKey));
+      this.store.recordEvent(event, options.sources?.[event.messageId] ?? null, profileId, fresh);
       out.push({
         messageId: event.messageId,
         profileId,
@@ -149,7 +150,10 @@ export class IdentityGraphShard extends DurableObject<Env> {
         const retracted = op.kind === "unmerge" ? (graph.merges.get(op.mergeId)?.absorbed ?? []) : [];
         const restored = result.restored as string[];
         this.store.regrouped([result.kept as string, ...restored, ...retracted], (messageId) => graph.clusterOfEvent(messageId)?.id ?? null);
-        for (const id of retracted) this.store.markDirty("profile", id);
+        for (const id of retracted) {
+          this.store.markDirty("profile", id);
+          this.store.markDirty("membership", id);
+        }
       }
       this.record(op);
       this.writer.schedule();

@@ -2,7 +2,8 @@ import type { QueuedEvent } from "../workers/intake/envelope";
 import { type EventRecord, eventRecord } from "../workers/profiles/event-record";
 import { accountTraitsOf, applyWrites, eventTime, groupIdOf, type TraitState, type TraitWrite, toWrites, userTraitsOf } from "../workers/profiles/traits";
 
-export type OutboxKind = "profile" | "account" | "event" | "reassign";
+/** `membership`: the profile's identifiers or account links changed, not only its row. */
+export type OutboxKind = "profile" | "membership" | "account" | "event" | "reassign";
 export type OutboxEntry = {
   kind: OutboxKind;
   id: string;
@@ -41,6 +42,7 @@ export class ProfileStore {
     sql.exec(`CREATE TABLE IF NOT EXISTS profile_events (message_id TEXT PRIMARY KEY, profile_id TEXT, at INTEGER NOT NULL, type TEXT NOT NULL, name TEXT,
       source_id TEXT, traits TEXT, group_id TEXT, record TEXT)`);
     sql.exec("CREATE INDEX IF NOT EXISTS profile_events_profile ON profile_events (profile_id, at)");
+    sql.exec("CREATE INDEX IF NOT EXISTS profile_events_groups ON profile_events (profile_id, group_id) WHERE group_id IS NOT NULL");
     sql.exec("CREATE TABLE IF NOT EXISTS profile_traits (profile_id TEXT, key TEXT, value TEXT, at INTEGER, message_id TEXT, source_id TEXT, PRIMARY KEY (profile_id, key))");
     sql.exec("CREATE TABLE IF NOT EXISTS account_traits (group_id TEXT, key TEXT, value TEXT, at INTEGER, message_id TEXT, source_id TEXT, PRIMARY KEY (group_id, key))");
     sql.exec("CREATE TABLE IF NOT EXISTS accounts (group_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, last_source_id TEXT, last_message_id TEXT)");
@@ -49,8 +51,11 @@ export class ProfileStore {
     this.seq = sql.exec<{ seq: number }>("SELECT coalesce(max(seq), 0) AS seq FROM outbox").one().seq;
   }
 
-  /** Records an applied event. Idempotent: an event already recorded changes nothing. */
-  recordEvent(event: QueuedEvent, sourceId: string | null, profileId: string | null, identifierKeys: string[]): boolean {
+  /**
+   * Records an applied event. Idempotent: an event already recorded changes
+   * nothing. `newIdentifierKeys` are the identifiers the graph had not seen before this event.
+   */
+  recordEvent(event: QueuedEvent, sourceId: string | null, profileId: string | null, newIdentifierKeys: string[]): boolean {
     const at = eventTime(event);
     const userTraits = userTraitsOf(event);
     const groupId = groupIdOf(event);
@@ -67,11 +72,12 @@ export class ProfileStore {
       JSON.stringify(eventRecord(event, sourceId)),
     ).rowsWritten;
     if (!inserted) return false;
-    for (const key of identifierKeys) this.sql.exec("INSERT INTO identifier_sources (key, source_id) VALUES (?, ?) ON CONFLICT DO NOTHING", key, sourceId);
+    for (const key of newIdentifierKeys) this.sql.exec("INSERT INTO identifier_sources (key, source_id) VALUES (?, ?) ON CONFLICT DO NOTHING", key, sourceId);
     if (groupId) this.recordAccount(groupId, accountTraitsOf(event), at, event.messageId, sourceId);
     if (!profileId) return true;
     this.upsertTraits(profileId, toWrites(userTraits, at, event.messageId, sourceId));
     this.markDirty("profile", profileId);
+    if (newIdentifierKeys.length || groupId) this.markDirty("membership", profileId);
     this.markDirty("event", event.messageId);
     return true;
   }
@@ -107,9 +113,11 @@ export class ProfileStore {
       this.sql.exec(`INSERT INTO profile_traits (profile_id, key, value, at, message_id, source_id) SELECT ?, key, value, at, message_id, source_id FROM profile_traits WHERE profile_id = ? ${LWW_UPSERT}`, survivor, id);
       this.sql.exec("DELETE FROM profile_traits WHERE profile_id = ?", id);
       this.markDirty("profile", id);
+      this.markDirty("membership", id);
       this.markDirty("reassign", id);
     }
     this.markDirty("profile", survivor);
+    this.markDirty("membership", survivor);
   }
 
   /**
@@ -139,6 +147,7 @@ export class ProfileStore {
       }
       this.upsertTraits(id, [...state.values()]);
       this.markDirty("profile", id);
+      this.markDirty("membership", id);
     }
   }
 

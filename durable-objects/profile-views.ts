@@ -11,7 +11,7 @@ const DAY_MS = 86_400_000;
  * what a strongly consistent read returns, so both paths show the same thing.
  * An absorbed id yields a row pointing at the profile it resolves to.
  */
-export function profileRow(graph: IdentityGraph, store: ProfileStore, profileId: string, now: number): ProfileRow | null {
+export function profileRow(graph: IdentityGraph, store: ProfileStore, profileId: string, now: number, withMembership = true): ProfileRow | null {
   const cluster = graph.clusters.get(profileId);
   if (!cluster) return null;
   const live = graph.resolve(profileId);
@@ -38,19 +38,13 @@ export function profileRow(graph: IdentityGraph, store: ProfileStore, profileId:
   }
   const writes = store.traits(profileId);
   const traits = traitValues(writes);
-  const identifiers = [...cluster.identifiers.values()].map((i) => ({
-    type: i.type,
-    value: i.value,
-    sourceId: store.identifierSource(`${i.type}:${i.value}`),
-    firstSeen: i.firstSeen,
-    lastSeen: i.lastSeen,
-  }));
+  const held = [...cluster.identifiers.values()];
   const last = store.lastEvent(profileId);
-  const seen = identifiers.flatMap((i) => [i.firstSeen, i.lastSeen]);
+  const seen = held.flatMap((i) => [i.firstSeen, i.lastSeen]);
   return {
     profileId,
     canonicalId: null,
-    ...coreAttributes(traits, identifiers),
+    ...coreAttributes(traits, held),
     traits,
     traitMeta: traitMeta(writes),
     createdAt: cluster.createdAt,
@@ -59,8 +53,9 @@ export function profileRow(graph: IdentityGraph, store: ProfileStore, profileId:
     updatedAt: now,
     lastSourceId: last?.source_id ?? null,
     lastMessageId: last?.message_id ?? null,
-    identifiers,
-    links: store.links(profileId),
+    // Identifiers and links are only read (and written to D1) when they may have changed.
+    identifiers: withMembership ? held.map((i) => ({ type: i.type, value: i.value, sourceId: store.identifierSource(`${i.type}:${i.value}`), firstSeen: i.firstSeen, lastSeen: i.lastSeen })) : null,
+    links: withMembership ? store.links(profileId) : null,
   };
 }
 
@@ -83,11 +78,15 @@ export function accountRow(store: ProfileStore, groupId: string): AccountRow | n
 export function buildWriteSet(graph: IdentityGraph, store: ProfileStore, entries: OutboxEntry[], now: number): WriteSet {
   const set: WriteSet = { profiles: [], accounts: [], events: [], reassign: [] };
   const oldest = now - EVENT_RETENTION_DAYS * DAY_MS;
+  const membership = new Set(entries.filter((e) => e.kind === "membership").map((e) => e.id));
+  const profiles = new Set(entries.filter((e) => e.kind === "profile" || e.kind === "membership").map((e) => e.id));
+  for (const id of profiles) {
+    const row = profileRow(graph, store, id, now, membership.has(id));
+    if (row) set.profiles.push(row);
+  }
   for (const entry of entries) {
-    if (entry.kind === "profile") {
-      const row = profileRow(graph, store, entry.id, now);
-      if (row) set.profiles.push(row);
-    } else if (entry.kind === "account") {
+    if (entry.kind === "profile" || entry.kind === "membership") continue;
+    if (entry.kind === "account") {
       const row = accountRow(store, entry.id);
       if (row) set.accounts.push(row);
     } else if (entry.kind === "reassign") {

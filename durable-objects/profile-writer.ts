@@ -5,7 +5,7 @@ import type { ProfileStore } from "./profile-store";
 import { buildWriteSet } from "./profile-views";
 
 /** Outbox entries per D1 batch, and batches per alarm run before it yields and reschedules. */
-const FLUSH_ENTRIES = 200;
+const FLUSH_ENTRIES = 1_000;
 const FLUSH_ROUNDS = 25;
 const DAY_MS = 86_400_000;
 

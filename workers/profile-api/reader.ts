@@ -24,7 +24,7 @@ export interface ProfileReader {
   /** The live profile holding `type:value` (`profile_id:…` names a profile directly); merged profiles resolve to their survivor. */
   findUser(type: string, value: string): Promise<ProfileCore | null>;
   identifiers(profileId: string): Promise<IdentifierRow[]>;
-  links(profileId: string): Promise<ProfileRow["links"]>;
+  links(profileId: string): Promise<NonNullable<ProfileRow["links"]>>;
   events(profileId: string, query: EventQuery): Promise<EventRecord[]>;
   findAccount(groupId: string): Promise<AccountRow | null>;
   /** Profiles linked to an account, oldest link first. */

@@ -30,8 +30,9 @@ export interface ProfileRow {
   updatedAt: number;
   lastSourceId: string | null;
   lastMessageId: string | null;
-  identifiers: IdentifierRow[];
-  links: { groupId: string; sourceId: string | null; at: number }[];
+  /** `null`: unchanged since the last write, so not rewritten (they change far less often than the row). */
+  identifiers: IdentifierRow[] | null;
+  links: { groupId: string; sourceId: string | null; at: number }[] | null;
 }
 
 export interface AccountRow {
@@ -102,9 +103,7 @@ export function writeStatements(db: Db, workspaceId: string, version: number, se
 }
 
 function profileStatements(db: Db, workspaceId: string, version: number, p: ProfileRow): D1PreparedStatement[] {
-  const identifiers = JSON.stringify(p.identifiers);
-  return [
-    db
+  const row = db
       .prepare(
         `INSERT INTO profiles (workspace_id, profile_id, canonical_id, user_id, email, phone, first_name, last_name, traits, trait_meta,
            created_at, first_seen_at, last_seen_at, updated_at, last_source_id, last_message_id, version)
@@ -133,13 +132,19 @@ function profileStatements(db: Db, workspaceId: string, version: number, p: Prof
         p.lastSourceId,
         p.lastMessageId,
         version,
-      ),
+      );
+  return [row, ...(p.identifiers ? identifierStatements(db, workspaceId, p.profileId, p.identifiers) : []), ...(p.links ? linkStatements(db, workspaceId, p.profileId, p.links) : [])];
+}
+
+function identifierStatements(db: Db, workspaceId: string, profileId: string, rows: IdentifierRow[]): D1PreparedStatement[] {
+  const identifiers = JSON.stringify(rows);
+  return [
     db
       .prepare(
         `DELETE FROM profile_identifiers WHERE workspace_id = ?1 AND profile_id = ?2
          AND type || ':' || value NOT IN (SELECT (j.value ->> '$.type') || ':' || (j.value ->> '$.value') FROM json_each(?3) AS j)`,
       )
-      .bind(workspaceId, p.profileId, identifiers),
+      .bind(workspaceId, profileId, identifiers),
     db
       .prepare(
         `INSERT INTO profile_identifiers (workspace_id, type, value, profile_id, source_id, first_seen_at, last_seen_at)
@@ -148,15 +153,20 @@ function profileStatements(db: Db, workspaceId: string, version: number, p: Prof
          ON CONFLICT (workspace_id, type, value) DO UPDATE SET profile_id = excluded.profile_id, source_id = coalesce(profile_identifiers.source_id, excluded.source_id),
            first_seen_at = excluded.first_seen_at, last_seen_at = excluded.last_seen_at`,
       )
-      .bind(workspaceId, p.profileId, identifiers),
-    db.prepare("DELETE FROM account_links WHERE workspace_id = ?1 AND profile_id = ?2").bind(workspaceId, p.profileId),
+      .bind(workspaceId, profileId, identifiers),
+  ];
+}
+
+function linkStatements(db: Db, workspaceId: string, profileId: string, links: NonNullable<ProfileRow["links"]>): D1PreparedStatement[] {
+  return [
+    db.prepare("DELETE FROM account_links WHERE workspace_id = ?1 AND profile_id = ?2").bind(workspaceId, profileId),
     db
       .prepare(
         `INSERT INTO account_links (workspace_id, profile_id, group_id, source_id, linked_at)
          SELECT ?1, ?2, j.value ->> '$.groupId', j.value ->> '$.sourceId', j.value ->> '$.at' FROM json_each(?3) AS j WHERE true
          ON CONFLICT DO NOTHING`,
       )
-      .bind(workspaceId, p.profileId, JSON.stringify(p.links)),
+      .bind(workspaceId, profileId, JSON.stringify(links)),
   ];
 }
 
