@@ -37,6 +37,7 @@ const LWW_UPSERT = `ON CONFLICT DO UPDATE SET value = excluded.value, at = exclu
  */
 export class ProfileStore {
   private seq: number;
+  private readonly markedThisTurn = new Set<string>();
 
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`CREATE TABLE IF NOT EXISTS profile_events (message_id TEXT PRIMARY KEY, profile_id TEXT, at INTEGER NOT NULL, type TEXT NOT NULL, name TEXT,
@@ -100,10 +101,15 @@ export class ProfileStore {
     this.markDirty("account", groupId);
   }
 
+  /** One statement per profile, however many traits: each call into SQLite has a fixed cost that dominates small writes. */
   private upsertTraits(profileId: string, writes: TraitWrite[]) {
-    for (const write of writes) {
-      this.sql.exec(`INSERT INTO profile_traits (profile_id, key, value, at, message_id, source_id) VALUES (?, ?, ?, ?, ?, ?) ${LWW_UPSERT}`, profileId, write.key, write.value, write.at, write.messageId, write.sourceId);
-    }
+    if (!writes.length) return;
+    this.sql.exec(
+      `INSERT INTO profile_traits (profile_id, key, value, at, message_id, source_id)
+       SELECT ?, j.value ->> '$.key', j.value ->> '$.value', j.value ->> '$.at', j.value ->> '$.messageId', j.value ->> '$.sourceId' FROM json_each(?) AS j WHERE true ${LWW_UPSERT}`,
+      profileId,
+      JSON.stringify(writes),
+    );
   }
 
   /** A merge: the survivor takes the absorbed profiles' events, and their traits by the same last-write-wins rule. */
@@ -226,7 +232,16 @@ export class ProfileStore {
     return this.sql.exec("UPDATE profile_events SET record = NULL WHERE at < ? AND record IS NOT NULL", cutoff).rowsWritten;
   }
 
+  /**
+   * Marks something for write-through. Marking twice in one synchronous turn
+   * is one write: the flusher only reads between turns, so the first mark's seq
+   * is already newer than anything it holds.
+   */
   markDirty(kind: OutboxKind, id: string) {
+    const key = `${kind}\u0000${id}`;
+    if (this.markedThisTurn.has(key)) return;
+    if (this.markedThisTurn.size === 0) queueMicrotask(() => this.markedThisTurn.clear());
+    this.markedThisTurn.add(key);
     this.sql.exec("INSERT INTO outbox (kind, id, seq) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET seq = excluded.seq", kind, id, ++this.seq);
   }
 
@@ -236,7 +251,11 @@ export class ProfileStore {
 
   /** Clears what was written, unless it changed again meanwhile (then its seq moved on and it stays). */
   written(entries: OutboxEntry[]) {
-    for (const entry of entries) this.sql.exec("DELETE FROM outbox WHERE kind = ? AND id = ? AND seq = ?", entry.kind, entry.id, entry.seq);
+    this.sql.exec(
+      `DELETE FROM outbox WHERE rowid IN (SELECT o.rowid FROM json_each(?) AS j JOIN outbox AS o
+         ON o.kind = j.value ->> '$.kind' AND o.id = j.value ->> '$.id' AND o.seq = j.value ->> '$.seq')`,
+      JSON.stringify(entries),
+    );
   }
 
   backlog(): number {
