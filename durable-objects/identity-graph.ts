@@ -10,7 +10,12 @@ import { fromSnapshot, toSnapshot } from "../workers/identity/snapshot";
 import { identifierKey } from "../workers/identity/types";
 import { approveReview, IdentityRuleError, rejectReview, splitIdentifiers, unmerge } from "../workers/identity/unmerge";
 import { type FieldError, fieldErrors } from "../workers/lib/problem";
-import { ProfileStore } from "./profile-store";
+import { traitValues } from "../workers/profiles/traits";
+import type { ActivationEnvelope } from "../workers/segments/activation";
+import { type Audience, audienceSchema } from "../workers/segments/catalog";
+import { AudienceEngine } from "./audience-engine";
+import { backfillChunk, preview } from "./audience-operations";
+import { personEventOf, ProfileStore } from "./profile-store";
 import { accountRow, profileRow } from "./profile-views";
 import { ProfileWriter } from "./profile-writer";
 
@@ -66,6 +71,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
   private operationsSinceSnapshot = 0;
   private readonly store: ProfileStore;
   private readonly writer: ProfileWriter;
+  private readonly audiences: AudienceEngine;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -73,7 +79,8 @@ export class IdentityGraphShard extends DurableObject<Env> {
     this.sql.exec("CREATE TABLE IF NOT EXISTS operations (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL)");
     this.sql.exec("CREATE TABLE IF NOT EXISTS snapshot (chunk INTEGER PRIMARY KEY, seq INTEGER NOT NULL, data TEXT NOT NULL)");
     this.store = new ProfileStore(this.sql);
-    this.writer = new ProfileWriter(ctx, env.DB, this.store, () => this.load());
+    this.audiences = new AudienceEngine(this.sql, (id) => traitValues(this.store.traits(id)), (change) => this.store.recordEmission(change));
+    this.writer = new ProfileWriter({ ctx, db: env.DB, activations: env.ACTIVATION_QUEUE as Queue<ActivationEnvelope>, store: this.store, audiences: this.audiences, graph: () => this.load() });
   }
 
   /**
@@ -98,7 +105,8 @@ export class IdentityGraphShard extends DurableObject<Env> {
       const fresh = identifiers.map(identifierKey).filter((key) => !graph.index.has(key));
       const result = this.withMerges(() => applyEventWithFeatures(graph, this.settings, input));
       const profileId = graph.clusterOfEvent(event.messageId)?.id ?? null;
-      this.store.recordEvent(event, options.sources?.[event.messageId] ?? null, profileId, fresh);
+      const recorded = this.store.recordEvent(event, options.sources?.[event.messageId] ?? null, profileId, fresh);
+      if (recorded && profileId) this.audiences.onEvent(profileId, personEventOf(recorded), Date.now());
       out.push({
         messageId: event.messageId,
         profileId,
@@ -133,8 +141,17 @@ export class IdentityGraphShard extends DurableObject<Env> {
     const graph = this.load();
     const before = graph.merges.size;
     const result = run();
-    for (const merge of [...graph.merges.values()].slice(before)) this.store.merged(merge.survivor, merge.absorbed);
+    for (const merge of [...graph.merges.values()].slice(before)) {
+      this.store.merged(merge.survivor, merge.absorbed);
+      for (const id of merge.absorbed) this.audiences.forget(id);
+      this.rebuildAudiences(graph.resolve(merge.survivor).id);
+    }
     return result;
+  }
+
+  /** Segment state follows the person's events: rebuilt whenever a merge or unmerge changes which events are theirs. */
+  private rebuildAudiences(profileId: string) {
+    if (this.audiences.audiences().length) this.audiences.rebuild(profileId, this.store.personEvents(profileId), Date.now());
   }
 
   /**
@@ -149,10 +166,12 @@ export class IdentityGraphShard extends DurableObject<Env> {
         const graph = this.load();
         const retracted = op.kind === "unmerge" ? (graph.merges.get(op.mergeId)?.absorbed ?? []) : [];
         const restored = result.restored as string[];
-        this.store.regrouped([result.kept as string, ...restored, ...retracted], (messageId) => graph.clusterOfEvent(messageId)?.id ?? null);
+        const touched = this.store.regrouped([result.kept as string, ...restored, ...retracted], (messageId) => graph.clusterOfEvent(messageId)?.id ?? null);
+        for (const id of touched) if (graph.resolve(id).id === id) this.rebuildAudiences(id);
         for (const id of retracted) {
           this.store.markDirty("profile", id);
           this.store.markDirty("membership", id);
+          if (graph.resolve(id).id !== id) this.audiences.forget(id);
         }
       }
       this.record(op);
@@ -236,7 +255,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
     const bookmark = await this.writer.flush();
     const graph = this.load();
     const id = assignments.find((a) => a.profileId)?.profileId;
-    return { assignments, bookmark, profile: id ? profileRow(graph, this.store, graph.resolve(id).id, Date.now()) : null };
+    return { assignments, bookmark, profile: id ? profileRow(graph, this.store, this.audiences, graph.resolve(id).id, Date.now()) : null };
   }
 
   /** The live profile holding `type:value` (or `profile_id:{id}`), read here: the strongly consistent read. */
@@ -244,7 +263,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
     const graph = this.load();
     const id = key.startsWith("profile_id:") ? key.slice("profile_id:".length) : undefined;
     const cluster = id !== undefined ? (graph.clusters.has(id) ? graph.resolve(id) : undefined) : graph.clusterOf(key);
-    return cluster ? profileRow(graph, this.store, cluster.id, Date.now()) : null;
+    return cluster ? profileRow(graph, this.store, this.audiences, cluster.id, Date.now()) : null;
   }
 
   profileEvents(profileId: string, options: Parameters<ProfileStore["events"]>[1]) {
@@ -263,6 +282,55 @@ export class IdentityGraphShard extends DurableObject<Env> {
       linkedAt: member.at,
       sourceId: member.sourceId,
     }));
+  }
+
+  /** Adds or replaces a segment or computed trait; a backfill (`backfillAudiences`) brings existing profiles up to date. */
+  putAudience(input: unknown): { ok: true; audience: Audience; profiles: number } | { ok: false; errors: FieldError[] } {
+    this.load();
+    const parsed = audienceSchema.safeParse(input);
+    if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
+    this.audiences.put(parsed.data);
+    return { ok: true, audience: parsed.data, profiles: this.load().liveClusters().length };
+  }
+
+  removeAudience(audienceId: string): boolean {
+    const existed = this.audiences.audiences().some((a) => a.id === audienceId);
+    for (const profileId of this.audiences.remove(audienceId)) this.store.markDirty("audiences", profileId);
+    this.writer.schedule();
+    return existed;
+  }
+
+  listAudiences(): Audience[] {
+    return this.audiences.audiences();
+  }
+
+  backfillAudiences(after: string | null, limit: number) {
+    const result = backfillChunk(this.audienceParts(), after, limit, Date.now());
+    this.writer.schedule();
+    return result;
+  }
+
+  previewAudience(input: unknown, sampleSize: number) {
+    const parsed = audienceSchema.safeParse(input);
+    if (!parsed.success) return { ok: false as const, errors: fieldErrors(parsed.error.issues) };
+    return { ok: true as const, ...preview(this.audienceParts(), parsed.data, sampleSize, Date.now()) };
+  }
+
+  audienceMembers(audienceId: string, after: string | null, limit: number) {
+    return this.audiences.members(audienceId, after, limit);
+  }
+
+  /** New workspace statistics: every profile is evaluated again against them. */
+  putStatistics(statistics: Record<string, number>) {
+    this.audiences.putStatistics(statistics);
+    const now = Date.now();
+    const changed = this.load().liveClusters().filter((c) => this.audiences.reevaluate(c.id, now)).length;
+    this.writer.schedule();
+    return changed;
+  }
+
+  private audienceParts() {
+    return { graph: this.load(), store: this.store, engine: this.audiences };
   }
 
   /** Writes every pending profile change through to D1; returns the bookmark of the last write. */

@@ -1,9 +1,14 @@
 import type { QueuedEvent } from "../workers/intake/envelope";
+import type { AudienceChange } from "../workers/segments/activation";
+import type { PersonEvent } from "../workers/segments/values";
 import { type EventRecord, eventRecord } from "../workers/profiles/event-record";
 import { accountTraitsOf, applyWrites, eventTime, groupIdOf, type TraitState, type TraitWrite, toWrites, userTraitsOf } from "../workers/profiles/traits";
 
-/** `membership`: the profile's identifiers or account links changed, not only its row. */
-export type OutboxKind = "profile" | "membership" | "account" | "event" | "reassign";
+/**
+ * `membership`: the profile's identifiers or account links changed, not only its row;
+ * `audiences`: its segment memberships or computed trait values changed.
+ */
+export type OutboxKind = "profile" | "membership" | "audiences" | "account" | "event" | "reassign";
 export type OutboxEntry = {
   kind: OutboxKind;
   id: string;
@@ -49,6 +54,7 @@ export class ProfileStore {
     sql.exec("CREATE TABLE IF NOT EXISTS accounts (group_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, last_source_id TEXT, last_message_id TEXT)");
     sql.exec("CREATE TABLE IF NOT EXISTS identifier_sources (key TEXT PRIMARY KEY, source_id TEXT)");
     sql.exec("CREATE TABLE IF NOT EXISTS outbox (kind TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (kind, id))");
+    sql.exec("CREATE TABLE IF NOT EXISTS emissions (seq INTEGER PRIMARY KEY AUTOINCREMENT, change TEXT NOT NULL)");
     this.seq = sql.exec<{ seq: number }>("SELECT coalesce(max(seq), 0) AS seq FROM outbox").one().seq;
   }
 
@@ -56,8 +62,9 @@ export class ProfileStore {
    * Records an applied event. Idempotent: an event already recorded changes
    * nothing. `newIdentifierKeys` are the identifiers the graph had not seen before this event.
    */
-  recordEvent(event: QueuedEvent, sourceId: string | null, profileId: string | null, newIdentifierKeys: string[]): boolean {
+  recordEvent(event: QueuedEvent, sourceId: string | null, profileId: string | null, newIdentifierKeys: string[]): EventRecord | null {
     const at = eventTime(event);
+    const record = eventRecord(event, sourceId);
     const userTraits = userTraitsOf(event);
     const groupId = groupIdOf(event);
     const inserted = this.sql.exec(
@@ -70,17 +77,17 @@ export class ProfileStore {
       sourceId,
       Object.keys(userTraits).length ? JSON.stringify(userTraits) : null,
       groupId ?? null,
-      JSON.stringify(eventRecord(event, sourceId)),
+      JSON.stringify(record),
     ).rowsWritten;
-    if (!inserted) return false;
+    if (!inserted) return null;
     for (const key of newIdentifierKeys) this.sql.exec("INSERT INTO identifier_sources (key, source_id) VALUES (?, ?) ON CONFLICT DO NOTHING", key, sourceId);
     if (groupId) this.recordAccount(groupId, accountTraitsOf(event), at, event.messageId, sourceId);
-    if (!profileId) return true;
+    if (!profileId) return record;
     this.upsertTraits(profileId, toWrites(userTraits, at, event.messageId, sourceId));
     this.markDirty("profile", profileId);
     if (newIdentifierKeys.length || groupId) this.markDirty("membership", profileId);
     this.markDirty("event", event.messageId);
-    return true;
+    return record;
   }
 
   private recordAccount(groupId: string, traits: Record<string, unknown>, at: number, messageId: string, sourceId: string | null) {
@@ -131,7 +138,7 @@ export class ProfileStore {
    * profiles follows the graph (`ownerOf`), and each profile's traits are
    * recomputed from the events it now holds.
    */
-  regrouped(profileIds: string[], ownerOf: (messageId: string) => string | null) {
+  regrouped(profileIds: string[], ownerOf: (messageId: string) => string | null): Set<string> {
     const ids = [...new Set(profileIds)];
     const rows = this.sql.exec<{ message_id: string; profile_id: string }>(
       `SELECT message_id, profile_id FROM profile_events WHERE profile_id IN (SELECT value FROM json_each(?))`,
@@ -155,6 +162,7 @@ export class ProfileStore {
       this.markDirty("profile", id);
       this.markDirty("membership", id);
     }
+    return touched;
   }
 
   traits(profileId: string): TraitWrite[] {
@@ -258,7 +266,44 @@ export class ProfileStore {
     );
   }
 
-  backlog(): number {
-    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n;
+  /** Records a segment or computed-trait change for the activation queue; its seq makes its messageIds unique. */
+  recordEmission(change: Omit<AudienceChange, "seq">) {
+    this.sql.exec("INSERT INTO emissions (change) VALUES (?)", JSON.stringify(change));
+    this.markDirty("audiences", change.profileId);
   }
+
+  pendingEmissions(limit: number): AudienceChange[] {
+    return this.sql
+      .exec<{ seq: number; change: string }>("SELECT seq, change FROM emissions ORDER BY seq LIMIT ?", limit)
+      .toArray()
+      .map((row) => ({ ...(JSON.parse(row.change) as Omit<AudienceChange, "seq">), seq: row.seq }));
+  }
+
+  emitted(upToSeq: number) {
+    this.sql.exec("DELETE FROM emissions WHERE seq <= ?", upToSeq);
+  }
+
+  /** A person's events as segment evaluation reads them, oldest first (those still holding their payload). */
+  personEvents(profileId: string): PersonEvent[] {
+    return this.sql
+      .exec<{ record: string }>("SELECT record FROM profile_events WHERE profile_id = ? AND record IS NOT NULL ORDER BY at, message_id", profileId)
+      .toArray()
+      .map((row) => personEventOf(JSON.parse(row.record) as EventRecord));
+  }
+
+  backlog(): number {
+    return this.sql.exec<{ n: number }>("SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM emissions) AS n").one().n;
+  }
+}
+
+/** The event as segment evaluation reads it. */
+export function personEventOf(record: EventRecord): PersonEvent {
+  return {
+    messageId: record.message_id,
+    type: record.type,
+    event: record.event,
+    name: record.name,
+    timestamp: Date.parse(record.timestamp),
+    properties: record.properties ?? record.traits ?? {},
+  };
 }

@@ -2,6 +2,7 @@ import type { IdentityGraph } from "../workers/identity/graph";
 import { EVENT_RETENTION_DAYS } from "../workers/profiles/event-record";
 import { coreAttributes, traitMeta, traitValues } from "../workers/profiles/traits";
 import type { AccountRow, EventRow, ProfileRow, WriteSet } from "../workers/profiles/write-through";
+import type { AudienceEngine } from "./audience-engine";
 import type { OutboxEntry, ProfileStore } from "./profile-store";
 
 const DAY_MS = 86_400_000;
@@ -11,7 +12,7 @@ const DAY_MS = 86_400_000;
  * what a strongly consistent read returns, so both paths show the same thing.
  * An absorbed id yields a row pointing at the profile it resolves to.
  */
-export function profileRow(graph: IdentityGraph, store: ProfileStore, profileId: string, now: number, withMembership = true): ProfileRow | null {
+export function profileRow(graph: IdentityGraph, store: ProfileStore, audiences: AudienceEngine, profileId: string, now: number, withMembership = true): ProfileRow | null {
   const cluster = graph.clusters.get(profileId);
   if (!cluster) return null;
   const live = graph.resolve(profileId);
@@ -34,6 +35,8 @@ export function profileRow(graph: IdentityGraph, store: ProfileStore, profileId:
       lastMessageId: null,
       identifiers: [],
       links: [],
+      segments: [],
+      computedTraits: {},
     };
   }
   const writes = store.traits(profileId);
@@ -56,6 +59,7 @@ export function profileRow(graph: IdentityGraph, store: ProfileStore, profileId:
     // Identifiers and links are only read (and written to D1) when they may have changed.
     identifiers: withMembership ? held.map((i) => ({ type: i.type, value: i.value, sourceId: store.identifierSource(`${i.type}:${i.value}`), firstSeen: i.firstSeen, lastSeen: i.lastSeen })) : null,
     links: withMembership ? store.links(profileId) : null,
+    ...audiences.valuesOf(profileId),
   };
 }
 
@@ -75,17 +79,17 @@ export function accountRow(store: ProfileStore, groupId: string): AccountRow | n
 }
 
 /** What the outbox entries stand for, read from current state: a retried write sends the latest, never a stale copy. */
-export function buildWriteSet(graph: IdentityGraph, store: ProfileStore, entries: OutboxEntry[], now: number): WriteSet {
+export function buildWriteSet(graph: IdentityGraph, store: ProfileStore, audiences: AudienceEngine, entries: OutboxEntry[], now: number): WriteSet {
   const set: WriteSet = { profiles: [], accounts: [], events: [], reassign: [] };
   const oldest = now - EVENT_RETENTION_DAYS * DAY_MS;
   const membership = new Set(entries.filter((e) => e.kind === "membership").map((e) => e.id));
-  const profiles = new Set(entries.filter((e) => e.kind === "profile" || e.kind === "membership").map((e) => e.id));
+  const profiles = new Set(entries.filter((e) => e.kind === "profile" || e.kind === "membership" || e.kind === "audiences").map((e) => e.id));
   for (const id of profiles) {
-    const row = profileRow(graph, store, id, now, membership.has(id));
+    const row = profileRow(graph, store, audiences, id, now, membership.has(id));
     if (row) set.profiles.push(row);
   }
   for (const entry of entries) {
-    if (entry.kind === "profile" || entry.kind === "membership") continue;
+    if (entry.kind === "profile" || entry.kind === "membership" || entry.kind === "audiences") continue;
     if (entry.kind === "account") {
       const row = accountRow(store, entry.id);
       if (row) set.accounts.push(row);

@@ -1,6 +1,8 @@
 import type { IdentityGraph } from "../workers/identity/graph";
 import { EVENT_RETENTION_DAYS } from "../workers/profiles/event-record";
 import { writeStatements } from "../workers/profiles/write-through";
+import { type ActivationEnvelope, activationEnvelope } from "../workers/segments/activation";
+import type { AudienceEngine } from "./audience-engine";
 import type { ProfileStore } from "./profile-store";
 import { buildWriteSet } from "./profile-views";
 
@@ -8,6 +10,16 @@ import { buildWriteSet } from "./profile-views";
 const FLUSH_ENTRIES = 1_000;
 const FLUSH_ROUNDS = 25;
 const DAY_MS = 86_400_000;
+/** Activation messages per `sendBatch` (the queue takes at most 100). */
+const SEND_BATCH = 100;
+
+/** The ids activations address a person by: their latest user id and anonymous id. */
+function identityOf(graph: IdentityGraph, profileId: string) {
+  const cluster = graph.clusters.has(profileId) ? graph.resolve(profileId) : undefined;
+  const latest = (type: string) =>
+    [...(cluster?.identifiers.values() ?? [])].filter((i) => i.type === type).sort((a, b) => b.lastSeen - a.lastSeen)[0]?.value ?? null;
+  return { userId: latest("user_id"), anonymousId: latest("anonymous_id") };
+}
 
 /**
  * Write-through from the identity object to D1. Changes wait in the object's
@@ -16,27 +28,39 @@ const DAY_MS = 86_400_000;
  * the alarm with backoff, and the outbox still holds the work; every write is
  * an idempotent upsert of current state, so a retry never sends a stale copy.
  */
+export interface WriterDeps {
+  ctx: DurableObjectState;
+  db: D1Database;
+  activations: Queue<ActivationEnvelope>;
+  store: ProfileStore;
+  audiences: AudienceEngine;
+  graph: () => IdentityGraph;
+}
+
 export class ProfileWriter {
   private flushing: Promise<unknown> = Promise.resolve();
-  private scheduled = false;
+  /** When the alarm is set for, as far as this instance knows. */
+  private scheduledAt: number | null = null;
+  private readonly ctx: DurableObjectState;
+  private readonly store: ProfileStore;
 
-  constructor(
-    private readonly ctx: DurableObjectState,
-    private readonly db: D1Database,
-    private readonly store: ProfileStore,
-    private readonly graph: () => IdentityGraph,
-  ) {
-    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)");
+  constructor(private readonly deps: WriterDeps) {
+    this.ctx = deps.ctx;
+    this.store = deps.store;
+    this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)");
   }
 
+  /** One alarm serves both: now when there is something to write, else the next instant a segment could flip. */
   schedule() {
-    if (this.scheduled || this.store.backlog() === 0) return;
-    this.scheduled = true;
-    void this.ctx.storage.setAlarm(Date.now());
+    const target = this.store.backlog() > 0 ? Date.now() : this.deps.audiences.nextWakeup();
+    if (target === null || (this.scheduledAt !== null && this.scheduledAt <= target)) return;
+    this.scheduledAt = target;
+    void this.ctx.storage.setAlarm(target);
   }
 
   async alarm() {
-    this.scheduled = false;
+    this.scheduledAt = null;
+    this.deps.audiences.wake(Date.now());
     await this.serialized(() => this.writeThrough(FLUSH_ROUNDS));
     this.pruneDaily();
     this.schedule();
@@ -68,18 +92,35 @@ export class ProfileWriter {
     for (let round = 0; round < rounds; round++) {
       const entries = this.store.pending(FLUSH_ENTRIES);
       if (!entries.length) break;
-      const set = buildWriteSet(this.graph(), this.store, entries, Date.now());
-      const session = this.db.withSession("first-primary");
+      const set = buildWriteSet(this.deps.graph(), this.store, this.deps.audiences, entries, Date.now());
+      const session = this.deps.db.withSession("first-primary");
       const statements = writeStatements(session, this.workspaceId(), this.nextVersion(), set);
       if (statements.length) await session.batch(statements);
       bookmark = session.getBookmark() ?? bookmark;
       this.store.written(entries);
     }
+    await this.sendActivations();
     return bookmark;
   }
 
+  /**
+   * Segment and computed-trait changes go to the activation queue after the
+   * profile rows that show them. A failed send leaves them recorded and the
+   * alarm retries; destinations dedupe on the messageIds, which never change.
+   */
+  private async sendActivations() {
+    const graph = this.deps.graph();
+    for (;;) {
+      const changes = this.store.pendingEmissions(SEND_BATCH);
+      if (!changes.length) return;
+      const envelopes = changes.map((change) => activationEnvelope(this.workspaceId(), change, identityOf(graph, change.profileId)));
+      await this.deps.activations.sendBatch(envelopes.map((body) => ({ body, contentType: "json" as const })));
+      this.store.emitted(changes.at(-1)!.seq);
+    }
+  }
+
   private async currentBookmark(): Promise<string | null> {
-    const session = this.db.withSession("first-primary");
+    const session = this.deps.db.withSession("first-primary");
     await session.prepare("SELECT 1").first();
     return session.getBookmark();
   }

@@ -18,7 +18,7 @@ export class StrongProfileReader implements ProfileReader {
     if (!row) return null;
     this.rows.set(row.profileId, row);
     const { identifiers: _i, links: _l, canonicalId: _c, ...core } = row;
-    return { ...core, computedTraits: {}, segments: [] };
+    return core;
   }
 
   async identifiers(profileId: string) {

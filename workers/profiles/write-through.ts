@@ -33,6 +33,9 @@ export interface ProfileRow {
   /** `null`: unchanged since the last write, so not rewritten (they change far less often than the row). */
   identifiers: IdentifierRow[] | null;
   links: { groupId: string; sourceId: string | null; at: number }[] | null;
+  /** Segment memberships and computed trait values, as evaluated now. */
+  segments: { id: string; key: string; name: string; enteredAt: string }[];
+  computedTraits: Record<string, unknown>;
 }
 
 export interface AccountRow {
@@ -106,12 +109,13 @@ function profileStatements(db: Db, workspaceId: string, version: number, p: Prof
   const row = db
       .prepare(
         `INSERT INTO profiles (workspace_id, profile_id, canonical_id, user_id, email, phone, first_name, last_name, traits, trait_meta,
-           created_at, first_seen_at, last_seen_at, updated_at, last_source_id, last_message_id, version)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+           created_at, first_seen_at, last_seen_at, updated_at, last_source_id, last_message_id, version, segments, computed_traits)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
          ON CONFLICT (workspace_id, profile_id) DO UPDATE SET canonical_id = excluded.canonical_id, user_id = excluded.user_id, email = excluded.email,
            phone = excluded.phone, first_name = excluded.first_name, last_name = excluded.last_name, traits = excluded.traits, trait_meta = excluded.trait_meta,
            created_at = excluded.created_at, first_seen_at = excluded.first_seen_at, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at,
-           last_source_id = excluded.last_source_id, last_message_id = excluded.last_message_id, version = excluded.version
+           last_source_id = excluded.last_source_id, last_message_id = excluded.last_message_id, version = excluded.version,
+           segments = excluded.segments, computed_traits = excluded.computed_traits
          WHERE excluded.version > profiles.version`,
       )
       .bind(
@@ -132,6 +136,8 @@ function profileStatements(db: Db, workspaceId: string, version: number, p: Prof
         p.lastSourceId,
         p.lastMessageId,
         version,
+        JSON.stringify(p.segments),
+        JSON.stringify(p.computedTraits),
       );
   return [row, ...(p.identifiers ? identifierStatements(db, workspaceId, p.profileId, p.identifiers) : []), ...(p.links ? linkStatements(db, workspaceId, p.profileId, p.links) : [])];
 }

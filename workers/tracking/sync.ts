@@ -32,7 +32,7 @@ export async function processNow(c: Context<AppEnv>, source: SourceAuth, event: 
     const result = (await c.env.IDENTITY.getByName(source.workspaceId).resolveNow([queued], { sources: { [queued.messageId]: source.sourceId } })) as unknown as Awaited<ReturnType<IdentityGraphShard["resolveNow"]>>;
     if (result.bookmark) c.header(BOOKMARK_HEADER, result.bookmark);
     if (!result.profile) return null;
-    return { id: result.profile.profileId, traits: result.profile.traits, segments: [] };
+    return { id: result.profile.profileId, traits: result.profile.traits, segments: result.profile.segments.map((s) => s.key) };
   } catch (error) {
     c.get("logger").error("synchronous processing failed; the event stays queued", errorFields(error));
     return null;
