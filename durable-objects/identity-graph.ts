@@ -1,12 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
-import { z } from "zod";
 import type { QueuedEvent } from "../workers/intake/envelope";
 import { extractIdentifiers, previousUserId } from "../workers/identity/extract";
-import { IdentityGraph } from "../workers/identity/graph";
+import type { IdentityGraph } from "../workers/identity/graph";
 import { applyEventWithFeatures, type EventInput } from "../workers/identity/apply";
 import { featuresFromEvent } from "../workers/identity/features";
-import { DEFAULT_IDENTITY_SETTINGS, type IdentitySettings, identitySettingsSchema } from "../workers/identity/settings";
-import { fromSnapshot, toSnapshot } from "../workers/identity/snapshot";
+import { type IdentitySettings, identitySettingsSchema } from "../workers/identity/settings";
 import { identifierKey } from "../workers/identity/types";
 import { approveReview, IdentityRuleError, rejectReview, splitIdentifiers, unmerge } from "../workers/identity/unmerge";
 import { type FieldError, fieldErrors } from "../workers/lib/problem";
@@ -15,30 +13,10 @@ import type { ActivationEnvelope } from "../workers/segments/activation";
 import { type Audience, audienceSchema } from "../workers/segments/catalog";
 import { AudienceEngine } from "./audience-engine";
 import { backfillChunk, preview } from "./audience-operations";
+import { GraphLog, type Operation } from "./graph-log";
 import { personEventOf, ProfileStore } from "./profile-store";
 import { accountRow, profileRow } from "./profile-views";
 import { ProfileWriter } from "./profile-writer";
-
-/** Every change to the graph is one of these, logged before it is acknowledged and replayed on wake. */
-const operationSchema = z.discriminatedUnion("kind", [
-  z.object({
-    kind: z.literal("events"),
-    inputs: z.array(
-      z.object({
-        messageId: z.string(),
-        at: z.number(),
-        identifiers: z.array(z.object({ type: z.string(), value: z.string() })),
-        features: z.record(z.string(), z.unknown()).optional(),
-      }),
-    ),
-  }),
-  z.object({ kind: z.literal("unmerge"), mergeId: z.string(), at: z.number() }),
-  z.object({ kind: z.literal("approve"), reviewId: z.string(), at: z.number() }),
-  z.object({ kind: z.literal("reject"), reviewId: z.string() }),
-  z.object({ kind: z.literal("split"), profileId: z.string(), keys: z.array(z.string()) }),
-  z.object({ kind: z.literal("settings"), settings: z.unknown() }),
-]);
-type Operation = z.infer<typeof operationSchema>;
 
 export interface EventAssignment {
   messageId: string;
@@ -52,9 +30,6 @@ export interface ResolveOptions {
   sources?: Record<string, string>;
 }
 
-const SNAPSHOT_EVERY_OPERATIONS = 500;
-
-const SNAPSHOT_CHUNK_CHARS = 1_000_000;
 
 /**
  * A workspace's identity graph. One object per workspace is the single writer
@@ -66,9 +41,7 @@ const SNAPSHOT_CHUNK_CHARS = 1_000_000;
  */
 export class IdentityGraphShard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  private graph: IdentityGraph | null = null;
-  private settings: IdentitySettings = DEFAULT_IDENTITY_SETTINGS;
-  private operationsSinceSnapshot = 0;
+  private readonly log: GraphLog;
   private readonly store: ProfileStore;
   private readonly writer: ProfileWriter;
   private readonly audiences: AudienceEngine;
@@ -76,8 +49,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec("CREATE TABLE IF NOT EXISTS operations (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL)");
-    this.sql.exec("CREATE TABLE IF NOT EXISTS snapshot (chunk INTEGER PRIMARY KEY, seq INTEGER NOT NULL, data TEXT NOT NULL)");
+    this.log = new GraphLog(ctx.storage);
     this.store = new ProfileStore(this.sql);
     this.audiences = new AudienceEngine(this.sql, (id) => traitValues(this.store.traits(id)), (change) => this.store.recordEmission(change));
     this.writer = new ProfileWriter({ ctx, db: env.DB, activations: env.ACTIVATION_QUEUE as Queue<ActivationEnvelope>, store: this.store, audiences: this.audiences, graph: () => this.load() });
@@ -193,8 +165,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
     this.load();
     const parsed = identitySettingsSchema.safeParse(input);
     if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
-    this.settings = parsed.data;
-    this.record({ kind: "settings", settings: this.settings });
+    this.record({ kind: "settings", settings: parsed.data });
     return { ok: true, settings: this.settings };
   }
 
@@ -348,47 +319,14 @@ export class IdentityGraphShard extends DurableObject<Env> {
   }
 
   private load(): IdentityGraph {
-    if (this.graph) return this.graph;
-    const chunks = this.sql.exec<{ seq: number; data: string }>("SELECT seq, data FROM snapshot ORDER BY chunk").toArray();
-    const since = chunks[0]?.seq ?? 0;
-    if (chunks.length) {
-      const parsed = JSON.parse(chunks.map((c) => c.data).join("")) as { graph: unknown; settings: unknown };
-      this.graph = fromSnapshot(parsed.graph);
-      this.settings = identitySettingsSchema.parse(parsed.settings);
-    } else this.graph = new IdentityGraph();
-    for (const row of this.sql.exec<{ op: string }>("SELECT op FROM operations WHERE seq > ? ORDER BY seq", since)) {
-      this.apply(operationSchema.parse(JSON.parse(row.op)));
-      this.operationsSinceSnapshot++;
-    }
-    return this.graph;
+    return this.log.graph();
   }
 
-  /** Replays one logged operation: the same inputs and order give the same graph. */
-  private apply(op: Operation) {
-    const graph = this.graph!;
-    if (op.kind === "events") for (const input of op.inputs) applyEventWithFeatures(graph, this.settings, input as EventInput);
-    else if (op.kind === "unmerge") unmerge(graph, op.mergeId, op.at);
-    else if (op.kind === "approve") approveReview(graph, op.reviewId, op.at);
-    else if (op.kind === "reject") rejectReview(graph, op.reviewId);
-    else if (op.kind === "split") splitIdentifiers(graph, op.profileId, op.keys);
-    else this.settings = identitySettingsSchema.parse(op.settings);
+  private get settings(): IdentitySettings {
+    return this.log.settings();
   }
 
   private record(op: Operation) {
-    this.sql.exec("INSERT INTO operations (op) VALUES (?)", JSON.stringify(op));
-    if (++this.operationsSinceSnapshot >= SNAPSHOT_EVERY_OPERATIONS) this.snapshot();
-  }
-
-  private snapshot() {
-    const seq = this.sql.exec<{ seq: number }>("SELECT coalesce(max(seq), 0) AS seq FROM operations").one().seq;
-    const data = JSON.stringify({ graph: toSnapshot(this.graph!), settings: this.settings });
-    this.ctx.storage.transactionSync(() => {
-      this.sql.exec("DELETE FROM snapshot");
-      for (let i = 0; i * SNAPSHOT_CHUNK_CHARS < data.length; i++) {
-        this.sql.exec("INSERT INTO snapshot (chunk, seq, data) VALUES (?, ?, ?)", i, seq, data.slice(i * SNAPSHOT_CHUNK_CHARS, (i + 1) * SNAPSHOT_CHUNK_CHARS));
-      }
-      this.sql.exec("DELETE FROM operations WHERE seq <= ?", seq);
-    });
-    this.operationsSinceSnapshot = 0;
+    this.log.record(op);
   }
 }

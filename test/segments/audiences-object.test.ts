@@ -27,6 +27,9 @@ const viewedShoes = {
 };
 const revenue = { id: "ctr_revenue", kind: "computed_trait", key: "revenue_30d", name: "Revenue, 30 days", version: 1, definition: { function: "sum", event: "Order Completed", property: "revenue", window: { within: { days: 30 } } } };
 
+/** Members of an audience, by profile id (RPC types erase the `unknown` values, so the shape is restated). */
+const membersOf = async (stub: DurableObjectStub<IdentityGraphShard>, audienceId: string) => ((await stub.audienceMembers(audienceId, null, 100)) as unknown as { profileId: string }[]).map((m) => m.profileId);
+
 /** Runs `work` inside the object and returns the activation changes recorded in the same turn, before any alarm can send them. */
 async function withEmissions<T>(stub: DurableObjectStub<IdentityGraphShard>, work: (instance: IdentityGraphShard) => T): Promise<{ result: T; changes: AudienceChange[] }> {
   return runInDurableObject(stub, (instance: IdentityGraphShard, state) => {
@@ -106,13 +109,13 @@ describe("segments in the identity object", () => {
     const now = Date.now();
     const people = Array.from({ length: 12 }, (_, i) => `p${i}`);
     await stub.resolveEvents(people.flatMap((userId, i) => Array.from({ length: i % 5 }, (_, k) => event({ userId, event: "Product Viewed", properties: { category: i % 2 ? "shoes" : "hats" } }, now - (k + 1) * DAY))));
-    const preview = (await stub.previewAudience(viewedShoes, 50)) as { ok: true; size: number; sample: { profileId: string }[] };
+    const preview = (await stub.previewAudience(viewedShoes, 50)) as unknown as { ok: true; size: number; sample: { profileId: string }[] };
     expect((await stub.putAudience(viewedShoes)).ok).toBe(true);
     let after: string | null = null;
     do after = (await stub.backfillAudiences(after, 5)).next;
     while (after);
-    const members = await stub.audienceMembers("seg_shoes", null, 100);
-    expect(members.map((m) => m.profileId).sort()).toEqual(preview.sample.map((s) => s.profileId).sort());
+    const members = await membersOf(stub, "seg_shoes");
+    expect(members.sort()).toEqual(preview.sample.map((s) => s.profileId).sort());
     expect(members).toHaveLength(preview.size);
     expect(preview.size).toBe(people.filter((_, i) => i % 2 === 1 && i % 5 >= 3).length);
   });
@@ -123,11 +126,11 @@ describe("segments in the identity object", () => {
     const now = Date.now();
     await stub.resolveEvents([1, 2].map((i) => event({ anonymousId: "a4", event: "Product Viewed", properties: { category: "shoes" } }, now - i * 1000)));
     const [known] = await stub.resolveEvents([event({ userId: "u4", event: "Product Viewed", properties: { category: "shoes" } }, now - 3000)]);
-    expect(await stub.audienceMembers("seg_shoes", null, 10)).toEqual([]);
+    expect(await membersOf(stub, "seg_shoes")).toEqual([]);
     const [bridge] = await stub.resolveEvents([event({ type: "identify", userId: "u4", anonymousId: "a4" }, now)]);
-    expect((await stub.audienceMembers("seg_shoes", null, 10)).map((m) => m.profileId)).toEqual([bridge!.profileId]);
+    expect(await membersOf(stub, "seg_shoes")).toEqual([bridge!.profileId]);
     expect((await stub.unmerge(bridge!.mergeId!)).ok).toBe(true);
-    expect(await stub.audienceMembers("seg_shoes", null, 10)).toEqual([]);
+    expect(await membersOf(stub, "seg_shoes")).toEqual([]);
     expect(known!.profileId).toBeTruthy();
   });
 });

@@ -1,0 +1,102 @@
+import { z } from "zod";
+import { applyEventWithFeatures, type EventInput } from "../workers/identity/apply";
+import { IdentityGraph } from "../workers/identity/graph";
+import { DEFAULT_IDENTITY_SETTINGS, type IdentitySettings, identitySettingsSchema } from "../workers/identity/settings";
+import { fromSnapshot, toSnapshot } from "../workers/identity/snapshot";
+import { approveReview, rejectReview, splitIdentifiers, unmerge } from "../workers/identity/unmerge";
+
+/** Every change to the graph is one of these, logged before it is acknowledged and replayed on wake. */
+const operationSchema = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("events"),
+    inputs: z.array(
+      z.object({
+        messageId: z.string(),
+        at: z.number(),
+        identifiers: z.array(z.object({ type: z.string(), value: z.string() })),
+        features: z.record(z.string(), z.unknown()).optional(),
+      }),
+    ),
+  }),
+  z.object({ kind: z.literal("unmerge"), mergeId: z.string(), at: z.number() }),
+  z.object({ kind: z.literal("approve"), reviewId: z.string(), at: z.number() }),
+  z.object({ kind: z.literal("reject"), reviewId: z.string() }),
+  z.object({ kind: z.literal("split"), profileId: z.string(), keys: z.array(z.string()) }),
+  z.object({ kind: z.literal("settings"), settings: z.unknown() }),
+]);
+export type Operation = z.infer<typeof operationSchema>;
+
+const SNAPSHOT_EVERY_OPERATIONS = 500;
+const SNAPSHOT_CHUNK_CHARS = 1_000_000;
+
+/**
+ * The identity graph's durability: the graph lives in memory, every change is
+ * an operation appended to a log in SQLite before it is acknowledged, and every
+ * SNAPSHOT_EVERY_OPERATIONS operations the whole graph is written as a chunked
+ * snapshot and the log before it dropped. Waking replays snapshot then log; the
+ * same operations in the same order give the same graph.
+ */
+export class GraphLog {
+  private readonly sql: SqlStorage;
+  private current: IdentityGraph | null = null;
+  private currentSettings: IdentitySettings = DEFAULT_IDENTITY_SETTINGS;
+  private operationsSinceSnapshot = 0;
+
+  constructor(private readonly storage: DurableObjectStorage) {
+    this.sql = storage.sql;
+    this.sql.exec("CREATE TABLE IF NOT EXISTS operations (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL)");
+    this.sql.exec("CREATE TABLE IF NOT EXISTS snapshot (chunk INTEGER PRIMARY KEY, seq INTEGER NOT NULL, data TEXT NOT NULL)");
+  }
+
+  graph(): IdentityGraph {
+    if (this.current) return this.current;
+    const chunks = this.sql.exec<{ seq: number; data: string }>("SELECT seq, data FROM snapshot ORDER BY chunk").toArray();
+    const since = chunks[0]?.seq ?? 0;
+    if (chunks.length) {
+      const parsed = JSON.parse(chunks.map((c) => c.data).join("")) as { graph: unknown; settings: unknown };
+      this.current = fromSnapshot(parsed.graph);
+      this.currentSettings = identitySettingsSchema.parse(parsed.settings);
+    } else this.current = new IdentityGraph();
+    for (const row of this.sql.exec<{ op: string }>("SELECT op FROM operations WHERE seq > ? ORDER BY seq", since)) {
+      this.apply(operationSchema.parse(JSON.parse(row.op)));
+      this.operationsSinceSnapshot++;
+    }
+    return this.current;
+  }
+
+  settings(): IdentitySettings {
+    this.graph();
+    return this.currentSettings;
+  }
+
+  /** Logs an operation already applied to the in-memory graph (settings are applied here). */
+  record(op: Operation) {
+    if (op.kind === "settings") this.currentSettings = identitySettingsSchema.parse(op.settings);
+    this.sql.exec("INSERT INTO operations (op) VALUES (?)", JSON.stringify(op));
+    if (++this.operationsSinceSnapshot >= SNAPSHOT_EVERY_OPERATIONS) this.snapshot();
+  }
+
+  /** Replays one logged operation. */
+  private apply(op: Operation) {
+    const graph = this.current!;
+    if (op.kind === "events") for (const input of op.inputs) applyEventWithFeatures(graph, this.currentSettings, input as EventInput);
+    else if (op.kind === "unmerge") unmerge(graph, op.mergeId, op.at);
+    else if (op.kind === "approve") approveReview(graph, op.reviewId, op.at);
+    else if (op.kind === "reject") rejectReview(graph, op.reviewId);
+    else if (op.kind === "split") splitIdentifiers(graph, op.profileId, op.keys);
+    else this.currentSettings = identitySettingsSchema.parse(op.settings);
+  }
+
+  private snapshot() {
+    const seq = this.sql.exec<{ seq: number }>("SELECT coalesce(max(seq), 0) AS seq FROM operations").one().seq;
+    const data = JSON.stringify({ graph: toSnapshot(this.current!), settings: this.currentSettings });
+    this.storage.transactionSync(() => {
+      this.sql.exec("DELETE FROM snapshot");
+      for (let i = 0; i * SNAPSHOT_CHUNK_CHARS < data.length; i++) {
+        this.sql.exec("INSERT INTO snapshot (chunk, seq, data) VALUES (?, ?, ?)", i, seq, data.slice(i * SNAPSHOT_CHUNK_CHARS, (i + 1) * SNAPSHOT_CHUNK_CHARS));
+      }
+      this.sql.exec("DELETE FROM operations WHERE seq <= ?", seq);
+    });
+    this.operationsSinceSnapshot = 0;
+  }
+}
