@@ -91,7 +91,7 @@ export class AudienceEngine {
     if (touched.length === 0 && this.catalog.audiences.length === 0) return false;
     const states = this.states(profileId);
     for (const [key, spec] of touched) {
-      const state = applyEvent(spec, states[key] ?? emptyState(spec), event);
+      const state = pruneState(spec, applyEvent(spec, states[key] ?? emptyState(spec), event), now);
       this.sql.exec("INSERT INTO person_state (profile_id, spec, state) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET state = excluded.state", profileId, key, JSON.stringify(state));
       states[key] = state;
     }

@@ -134,3 +134,13 @@ describe("segments in the identity object", () => {
     expect(known!.profileId).toBeTruthy();
   });
 });
+
+describe("which events touch which conditions", () => {
+  it("updates a condition naming a list of events when any of them arrives", async () => {
+    const stub = env.IDENTITY.getByName("aud-ws-5");
+    const engaged = { id: "seg_engaged", kind: "segment", key: "engaged", name: "Engaged", version: 1, definition: { kind: "event", event: ["Email Opened", "Email Clicked"], window: { within: { days: 30 } } } };
+    await stub.putAudience(engaged);
+    const { changes } = await withEmissions(stub, (o) => o.resolveEvents([event({ userId: "u5", event: "Email Clicked" }, Date.now())]));
+    expect(changes).toEqual([expect.objectContaining({ entered: true, audience: expect.objectContaining({ id: "seg_engaged" }) })]);
+  });
+});

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { computedTraitSchema, type ComputedTraitDefinition, type Condition, segmentDefinitionSchema } from "./definition";
+import { computedTraitSchema, type ComputedTraitDefinition, type Condition, type EventFilter, segmentDefinitionSchema } from "./definition";
 import { type AggregateSpec, aggregateSpecs, computedTraitSpec, referencedSegments, specKey } from "./specs";
 import type { PersonEvent } from "./values";
 
@@ -49,15 +49,14 @@ export class Catalog {
 }
 
 function mayMatch(spec: AggregateSpec, name: string | null): boolean {
-  if (spec.function === "sequence") {
-    return [spec.first, ...spec.followedBy.map((s) => s.filter), ...spec.notFollowedBy.map((s) => s.filter)].some((f) => f.event === undefined || f.event === name);
-  }
-  return spec.filter.event === undefined || spec.filter.event === name;
+  const names = (filter: EventFilter) => filter.event === undefined || (name !== null && (typeof filter.event === "string" ? filter.event === name : filter.event.includes(name)));
+  if (spec.function === "sequence") return [spec.first, ...spec.followedBy.map((s) => s.filter), ...spec.notFollowedBy.map((s) => s.filter)].some(names);
+  return names(spec.filter);
 }
 
 /**
  * Segments after the segments they mention. A cycle (A in B, B in A) cannot be
- * ordered; its members go last and see each other's previous membership.
+ * ordered: whichever member is evaluated first sees the others as not members.
  */
 function segmentsInDependencyOrder(segments: SegmentAudience[]): SegmentAudience[] {
   const byId = new Map(segments.map((s) => [s.id, s]));
