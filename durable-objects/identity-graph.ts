@@ -11,6 +11,7 @@ import { type FieldError, fieldErrors } from "../workers/lib/problem";
 import { traitValues } from "../workers/profiles/traits";
 import type { ActivationEnvelope } from "../workers/segments/activation";
 import { type Audience, audienceSchema } from "../workers/segments/catalog";
+import { canonical } from "../workers/segments/time";
 import { AudienceEngine } from "./audience-engine";
 import { backfillChunk, preview } from "./audience-operations";
 import { GraphLog, type Operation } from "./graph-log";
@@ -293,6 +294,8 @@ export class IdentityGraphShard extends DurableObject<Env> {
 
   /** New workspace statistics: every profile is evaluated again against them. */
   putStatistics(statistics: Record<string, number>) {
+    // The cron sends them every run: unchanged figures change no one's membership.
+    if (canonical(this.audiences.statisticsNow()) === canonical(statistics)) return 0;
     this.audiences.putStatistics(statistics);
     const now = Date.now();
     const changed = this.load().liveClusters().filter((c) => this.audiences.reevaluate(c.id, now)).length;

@@ -25,7 +25,7 @@ const varsSchema = z
 
 export type Vars = z.infer<typeof varsSchema>;
 
-const REQUIRED_BINDINGS = ["DB", "DEDUP", "IDENTITY", "EVENTS_QUEUE", "ACTIVATION_QUEUE", "ARCHIVE", "SOURCE_RATE_LIMITER"] as const;
+const REQUIRED_BINDINGS = ["DB", "DEDUP", "IDENTITY", "EVENTS_QUEUE", "ACTIVATION_QUEUE", "JOBS_QUEUE", "ARCHIVE", "SOURCE_RATE_LIMITER"] as const;
 
 export class InvalidEnvironmentError extends Error {}
 

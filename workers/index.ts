@@ -1,9 +1,12 @@
 import { createApp } from "./app";
 import { consumeDeadLetters } from "./consumers/dead-letters";
 import { consumeEvents } from "./consumers/events";
+import { consumeJobs } from "./consumers/jobs";
 import { assertValidEnv, InvalidEnvironmentError } from "./env";
 import { createLogger, errorFields } from "./lib/logger";
 import { ApiError, problemResponse } from "./lib/problem";
+import { pushAudienceStatistics } from "./maintenance/audience-statistics";
+import { syncAudiences } from "./maintenance/audience-sync";
 import { expireTokens } from "./maintenance/expire-tokens";
 import { pruneProfileEvents } from "./maintenance/prune-profile-events";
 import { identityProcessor } from "./identity/processor";
@@ -33,6 +36,7 @@ export default {
     assertValidEnv(env);
     if (batch.queue.includes("-dlq")) return consumeDeadLetters(batch, env);
     if (batch.queue.startsWith("cdp-events")) return consumeEvents(batch, env, processorsFor(env));
+    if (batch.queue.startsWith("cdp-jobs")) return consumeJobs(batch, env);
     createLogger().error("message batch from an unknown queue left for retry", { queue: batch.queue });
     batch.retryAll();
   },
@@ -42,6 +46,14 @@ export default {
     const now = new Date(controller.scheduledTime);
     const expired = await expireTokens(env.DB, now);
     const pruned = await pruneProfileEvents(env.DB, now);
-    createLogger({ cron: controller.cron }).info("maintenance done", { expiredTokens: expired, prunedProfileEvents: pruned });
+    const synced = await syncAudiences(env, now);
+    const statistics = await pushAudienceStatistics(env, now);
+    createLogger({ cron: controller.cron }).info("maintenance done", {
+      expiredTokens: expired,
+      prunedProfileEvents: pruned,
+      audiencesRepaired: synced.put + synced.removed,
+      jobsRequeued: synced.requeued,
+      statisticsWorkspaces: statistics.workspaces,
+    });
   },
 } satisfies ExportedHandler<Env>;

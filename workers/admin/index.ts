@@ -1,8 +1,10 @@
 import type { App } from "../context";
+import { registerComputedTraitRoutes, registerSegmentRoutes } from "./audiences";
 import { registerAuditLogRoute } from "./audit-log";
 import { registerIdentityMergeRoutes } from "./identity-merges";
 import { registerIdentityReviewRoutes } from "./identity-reviews";
 import { registerIdentitySettingsRoutes } from "./identity-settings";
+import { registerJobRoutes } from "./jobs";
 import { registerProfileSplitRoute } from "./profile-split";
 import { registerProfileRoutes } from "./profiles";
 import { registerSourceRoutes } from "./sources";
@@ -18,5 +20,8 @@ export function registerAdminRoutes(app: App) {
   registerIdentityMergeRoutes(app);
   registerProfileRoutes(app);
   registerProfileSplitRoute(app);
+  registerSegmentRoutes(app);
+  registerComputedTraitRoutes(app);
+  registerJobRoutes(app);
   registerAuditLogRoute(app);
 }

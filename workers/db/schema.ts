@@ -198,3 +198,61 @@ export const accountLinks = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.workspaceId, t.profileId, t.groupId] }), index("account_links_group").on(t.workspaceId, t.groupId)],
 );
+
+/**
+ * Segments and computed traits: the configuration's source of truth. The
+ * workspace's identity object holds a copy it evaluates; every change here is
+ * put to it, and a backfill job brings existing profiles up to date.
+ */
+export const audiences = sqliteTable(
+  "audiences",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    kind: text("kind", { enum: ["segment", "computed_trait"] }).notNull(),
+    /** What the audience appears under on profiles; one namespace for segments and computed traits. */
+    key: text("key").notNull(),
+    name: text("name").notNull(),
+    /** JSON: the segment condition or computed trait definition. */
+    definition: text("definition", { mode: "json" }).$type<unknown>().notNull(),
+    /** Grows by one with every new definition. */
+    version: integer("version").notNull().default(1),
+    createdAt: createdAt(),
+    updatedAt: integer("updated_at", { mode: "timestamp_ms" })
+      .notNull()
+      .default(sql`(unixepoch('subsec') * 1000)`),
+  },
+  (t) => [uniqueIndex("audiences_workspace_key").on(t.workspaceId, t.key), index("audiences_workspace_kind_key").on(t.workspaceId, t.kind, t.key)],
+);
+
+export const JOB_STATUSES = ["queued", "running", "succeeded", "failed"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/** Long-running work done through the jobs queue, one chunk per message, with its progress. */
+export const jobs = sqliteTable(
+  "jobs",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id").notNull(),
+    kind: text("kind", { enum: ["backfill"] }).notNull(),
+    /** What the job is for: the audience whose change started a backfill. */
+    target: text("target").notNull(),
+    status: text("status", { enum: JOB_STATUSES }).notNull().default("queued"),
+    processed: integer("processed").notNull().default(0),
+    total: integer("total"),
+    /**
+     * Where the last chunk recorded stopped (a backfill's `next` profile id), so a
+     * redelivered chunk is counted once: progress only moves from the cursor its message started at.
+     */
+    cursor: text("cursor"),
+    error: text("error"),
+    createdAt: createdAt(),
+    updatedAt: integer("updated_at", { mode: "timestamp_ms" })
+      .notNull()
+      .default(sql`(unixepoch('subsec') * 1000)`),
+    finishedAt: integer("finished_at", { mode: "timestamp_ms" }),
+  },
+  (t) => [index("jobs_workspace_time").on(t.workspaceId, t.createdAt), index("jobs_target").on(t.target)],
+);

@@ -1,0 +1,46 @@
+import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
+import type { Db } from "../db/client";
+import type { audiences } from "../db/schema";
+import { enqueueJob, errorText, type JobRow, recordJobError } from "../jobs/backfill";
+import type { Logger } from "../lib/logger";
+import type { Audience } from "../segments/catalog";
+
+/**
+ * Segments and computed traits live in D1 (the source of truth) and are
+ * evaluated by the workspace's identity object, which holds a copy. Every
+ * change is committed to D1 first and then applied to the object; a backfill
+ * job then brings existing profiles up to date. When the object cannot be
+ * reached, the change stays committed and the maintenance cron applies it
+ * (see maintenance/audience-sync.ts).
+ */
+
+export type AudienceRow = typeof audiences.$inferSelect;
+export type IdentityStub = DurableObjectStub<IdentityGraphShard>;
+
+export const audienceOf = (row: AudienceRow): Audience => ({ id: row.id, kind: row.kind, key: row.key, name: row.name, definition: row.definition, version: row.version }) as Audience;
+
+type PutResult = Awaited<ReturnType<IdentityGraphShard["putAudience"]>>;
+
+/** Puts a definition to the object; throws when it cannot, or when the object refuses what D1 accepted. */
+export async function putToObject(graph: IdentityStub, audience: Audience): Promise<void> {
+  // RPC types erase `unknown` (the definition) to never; the shape is the object's own return type.
+  const result = (await graph.putAudience(audience)) as unknown as PutResult;
+  if (!result.ok) throw new Error(`the identity object refused the definition: ${result.errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`);
+}
+
+/**
+ * Applies a committed change: the object gets the definition, then the
+ * backfill job (when the definition changed) gets its first chunk. Returns the
+ * job as it now stands: `failed`, with the reason, when the object could not
+ * take the definition (the cron applies it and starts a new backfill).
+ */
+export async function applyAudience(env: Env, db: Db, graph: IdentityStub, audience: Audience, job: JobRow | null, logger: Logger): Promise<JobRow | null> {
+  try {
+    await putToObject(graph, audience);
+  } catch (error) {
+    logger.error("saved audience not applied to the identity object; the maintenance cron applies it", { audienceId: audience.id, error: errorText(error) });
+    if (!job) return null;
+    return recordJobError(db, job.id, `the definition could not be applied to the workspace's profiles (${errorText(error)}); the maintenance cron applies it and starts a new backfill within 5 minutes`, "failed");
+  }
+  return job ? enqueueJob(db, env.JOBS_QUEUE, job) : null;
+}
