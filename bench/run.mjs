@@ -12,6 +12,10 @@
  * Profile API (bench/profiles.mjs): read latency and throughput of `/traits` and `/events` beside a
  * trivial Worker and a one-SELECT D1 Worker, and identify → visible freshness (BENCH_PROFILES_*
  * tune it). BENCH_ONLY=profiles runs only it and replaces the `profiles` entry the same way.
+ *
+ * Segments (bench/segments.mjs): evaluation cost per event with 100 segments and 50 computed
+ * traits, incremental beside the naive full-history baseline, then track → membership visible end
+ * to end (BENCH_SEGMENTS_* tune it). BENCH_ONLY=segments runs only it and replaces `segments`.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -19,11 +23,12 @@ import { benchCollection, TRACK_BODY } from "./collection.mjs";
 import { benchIdentityEndToEnd, printIdentityEndToEnd } from "./identity/end-to-end.mjs";
 import { benchIdentity, printIdentity } from "./identity/run.mjs";
 import { benchProfiles, printProfiles } from "./profiles.mjs";
+import { benchSegments, printSegments } from "./segments.mjs";
 import { benchWranglerDev } from "./wrangler-dev.mjs";
 
 const RESULTS = new URL("./results/latest.json", import.meta.url);
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && only !== "identity" && only !== "profiles") throw new Error(`BENCH_ONLY must be "identity" or "profiles", got ${only}`);
+if (only !== undefined && !["identity", "profiles", "segments"].includes(only)) throw new Error(`BENCH_ONLY must be "identity", "profiles" or "segments", got ${only}`);
 const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
 const at = new Date().toISOString();
 
@@ -51,6 +56,11 @@ if (!only || only === "identity") {
   const endToEnd = process.env.BENCH_IDENTITY_E2E === "0" ? null : await benchIdentityEndToEnd();
   if (endToEnd) printIdentityEndToEnd(endToEnd);
   results.identity = { machine, at, resolution, endToEnd };
+}
+
+if (!only || only === "segments") {
+  results.segments = { machine, at, ...(await benchSegments()) };
+  printSegments(results.segments);
 }
 
 mkdirSync(new URL("./results/", import.meta.url), { recursive: true });

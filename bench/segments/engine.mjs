@@ -1,0 +1,95 @@
+/**
+ * The real segment code, bundled with esbuild for Node: the domain modules (workers/segments) and
+ * the Durable Object's `AudienceEngine` (durable-objects/audience-engine.ts) itself, so the
+ * incremental path measured is the one the identity object runs on every event, SQL and JSON included.
+ *
+ * The engine takes the object's `SqlStorage`; `sqlStorage()` gives it one over Node's built-in
+ * SQLite (`node:sqlite`, Node 22), in memory: the same SQL statements and JSON text as in the
+ * object, without workerd's storage layer (disk, output gates). Each `exec` prepares its statement
+ * once and caches it, as workerd does.
+ *
+ *   const engine = await loadSegments();
+ *   const audiences = new engine.AudienceEngine(engine.sqlStorage(), traitsOf, emit);
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+const ENTRY = `
+export { AudienceEngine } from "./durable-objects/audience-engine.ts";
+export { Catalog, audienceSchema } from "./workers/segments/catalog.ts";
+export { applyEvent, emptyState, pruneState } from "./workers/segments/aggregates.ts";
+export { evaluate, evaluateAggregates, computeTrait, computeTraitFromState } from "./workers/segments/evaluate.ts";
+export { computedTraitSpec, specKey, requiredStatistics, aggregateSpecs } from "./workers/segments/specs.ts";
+export { canonical } from "./workers/segments/time.ts";
+export { personEventOf } from "./durable-objects/profile-store.ts";
+`;
+
+let loaded;
+
+/** Bundles the modules above into one ES module in a temp directory, imports it, removes the directory. Once per process. */
+export function loadSegments() {
+  loaded ??= (async () => {
+    const { build } = await import("esbuild");
+    const dir = await mkdtemp(path.join(tmpdir(), "edge-cdp-segments-"));
+    try {
+      const outfile = path.join(dir, "segments.mjs");
+      await build({
+        stdin: { contents: ENTRY, resolveDir: ROOT, sourcefile: "segments-entry.ts", loader: "ts" },
+        bundle: true,
+        format: "esm",
+        platform: "node",
+        target: "node22",
+        outfile,
+        logLevel: "warning",
+      });
+      const module = await import(pathToFileURL(outfile).href);
+      return { ...module, sqlStorage: await sqlStorageFactory() };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  })();
+  return loaded;
+}
+
+/** `node:sqlite` without its one-time ExperimentalWarning on stderr. */
+async function sqlStorageFactory() {
+  const emitWarning = process.emitWarning;
+  process.emitWarning = (warning, ...rest) => {
+    if (String(warning?.message ?? warning).includes("SQLite")) return;
+    return emitWarning.call(process, warning, ...rest);
+  };
+  let DatabaseSync;
+  try {
+    ({ DatabaseSync } = await import("node:sqlite"));
+  } catch (error) {
+    throw new Error(`the segments benchmark needs node:sqlite (Node >= 22.5; npm scripts use the node devDependency): ${error.message}`);
+  } finally {
+    process.emitWarning = emitWarning;
+  }
+  /** The subset of workerd's `SqlStorage` the engine uses: `exec(query, ...bindings)` → a cursor with `toArray()` and `one()`. */
+  return () => {
+    const db = new DatabaseSync(":memory:");
+    const statements = new Map();
+    return {
+      db,
+      exec(query, ...bindings) {
+        let statement = statements.get(query);
+        if (!statement) statements.set(query, (statement = db.prepare(query)));
+        const rows = statement.all(...bindings);
+        return {
+          toArray: () => rows,
+          one: () => {
+            if (rows.length !== 1) throw new Error(`expected exactly one row, got ${rows.length}: ${query}`);
+            return rows[0];
+          },
+          [Symbol.iterator]: () => rows[Symbol.iterator](),
+        };
+      },
+      close: () => db.close(),
+    };
+  };
+}
