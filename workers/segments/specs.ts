@@ -30,7 +30,21 @@ export type CountSpec = Extract<AggregateSpec, { function: "count" }>;
 export type SinceLastSpec = Extract<AggregateSpec, { function: "since_last" }>;
 export type SequenceSpec = Extract<AggregateSpec, { function: "sequence" }>;
 
-export const specKey = (spec: AggregateSpec): string => canonical(spec);
+/**
+ * Definitions are evaluated on every event, and deriving a spec and its
+ * canonical key was most of that cost; both are pure functions of objects that
+ * never change once parsed, so each is computed once per object.
+ */
+function memoized<C extends object, S>(build: (input: C) => S): (input: C) => S {
+  const cache = new WeakMap<C, S>();
+  return (input) => {
+    let value = cache.get(input);
+    if (value === undefined) cache.set(input, (value = build(input)));
+    return value;
+  };
+}
+
+export const specKey: (spec: AggregateSpec) => string = memoized((spec) => canonical(spec));
 
 function filterOf(source: EventFilter): EventFilter {
   const filter: EventFilter = {};
@@ -42,7 +56,9 @@ function filterOf(source: EventFilter): EventFilter {
 
 const windowOf = (window: Exclude<Window, "ever"> | undefined): Window => window ?? "ever";
 
-export function computedTraitSpec(definition: ComputedTraitDefinition): AggregateSpec {
+export const computedTraitSpec: (definition: ComputedTraitDefinition) => AggregateSpec = memoized(buildComputedTraitSpec);
+
+function buildComputedTraitSpec(definition: ComputedTraitDefinition): AggregateSpec {
   const filter = filterOf(definition);
   const window = windowOf(definition.window);
   if (definition.function === "count") return { function: "count", filter, window };
@@ -50,22 +66,26 @@ export function computedTraitSpec(definition: ComputedTraitDefinition): Aggregat
   return { function: definition.function, filter, property: definition.property, window, limit };
 }
 
-export const eventConditionSpec = (condition: EventCondition): CountSpec => ({ function: "count", filter: filterOf(condition), window: windowOf(condition.window) });
+export const eventConditionSpec = memoized((condition: EventCondition): CountSpec => ({ function: "count", filter: filterOf(condition), window: windowOf(condition.window) }));
 
-export const sinceLastSpec = (condition: SinceLastCondition): SinceLastSpec =>
-  condition.atLeast
-    ? { function: "since_last", filter: filterOf(condition), test: "atLeast", interval: condition.atLeast }
-    : { function: "since_last", filter: filterOf(condition), test: "lessThan", interval: condition.lessThan! };
+export const sinceLastSpec = memoized(
+  (condition: SinceLastCondition): SinceLastSpec =>
+    condition.atLeast
+      ? { function: "since_last", filter: filterOf(condition), test: "atLeast", interval: condition.atLeast }
+      : { function: "since_last", filter: filterOf(condition), test: "lessThan", interval: condition.lessThan! },
+);
 
 const stepSpec = (step: SequenceStep): StepSpec => ({ filter: filterOf(step), within: durationMs(step.within), join: step.join ?? null });
 
-export const sequenceSpec = (condition: SequenceCondition): SequenceSpec => ({
-  function: "sequence",
-  first: filterOf(condition.first),
-  window: windowOf(condition.window),
-  followedBy: (condition.followedBy ?? []).map(stepSpec),
-  notFollowedBy: (condition.notFollowedBy ?? []).map(stepSpec),
-});
+export const sequenceSpec = memoized(
+  (condition: SequenceCondition): SequenceSpec => ({
+    function: "sequence",
+    first: filterOf(condition.first),
+    window: windowOf(condition.window),
+    followedBy: (condition.followedBy ?? []).map(stepSpec),
+    notFollowedBy: (condition.notFollowedBy ?? []).map(stepSpec),
+  }),
+);
 
 function* walk(condition: Condition): Generator<Condition> {
   yield condition;
