@@ -54,6 +54,7 @@ export class ProfileStore {
     sql.exec("CREATE TABLE IF NOT EXISTS accounts (group_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, last_source_id TEXT, last_message_id TEXT)");
     sql.exec("CREATE TABLE IF NOT EXISTS identifier_sources (key TEXT PRIMARY KEY, source_id TEXT)");
     sql.exec("CREATE TABLE IF NOT EXISTS outbox (kind TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (kind, id))");
+    sql.exec("CREATE INDEX IF NOT EXISTS outbox_seq ON outbox (seq)");
     sql.exec("CREATE TABLE IF NOT EXISTS emissions (seq INTEGER PRIMARY KEY AUTOINCREMENT, change TEXT NOT NULL)");
     this.seq = sql.exec<{ seq: number }>("SELECT coalesce(max(seq), 0) AS seq FROM outbox").one().seq;
   }
@@ -228,8 +229,10 @@ export class ProfileStore {
     return rows.map((row) => JSON.parse(row.record) as EventRecord);
   }
 
-  eventRow(messageId: string): EventRow | null {
-    return this.sql.exec<EventRow>("SELECT * FROM profile_events WHERE message_id = ?", messageId).toArray()[0] ?? null;
+  /** Events by messageId, in one query however many. */
+  eventRows(messageIds: string[]): EventRow[] {
+    if (!messageIds.length) return [];
+    return this.sql.exec<EventRow>("SELECT e.* FROM json_each(?) AS j JOIN profile_events AS e ON e.message_id = j.value", JSON.stringify(messageIds)).toArray();
   }
 
   /**

@@ -1,7 +1,7 @@
 import type { IdentityGraph } from "../workers/identity/graph";
 import { EVENT_RETENTION_DAYS } from "../workers/profiles/event-record";
 import { coreAttributes, traitMeta, traitValues } from "../workers/profiles/traits";
-import type { AccountRow, EventRow, ProfileRow, WriteSet } from "../workers/profiles/write-through";
+import type { AccountRow, ProfileRow, WriteSet } from "../workers/profiles/write-through";
 import type { AudienceEngine } from "./audience-engine";
 import type { OutboxEntry, ProfileStore } from "./profile-store";
 
@@ -88,19 +88,18 @@ export function buildWriteSet(graph: IdentityGraph, store: ProfileStore, audienc
     const row = profileRow(graph, store, audiences, id, now, membership.has(id));
     if (row) set.profiles.push(row);
   }
+  const eventIds: string[] = [];
   for (const entry of entries) {
-    if (entry.kind === "profile" || entry.kind === "membership" || entry.kind === "audiences") continue;
     if (entry.kind === "account") {
       const row = accountRow(store, entry.id);
       if (row) set.accounts.push(row);
     } else if (entry.kind === "reassign") {
       if (graph.clusters.has(entry.id)) set.reassign.push({ from: entry.id, to: graph.resolve(entry.id).id });
-    } else {
-      const row = store.eventRow(entry.id);
-      if (!row?.profile_id || !row.record || row.at < oldest) continue;
-      const event: EventRow = { messageId: row.message_id, profileId: row.profile_id, type: row.type, event: row.name, timestamp: row.at, sourceId: row.source_id, payload: row.record };
-      set.events.push(event);
-    }
+    } else if (entry.kind === "event") eventIds.push(entry.id);
+  }
+  for (const row of store.eventRows(eventIds)) {
+    if (!row.profile_id || !row.record || row.at < oldest) continue;
+    set.events.push({ messageId: row.message_id, profileId: row.profile_id, type: row.type, event: row.name, timestamp: row.at, sourceId: row.source_id, payload: row.record });
   }
   return set;
 }
