@@ -89,7 +89,7 @@ function registerAudienceRoutes(app: App, resource: Resource) {
           content: {
             "application/json": {
               schema: z.object({
-                workspaceId: z.string().min(1).optional().openapi({ description: "Required with the root admin token; a workspace token is confined to its own." }),
+                workspaceId: workspaceQuery.shape.workspaceId,
                 key: audienceKeySchema.openapi({ example: resource.exampleKey }),
                 name: nameField.openapi({ example: kind === "segment" ? "Repeat buyers" : "Revenue, last 30 days" }),
                 definition: definitionField(resource),
@@ -175,7 +175,7 @@ function registerAudienceRoutes(app: App, resource: Resource) {
           content: {
             "application/json": {
               schema: z.object({
-                workspaceId: z.string().min(1).optional().openapi({ description: "Required with the root admin token; a workspace token is confined to its own." }),
+                workspaceId: workspaceQuery.shape.workspaceId,
                 definition: definitionField(resource),
                 sample: z.number().int().min(0).max(100).default(10).openapi({ description: "How many profiles to return (0 to 100, default 10)." }),
               }),
