@@ -25,6 +25,8 @@ export interface LocalServerOptions {
   logLevel?: "none" | "error" | "warn" | "info" | "debug";
   /** The write key and access token to seed the default workspace with; dev-write-key / dev-access-token when omitted. */
   keys?: { writeKey: string; accessToken: string };
+  /** Extra or overriding plain-text variables, e.g. `{ ACTIVATION_RETRY_BUDGET_SECONDS: "5" }`. */
+  vars?: Record<string, string>;
   /** A prebuilt bundle from `buildBundle()`; built once per process when omitted. */
   bundle?: Bundle;
 }

@@ -123,11 +123,12 @@ function structuredLogHandler(logLevel) {
  * @param {number} [options.rateLimit] Requests per 10 s per source for SOURCE_RATE_LIMITER (wrangler.toml's when omitted).
  * @param {"none"|"error"|"warn"|"info"|"debug"} [options.logLevel="warn"] Worker console output forwarded to stderr.
  * @param {{ writeKey: string, accessToken: string }} [options.keys] The keys to seed; DEV_KEYS' when omitted.
+ * @param {Record<string, string>} [options.vars] Extra or overriding plain-text variables, e.g. ACTIVATION_RETRY_BUDGET_SECONDS.
  * @param {Awaited<ReturnType<typeof buildBundle>>} [options.bundle] A bundle from `buildBundle()`, possibly built in
  *   another process (it is plain data); built here, once per process, when omitted.
  * @returns {Promise<{ url: string, mf: import("miniflare").Miniflare, dispose: () => Promise<void>, writeKey: string, accessToken: string, adminToken: string, persistRoot: string }>}
  */
-export async function startLocalServer({ port = 0, persistTo, rateLimit, logLevel = "warn", keys = DEV_KEYS, bundle } = {}) {
+export async function startLocalServer({ port = 0, persistTo, rateLimit, logLevel = "warn", keys = DEV_KEYS, vars = {}, bundle } = {}) {
   const [{ outdir, modules }, wrangler] = await Promise.all([bundle ?? buildBundle(), loadWrangler()]);
   const { Miniflare, Log, LogLevel, convertV4MiniflareOptions } = loadMiniflare();
   const config = wrangler.unstable_readConfig({ config: CONFIG_PATH }, { hideWarnings: true });
@@ -172,6 +173,7 @@ export async function startLocalServer({ port = 0, persistTo, rateLimit, logLeve
             modulesRoot: outdir,
             modules,
             ratelimits,
+            bindings: { ...workerOptions.bindings, ...vars },
           },
         ],
       }),

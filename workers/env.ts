@@ -11,6 +11,8 @@ const varsSchema = z
   .object({
     ENVIRONMENT: z.enum(["development", "test", "staging", "production"]),
     ADMIN_TOKEN: z.string().min(12, "ADMIN_TOKEN must be at least 12 characters"),
+    /** How long a delivery may keep retrying before it is dead-lettered; 4 hours (as Segment) unless set. */
+    ACTIVATION_RETRY_BUDGET_SECONDS: z.coerce.number().int().min(1).optional(),
   })
   .superRefine((vars, ctx) => {
     const deployed = vars.ENVIRONMENT === "staging" || vars.ENVIRONMENT === "production";
@@ -46,4 +48,11 @@ export function assertValidEnv(env: Env): Env {
   }
   validated.add(env);
   return env;
+}
+
+/** The retry budget for deliveries, in ms, from the optional ACTIVATION_RETRY_BUDGET_SECONDS variable. */
+export function retryBudgetMs(env: object): number | undefined {
+  const raw = (env as { ACTIVATION_RETRY_BUDGET_SECONDS?: unknown }).ACTIVATION_RETRY_BUDGET_SECONDS;
+  const seconds = raw === undefined ? undefined : Number(raw);
+  return seconds !== undefined && Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
 }

@@ -9,7 +9,10 @@ import { pushAudienceStatistics } from "./maintenance/audience-statistics";
 import { syncAudiences } from "./maintenance/audience-sync";
 import { expireTokens } from "./maintenance/expire-tokens";
 import { pruneProfileEvents } from "./maintenance/prune-profile-events";
+import { runWarehouseExport } from "./maintenance/warehouse-export";
 import { identityProcessor } from "./identity/processor";
+import { consumeActivations } from "./consumers/activation";
+import { activationProcessor } from "./delivery/processor";
 import type { EventProcessor } from "./pipeline/processor";
 
 export { DedupShard } from "../durable-objects/dedup-shard";
@@ -18,7 +21,7 @@ export { IdentityGraphShard } from "../durable-objects/identity-graph";
 const app = createApp();
 
 /** Downstream of the archive, in order. */
-const processorsFor = (env: Env): EventProcessor[] => [identityProcessor(env)];
+const processorsFor = (env: Env): EventProcessor[] => [identityProcessor(env), activationProcessor(env)];
 
 export default {
   fetch(request, env, ctx) {
@@ -37,6 +40,7 @@ export default {
     if (batch.queue.includes("-dlq")) return consumeDeadLetters(batch, env);
     if (batch.queue.startsWith("cdp-events")) return consumeEvents(batch, env, processorsFor(env));
     if (batch.queue.startsWith("cdp-jobs")) return consumeJobs(batch, env);
+    if (batch.queue.startsWith("cdp-activations")) return consumeActivations(batch, env);
     createLogger().error("message batch from an unknown queue left for retry", { queue: batch.queue });
     batch.retryAll();
   },
@@ -48,12 +52,17 @@ export default {
     const pruned = await pruneProfileEvents(env.DB, now);
     const synced = await syncAudiences(env, now);
     const statistics = await pushAudienceStatistics(env, now);
+    // Last: the heaviest step, bounded per run, and nothing above waits on it.
+    const warehouse = await runWarehouseExport(env, now);
     createLogger({ cron: controller.cron }).info("maintenance done", {
       expiredTokens: expired,
       prunedProfileEvents: pruned,
       audiencesRepaired: synced.put + synced.removed,
       jobsRequeued: synced.requeued,
       statisticsWorkspaces: statistics.workspaces,
+      warehouseEventHours: warehouse.eventHours,
+      warehouseProfileFiles: warehouse.profileFiles,
+      warehouseFailures: warehouse.failures,
     });
   },
 } satisfies ExportedHandler<Env>;

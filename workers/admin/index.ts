@@ -1,6 +1,7 @@
 import type { App } from "../context";
 import { registerComputedTraitRoutes, registerSegmentRoutes } from "./audiences";
 import { registerAuditLogRoute } from "./audit-log";
+import { registerExportRoutes } from "./exports";
 import { registerIdentityMergeRoutes } from "./identity-merges";
 import { registerIdentityReviewRoutes } from "./identity-reviews";
 import { registerIdentitySettingsRoutes } from "./identity-settings";
@@ -23,5 +24,6 @@ export function registerAdminRoutes(app: App) {
   registerSegmentRoutes(app);
   registerComputedTraitRoutes(app);
   registerJobRoutes(app);
+  registerExportRoutes(app);
   registerAuditLogRoute(app);
 }

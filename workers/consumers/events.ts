@@ -57,7 +57,8 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, proc
       const fresh = claimed.filter((c) => c.claim.status !== "duplicate");
       await archive(env, workspaceId, batchKey, fresh);
       const events = fresh.map((c) => c.event);
-      for (const processor of processors) if (events.length) await processor.process(workspaceId, events, sourcesByWorkspace.get(workspaceId) ?? {});
+      const context = { sources: sourcesByWorkspace.get(workspaceId) ?? {}, profiles: new Map<string, string>() };
+      for (const processor of processors) if (events.length) await processor.process(workspaceId, events, context);
       logger.info("events consumed", { workspaceId, received: requests.length, duplicates: claimed.length - fresh.length });
     }
     batch.ackAll();

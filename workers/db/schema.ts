@@ -256,3 +256,112 @@ export const jobs = sqliteTable(
   },
   (t) => [index("jobs_workspace_time").on(t.workspaceId, t.createdAt), index("jobs_target").on(t.target)],
 );
+
+export const WAREHOUSE_EXPORT_KINDS = ["events", "profiles"] as const;
+export type WarehouseExportKind = (typeof WAREHOUSE_EXPORT_KINDS)[number];
+export const WAREHOUSE_EXPORT_STATUSES = ["running", "done", "failed"] as const;
+export type WarehouseExportStatus = (typeof WAREHOUSE_EXPORT_STATUSES)[number];
+
+/** One Parquet file of a warehouse export. */
+export interface WarehouseExportFile {
+  key: string;
+  rows: number;
+  bytes: number;
+}
+
+/**
+ * What the warehouse export wrote to R2 under `warehouse/`: one row per
+ * workspace, kind and period (an events hour `yyyy-mm-ddThh`, a profiles
+ * snapshot day `yyyy-mm-dd`). The cron reads it to export each completed hour
+ * once, and again only when the archive behind it changed.
+ */
+export const warehouseExports = sqliteTable(
+  "warehouse_exports",
+  {
+    workspaceId: text("workspace_id").notNull(),
+    kind: text("kind", { enum: WAREHOUSE_EXPORT_KINDS }).notNull(),
+    /** An events hour `yyyy-mm-ddThh` or a profiles snapshot day `yyyy-mm-dd`: the Hive partition written. */
+    period: text("period").notNull(),
+    status: text("status", { enum: WAREHOUSE_EXPORT_STATUSES }).notNull(),
+    /** JSON array of the files written, in part order. */
+    files: text("files", { mode: "json" }).$type<WarehouseExportFile[]>().notNull(),
+    rowCount: integer("row_count").notNull().default(0),
+    bytes: integer("bytes").notNull().default(0),
+    /** Events: `{objects}:{events}:{bytes}` of the archive objects read, so a changed hour is exported again. */
+    sourceFingerprint: text("source_fingerprint"),
+    /** Profiles: the last profile id written, so a snapshot too large for one run resumes after it. */
+    cursor: text("cursor"),
+    /** Failed runs in a row; the cron stops retrying at a bound. */
+    attempts: integer("attempts").notNull().default(0),
+    error: text("error"),
+    startedAt: integer("started_at", { mode: "timestamp_ms" }).notNull(),
+    finishedAt: integer("finished_at", { mode: "timestamp_ms" }),
+  },
+  (t) => [primaryKey({ columns: [t.workspaceId, t.kind, t.period] }), index("warehouse_exports_kind_period").on(t.kind, t.period)],
+);
+
+/** Where activations go. `config` is the whole destination (workers/activation/destination.ts), secrets included; the API never returns them. */
+export const destinations = sqliteTable(
+  "destinations",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id").notNull(),
+    name: text("name").notNull(),
+    type: text("type").notNull(),
+    enabled: integer("enabled", { mode: "boolean" }).notNull(),
+    config: text("config").notNull(),
+    createdAt: createdAt(),
+    updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [index("destinations_workspace").on(t.workspaceId)],
+);
+
+/**
+ * The delivery log: one row per batch sent to a destination, updated by each
+ * attempt. It is also the record of which destination received whose data,
+ * which a deletion request needs.
+ */
+export const deliveries = sqliteTable(
+  "deliveries",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id").notNull(),
+    destinationId: text("destination_id").notNull(),
+    status: text("status").notNull(),
+    messageIds: text("message_ids").notNull(),
+    profileIds: text("profile_ids").notNull(),
+    attempts: integer("attempts").notNull(),
+    lastError: text("last_error"),
+    latencyMs: integer("latency_ms"),
+    firstAttemptAt: integer("first_attempt_at").notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [index("deliveries_destination_time").on(t.workspaceId, t.destinationId, t.createdAt), index("deliveries_status").on(t.workspaceId, t.status)],
+);
+
+/** Per destination and day: what was routed to it and what became of it. */
+export const destinationCounters = sqliteTable(
+  "destination_counters",
+  {
+    workspaceId: text("workspace_id").notNull(),
+    destinationId: text("destination_id").notNull(),
+    day: text("day").notNull(),
+    received: integer("received").notNull().default(0),
+    filteredConsent: integer("filtered_consent").notNull().default(0),
+    filteredIntegrations: integer("filtered_integrations").notNull().default(0),
+    notSubscribed: integer("not_subscribed").notNull().default(0),
+    delivered: integer("delivered").notNull().default(0),
+    retried: integer("retried").notNull().default(0),
+    failed: integer("failed").notNull().default(0),
+    deadLettered: integer("dead_lettered").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.workspaceId, t.destinationId, t.day] })],
+);
+
+/** Each destination's circuit breaker (workers/activation/retry.ts), shared by every consumer invocation. */
+export const destinationBreakers = sqliteTable("destination_breakers", {
+  destinationId: text("destination_id").primaryKey(),
+  state: text("state").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});

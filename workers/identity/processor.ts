@@ -7,8 +7,9 @@ import type { EventProcessor } from "../pipeline/processor";
 export function identityProcessor(env: Pick<Env, "IDENTITY">): EventProcessor {
   return {
     name: "identity",
-    async process(workspaceId, events, sources) {
-      await env.IDENTITY.getByName(workspaceId).resolveEvents(events, { sources });
+    async process(workspaceId, events, batch) {
+      const assignments = await env.IDENTITY.getByName(workspaceId).resolveEvents(events, { sources: batch.sources });
+      for (const { messageId, profileId } of assignments) if (profileId) batch.profiles.set(messageId, profileId);
     },
   };
 }

@@ -7,6 +7,13 @@ import type { QueuedEvent } from "../intake/envelope";
  */
 export interface EventProcessor {
   readonly name: string;
-  /** `sources` maps each event's messageId to the source that sent it. */
-  process(workspaceId: string, events: QueuedEvent[], sources: Record<string, string>): Promise<void>;
+  process(workspaceId: string, events: QueuedEvent[], batch: BatchContext): Promise<void>;
+}
+
+/** What processors of one batch share: filled by earlier processors, read by later ones. */
+export interface BatchContext {
+  /** Each event's messageId → the source that sent it. */
+  sources: Record<string, string>;
+  /** Each event's messageId → the profile identity resolution put it in. */
+  profiles: Map<string, string>;
 }
