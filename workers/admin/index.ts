@@ -1,6 +1,9 @@
 import type { App } from "../context";
 import { registerComputedTraitRoutes, registerSegmentRoutes } from "./audiences";
 import { registerAuditLogRoute } from "./audit-log";
+import { registerDeadLetterRoutes } from "./dead-letters";
+import { registerDestinationDeliveryRoutes } from "./destination-deliveries";
+import { registerDestinationRoutes } from "./destinations";
 import { registerExportRoutes } from "./exports";
 import { registerIdentityMergeRoutes } from "./identity-merges";
 import { registerIdentityReviewRoutes } from "./identity-reviews";
@@ -25,5 +28,9 @@ export function registerAdminRoutes(app: App) {
   registerComputedTraitRoutes(app);
   registerJobRoutes(app);
   registerExportRoutes(app);
+  // Deliveries after destinations: they sit behind the scope check registered on /admin/v1/destinations/*.
+  registerDestinationRoutes(app);
+  registerDestinationDeliveryRoutes(app);
+  registerDeadLetterRoutes(app);
   registerAuditLogRoute(app);
 }
