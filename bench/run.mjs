@@ -16,9 +16,14 @@
  * Segments (bench/segments.mjs): evaluation cost per event with 100 segments and 50 computed
  * traits, incremental beside the naive full-history baseline, then track → membership visible end
  * to end (BENCH_SEGMENTS_* tune it). BENCH_ONLY=segments runs only it and replaces `segments`.
+ *
+ * Activation (bench/activation.mjs): deliveries/s to local webhook receivers for events sent through
+ * `/v1/batch`, and a healthy destination's throughput while a second one is down, as a ratio to the
+ * all-healthy run (BENCH_ACTIVATION_* tune it). BENCH_ONLY=activation runs only it and replaces `activation`.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
+import { benchActivation, printActivation } from "./activation.mjs";
 import { benchCollection, TRACK_BODY } from "./collection.mjs";
 import { benchIdentityEndToEnd, printIdentityEndToEnd } from "./identity/end-to-end.mjs";
 import { benchIdentity, printIdentity } from "./identity/run.mjs";
@@ -28,7 +33,7 @@ import { benchWranglerDev } from "./wrangler-dev.mjs";
 
 const RESULTS = new URL("./results/latest.json", import.meta.url);
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && !["identity", "profiles", "segments"].includes(only)) throw new Error(`BENCH_ONLY must be "identity", "profiles" or "segments", got ${only}`);
+if (only !== undefined && !["identity", "profiles", "segments", "activation"].includes(only)) throw new Error(`BENCH_ONLY must be "identity", "profiles", "segments" or "activation", got ${only}`);
 const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
 const at = new Date().toISOString();
 
@@ -61,6 +66,11 @@ if (!only || only === "identity") {
 if (!only || only === "segments") {
   results.segments = { machine, at, ...(await benchSegments()) };
   printSegments(results.segments);
+}
+
+if (!only || only === "activation") {
+  results.activation = { machine, at, ...(await benchActivation()) };
+  printActivation(results.activation);
 }
 
 mkdirSync(new URL("./results/", import.meta.url), { recursive: true });

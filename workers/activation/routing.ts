@@ -6,6 +6,8 @@ import { CATALOG_NAMES, type Destination } from "./destination";
  * Which messages a destination receives, with Segment's rules in Segment's
  * order, so a delivery log can say why each message was or was not sent:
  *
+ * 0. Subscriptions first, for the log only: a message the destination does not
+ *    subscribe to is `not_subscribed`, never counted as filtered.
  * 1. Consent (`filtered_consent`). No `context.consent` object: delivered. A
  *    destination in no category: delivered. Otherwise every one of its
  *    categories must be `true` in `context.consent.categoryPreferences`; a
@@ -90,11 +92,10 @@ function asPersonEvent(message: Message): PersonEvent {
 
 /** Routes one event from the event stream. */
 export function routeEvent(destination: Destination, event: Message): RoutingDecision {
-  const gated = gate(destination, event);
-  if (gated) return gated;
+  // A message the destination does not subscribe to was never its to filter: it counts as not subscribed, whatever its consent says.
   const person = asPersonEvent(event);
   if (!destination.subscriptions.events.some((filter) => matchesEvent(filter, person))) return refuse("not_subscribed", "no event subscription matches");
-  return delivered;
+  return gate(destination, event) ?? delivered;
 }
 
 export interface PersonasContext {
@@ -145,14 +146,12 @@ export interface RoutedMessage {
 export function routeActivation(destination: Destination, envelope: ActivationEnvelope): RoutedMessage[] {
   const { mode } = destination.audienceSync;
   return activationMessages(destination, envelope).map((message) => {
-    const gated = gate(destination, message);
-    if (gated) return { message, decision: gated };
     const personas = personasOf(message);
     const ids = personas?.computation_class === "audience" ? destination.subscriptions.audiences : destination.subscriptions.computedTraits;
     if (!personas || personas.computation_id !== envelope.audienceId || !ids.includes(envelope.audienceId)) {
       return { message, decision: refuse("not_subscribed", `not subscribed to ${personas?.computation_class ?? "computation"} ${envelope.audienceId}`) };
     }
     if (mode !== "both" && message.type !== mode) return { message, decision: refuse("not_subscribed", `audience sync mode is ${mode}`) };
-    return { message, decision: delivered };
+    return { message, decision: gate(destination, message) ?? delivered };
   });
 }

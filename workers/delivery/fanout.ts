@@ -10,8 +10,14 @@ export interface Routed {
   decision: RoutingDecision;
 }
 
-/** Queue messages per `sendBatch` call (the limit is 100). */
-const SEND_BATCH = 100;
+/**
+ * Queue limits: 100 messages and 256 KB per `sendBatch`, 128 KB per message.
+ * A delivery stays under DELIVERY_BYTES (one event is at most 32 KB plus
+ * enrichment, so it always fits), and a send under SEND_BYTES.
+ */
+const SEND_MESSAGES = 100;
+const SEND_BYTES = 200_000;
+const DELIVERY_BYTES = 96_000;
 
 /**
  * The delivery id is derived from the destination and the messages, so a
@@ -38,9 +44,7 @@ export async function fanOut(env: Pick<Env, "DB" | "ACTIVATION_QUEUE">, workspac
       if (decision.reason !== "delivered") counts[decision.reason] = (counts[decision.reason] ?? 0) + 1;
     }
     if (Object.keys(counts).length) counters.push(countStatement(env.DB, workspaceId, destination.id, counts));
-    const chosen = routed.filter((r) => r.decision.deliver);
-    for (let i = 0; i < chosen.length; i += destination.batchSize) {
-      const chunk = chosen.slice(i, i + destination.batchSize);
+    for (const chunk of chunksOf(routed.filter((r) => r.decision.deliver), destination.batchSize)) {
       const messageIds = chunk.map((r) => String(r.message.messageId));
       deliveries.push({
         v: 1,
@@ -56,7 +60,42 @@ export async function fanOut(env: Pick<Env, "DB" | "ACTIVATION_QUEUE">, workspac
     }
   }
   const queue = env.ACTIVATION_QUEUE as Queue<Delivery>;
-  for (let i = 0; i < deliveries.length; i += SEND_BATCH) await queue.sendBatch(deliveries.slice(i, i + SEND_BATCH).map((body) => ({ body, contentType: "json" as const })));
+  let group: Delivery[] = [];
+  let groupBytes = 0;
+  const flush = async () => {
+    if (group.length) await queue.sendBatch(group.map((body) => ({ body, contentType: "json" as const })));
+    group = [];
+    groupBytes = 0;
+  };
+  for (const delivery of deliveries) {
+    const bytes = byteLength(delivery);
+    if (group.length >= SEND_MESSAGES || groupBytes + bytes > SEND_BYTES) await flush();
+    group.push(delivery);
+    groupBytes += bytes;
+  }
+  await flush();
   if (counters.length) await env.DB.batch(counters);
   return deliveries.length;
 }
+
+/** A destination's messages in deliveries of at most `batchSize` messages and DELIVERY_BYTES of JSON. */
+function chunksOf(routed: Routed[], batchSize: number): Routed[][] {
+  const chunks: Routed[][] = [];
+  let chunk: Routed[] = [];
+  let bytes = 0;
+  for (const item of routed) {
+    const size = byteLength(item.message);
+    if (chunk.length && (chunk.length >= batchSize || bytes + size > DELIVERY_BYTES)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(item);
+    bytes += size;
+  }
+  if (chunk.length) chunks.push(chunk);
+  return chunks;
+}
+
+const encoder = new TextEncoder();
+const byteLength = (value: unknown) => encoder.encode(JSON.stringify(value)).length;
