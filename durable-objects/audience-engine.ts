@@ -85,6 +85,10 @@ export class AudienceEngine {
       .map((r) => ({ profileId: r.profile_id, value: JSON.parse(r.value) as unknown, since: r.since }));
   }
 
+  memberCount(audienceId: string): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM audience_values WHERE audience_id = ?", audienceId).one().n;
+  }
+
   /** One new event for a person: the specs it may touch are updated, then the person is evaluated. Returns whether anything changed. */
   onEvent(profileId: string, event: PersonEvent, now: number): boolean {
     const touched = this.catalog.specsTouchedBy(event);

@@ -9,7 +9,7 @@ import { identifierKey } from "../workers/identity/types";
 import { approveReview, IdentityRuleError, rejectReview, splitIdentifiers, unmerge } from "../workers/identity/unmerge";
 import { type FieldError, fieldErrors } from "../workers/lib/problem";
 import { traitValues } from "../workers/profiles/traits";
-import type { ActivationEnvelope } from "../workers/segments/activation";
+import { type ActivationEnvelope, activationEnvelope } from "../workers/segments/activation";
 import { type Audience, audienceSchema } from "../workers/segments/catalog";
 import { canonical } from "../workers/segments/time";
 import { AudienceEngine } from "./audience-engine";
@@ -17,13 +17,24 @@ import { backfillChunk, preview } from "./audience-operations";
 import { GraphLog, type Operation } from "./graph-log";
 import { personEventOf, ProfileStore } from "./profile-store";
 import { accountRow, profileRow } from "./profile-views";
-import { ProfileWriter } from "./profile-writer";
+import { identityOf, ProfileWriter } from "./profile-writer";
 
 export interface EventAssignment {
   messageId: string;
   profileId: string | null;
   mergeId?: string;
   dropped: { identifier: string; reason: string }[];
+}
+
+/** A page of an audience's members as activation envelopes (`audienceSyncPage`). */
+export interface AudienceSyncPage {
+  envelopes: ActivationEnvelope[];
+  /** The last member's profile id when there may be more; null on the last page. */
+  next: string | null;
+  /** The audience's members now. */
+  total: number;
+  /** The earliest `since` of the page's members. */
+  oldest: number | null;
 }
 
 export interface ResolveOptions {
@@ -290,6 +301,34 @@ export class IdentityGraphShard extends DurableObject<Env> {
 
   audienceMembers(audienceId: string, after: string | null, limit: number) {
     return this.audiences.members(audienceId, after, limit);
+  }
+
+  /**
+   * An audience's current members after `after` (profile id order), as the
+   * activation envelopes their entry would have produced, for a destination's
+   * initial sync: `seq` 0 and the member's `since` as the time, so each
+   * member's messageIds are the same on every run. Null when the audience is unknown here.
+   */
+  audienceSyncPage(audienceId: string, after: string | null, limit: number): AudienceSyncPage | null {
+    const audience = this.audiences.audiences().find((a) => a.id === audienceId);
+    if (!audience) return null;
+    const workspaceId = this.ctx.id.name;
+    if (!workspaceId) throw new Error("the identity object must be reached by its workspace id (getByName)");
+    const graph = this.load();
+    const members = this.audiences.members(audienceId, after, limit);
+    const envelopes = members.map((member) =>
+      activationEnvelope(
+        workspaceId,
+        { audience, profileId: member.profileId, at: member.since, seq: 0, ...(audience.kind === "segment" ? { entered: true } : { value: member.value }) },
+        identityOf(graph, member.profileId),
+      ),
+    );
+    return {
+      envelopes,
+      next: members.length === limit ? members.at(-1)!.profileId : null,
+      total: this.audiences.memberCount(audienceId),
+      oldest: members.length ? Math.min(...members.map((m) => m.since)) : null,
+    };
   }
 
   /** New workspace statistics: every profile is evaluated again against them. */

@@ -14,7 +14,7 @@ const DAY_MS = 86_400_000;
 const SEND_BATCH = 100;
 
 /** The ids activations address a person by: their latest user id and anonymous id. */
-function identityOf(graph: IdentityGraph, profileId: string) {
+export function identityOf(graph: IdentityGraph, profileId: string) {
   const cluster = graph.clusters.has(profileId) ? graph.resolve(profileId) : undefined;
   const latest = (type: string) =>
     [...(cluster?.identifiers.values() ?? [])].filter((i) => i.type === type).sort((a, b) => b.lastSeen - a.lastSeen)[0]?.value ?? null;

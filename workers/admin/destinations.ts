@@ -1,14 +1,17 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, eq } from "drizzle-orm";
+import { and, asc, eq, inArray } from "drizzle-orm";
 import type { Context } from "hono";
 import { DESTINATION_TYPES, type Destination, destinationSchema, parseDestinationWrite, publicDestination } from "../activation/destination";
 import type { App, AppEnv } from "../context";
-import { destinationBreakers, destinationCounters, destinations } from "../db/schema";
+import type { Db } from "../db/client";
+import { audiences, destinationBreakers, destinationCounters, destinations, jobs } from "../db/schema";
+import { enqueueJob, replayTarget, syncTarget } from "../jobs/backfill";
 import { generateId } from "../lib/keys";
 import { ApiError, fieldErrors } from "../lib/problem";
 import { auditInsert } from "./audit";
 import { requireScope, targetWorkspace } from "./auth";
 import { identityGraphFor } from "./identity-common";
+import { jobSchema, toJob } from "./jobs";
 import { idParam, isoDate, json, problemResponses, workspaceQuery } from "./schemas";
 
 /**
@@ -129,6 +132,54 @@ function changes(before: Destination, after: Destination) {
   return { fields, secretsChanged: secrets.sort() };
 }
 
+/**
+ * The audiences and computed traits a write starts the destination on: every
+ * one it subscribes to that it did not before (all of them when it was just
+ * created or enabled), among those the workspace defines. None while it is disabled.
+ */
+export function newlySubscribed(before: Destination | null, after: Destination): string[] {
+  if (!after.enabled) return [];
+  const ids = (d: Destination) => [...d.subscriptions.audiences, ...d.subscriptions.computedTraits];
+  const had = new Set(before?.enabled ? ids(before) : []);
+  return [...new Set(ids(after))].filter((id) => !had.has(id));
+}
+
+/** Queued `audience-sync` jobs for the ids the workspace defines as segments or computed traits; the others are skipped. */
+async function syncJobInserts(db: Db, workspaceId: string, destinationId: string, ids: string[]) {
+  if (!ids.length) return [];
+  const known = await db
+    .select({ id: audiences.id })
+    .from(audiences)
+    .where(and(eq(audiences.workspaceId, workspaceId), inArray(audiences.id, ids)))
+    .all();
+  const defined = new Set(known.map((row) => row.id));
+  return ids
+    .filter((id) => defined.has(id))
+    .map((audienceId) => db.insert(jobs).values({ id: generateId("job"), workspaceId, kind: "audience-sync", target: syncTarget(destinationId, audienceId), status: "queued" }).returning());
+}
+
+/** Sends each job's first chunk (a refused send leaves the job queued with the error; the maintenance cron requeues it). */
+async function startJobs(c: Context<AppEnv>, rows: (typeof jobs.$inferSelect)[]) {
+  return Promise.all(rows.map((row) => enqueueJob(c.get("db"), c.env.JOBS_QUEUE, row)));
+}
+
+const REPLAY_MAX_MS = 31 * 86_400_000;
+
+const replayBody = z
+  .object({
+    workspaceId: workspaceField,
+    from: z.iso.datetime({ offset: true }).openapi({ description: "Start of the range (inclusive), by the time events were received.", example: "2025-01-01T00:00:00Z" }),
+    to: z.iso.datetime({ offset: true }).openapi({ description: "End of the range (exclusive); at most 31 days after `from`.", example: "2025-01-02T00:00:00Z" }),
+  })
+  .superRefine((body, ctx) => {
+    const from = Date.parse(body.from);
+    const to = Date.parse(body.to);
+    if (Number.isNaN(from) || Number.isNaN(to)) return;
+    if (!(to > from)) ctx.addIssue({ code: "custom", path: ["to"], message: "must be after `from`" });
+    else if (to - from > REPLAY_MAX_MS) ctx.addIssue({ code: "custom", path: ["to"], message: "must be at most 31 days after `from`" });
+  })
+  .openapi("DestinationReplay");
+
 export function registerDestinationRoutes(app: App) {
   // Also guards `/admin/v1/destinations/{id}/deliveries` (destination-deliveries.ts).
   app.use(PATH, requireScope("admin"));
@@ -142,9 +193,9 @@ export function registerDestinationRoutes(app: App) {
       summary: "Create a destination",
       description:
         "Validates the destination for its `type` (webhook, segment, braze, mailchimp); an invalid one is a 400 whose `errors` name each mistake by its path, like `settings.url`. " +
-        "It receives what it subscribes to from then on. Secrets are accepted here and never returned: the response lists their names in `secretsSet`. Audit-logged as `destination.create`, without the secrets.",
+        "It receives what it subscribes to from then on; for each segment or computed trait it subscribes to, an `audience-sync` job (listed in `syncJobs`) sends it the current members. Secrets are accepted here and never returned: the response lists their names in `secretsSet`. Audit-logged as `destination.create`, without the secrets.",
       request: { body: { required: true, content: { "application/json": { schema: createBody } } } },
-      responses: { 201: json(z.object({ destination: destinationViewSchema }), "Created"), ...problemResponses },
+      responses: { 201: json(z.object({ destination: destinationViewSchema, syncJobs: z.array(jobSchema) }), "Created"), ...problemResponses },
     }),
     async (c) => {
       const { workspaceId: requested, ...fields } = c.req.valid("json");
@@ -155,14 +206,17 @@ export function registerDestinationRoutes(app: App) {
       const destination = parsed.data;
       const db = c.get("db");
       const now = new Date();
-      const [rows] = await db.batch([
+      const syncs = await syncJobInserts(db, workspaceId, id, newlySubscribed(null, destination));
+      const [rows, , ...jobRows] = await db.batch([
         db
           .insert(destinations)
           .values({ id, workspaceId, name: destination.name, type: destination.type, enabled: destination.enabled, config: JSON.stringify(destination), createdAt: now, updatedAt: now })
           .returning(),
         auditInsert(c, { workspaceId, action: "destination.create", target: id, details: auditable(destination) }),
+        ...syncs,
       ]);
-      return c.json({ destination: toDestinationView(rows[0]!) }, 201);
+      const started = await startJobs(c, (jobRows as (typeof jobs.$inferSelect)[][]).map((r) => r[0]!));
+      return c.json({ destination: toDestinationView(rows[0]!), syncJobs: started.map(toJob) }, 201);
     },
   );
 
@@ -209,9 +263,10 @@ export function registerDestinationRoutes(app: App) {
         "Each field given replaces the stored one whole (`settings` and `subscriptions` included); the others are kept. A secret left out of `secrets` keeps its stored value, " +
         "so a destination can be edited without knowing its keys; a new `type` must bring its `settings` and every secret. The result is validated as a whole, " +
         "and an invalid one is a 400 naming each mistake by its path. Deliveries already queued are sent with the new configuration. " +
+        "Each segment or computed trait it starts subscribing to (all of them when it is enabled) gets an `audience-sync` job, listed in `syncJobs`, that sends it the current members. " +
         "Audit-logged as `destination.update`, with the fields changed and the names of the secrets changed.",
       request: { params: destinationIdParam, query: workspaceQuery, body: { required: true, content: { "application/json": { schema: updateBody } } } },
-      responses: { 200: json(z.object({ destination: destinationViewSchema }), "Updated"), ...problemResponses },
+      responses: { 200: json(z.object({ destination: destinationViewSchema, syncJobs: z.array(jobSchema) }), "Updated"), ...problemResponses },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -219,17 +274,52 @@ export function registerDestinationRoutes(app: App) {
       const stored = storedDestination(row);
       const destination = mergeUpdate(stored, c.req.valid("json"));
       const db = c.get("db");
-      const [rows] = await db.batch([
+      const syncs = await syncJobInserts(db, row.workspaceId, id, newlySubscribed(stored, destination));
+      const [rows, , ...jobRows] = await db.batch([
         db
           .update(destinations)
           .set({ name: destination.name, type: destination.type, enabled: destination.enabled, config: JSON.stringify(destination), updatedAt: new Date() })
           .where(and(eq(destinations.id, id), eq(destinations.workspaceId, row.workspaceId)))
           .returning(),
         auditInsert(c, { workspaceId: row.workspaceId, action: "destination.update", target: id, details: changes(stored, destination) }),
+        ...syncs,
       ]);
       const updated = rows[0];
       if (!updated) throw new ApiError("NOT_FOUND", `destination '${id}' not found`);
-      return c.json({ destination: toDestinationView(updated) }, 200);
+      const started = await startJobs(c, (jobRows as (typeof jobs.$inferSelect)[][]).map((r) => r[0]!));
+      return c.json({ destination: toDestinationView(updated), syncJobs: started.map(toJob) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: `${PATH}/{id}/replay`,
+      tags: [TAG],
+      summary: "Replay archived events into a destination",
+      description:
+        "Starts an `archive-replay` job that reads the workspace's archived events received from `from` (inclusive) to `to` (exclusive), at most 31 days apart, " +
+        "hour by hour, routes each to this destination as the live stream would (subscriptions, consent, `integrations`), and queues the deliveries for it alone. " +
+        "Events the delivery log already shows for the destination are not sent again, nor are those of a replay run before (deliveries have deterministic ids). " +
+        "Poll the job at `/admin/v1/jobs/{id}`. A disabled destination is a 409. Audit-logged as `destination.replay`.",
+      request: { params: destinationIdParam, body: { required: true, content: { "application/json": { schema: replayBody } } } },
+      responses: { 202: json(z.object({ job: jobSchema }), "Started"), ...problemResponses },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const body = c.req.valid("json");
+      const row = await findDestination(c, id, body.workspaceId);
+      if (!row.enabled) throw new ApiError("CONFLICT", `destination '${id}' is disabled; enable it before replaying into it`);
+      const from = new Date(body.from).toISOString();
+      const to = new Date(body.to).toISOString();
+      const db = c.get("db");
+      const jobId = generateId("job");
+      const [jobRows] = await db.batch([
+        db.insert(jobs).values({ id: jobId, workspaceId: row.workspaceId, kind: "archive-replay", target: replayTarget(id, from, to), status: "queued" }).returning(),
+        auditInsert(c, { workspaceId: row.workspaceId, action: "destination.replay", target: id, details: { from, to, jobId } }),
+      ]);
+      const [job] = await startJobs(c, [jobRows[0]!]);
+      return c.json({ job: toJob(job!) }, 202);
     },
   );
 

@@ -10,11 +10,17 @@ export const jobSchema = z
   .object({
     id: z.string().openapi({ example: "job_4f1c2a9e0b7d4c3a8e6f1a2b" }),
     workspaceId: z.string(),
-    kind: z.enum(["backfill"]).openapi({ description: "backfill: brings existing profiles up to date with the workspace's segments and computed traits after one was created or edited." }),
-    target: z.string().openapi({ description: "The segment or computed trait whose change started the job." }),
+    kind: z.enum(["backfill", "audience-sync", "archive-replay"]).openapi({
+      description:
+        "backfill: brings existing profiles up to date with the workspace's segments and computed traits after one was created or edited. " +
+        "audience-sync: sends a destination the current members of an audience it started subscribing to. archive-replay: sends a destination the archived events of a time range.",
+    }),
+    target: z.string().openapi({
+      description: "What the job is for: a backfill's segment or computed trait; an audience sync's `{destinationId}/{audienceId}`; a replay's `{destinationId}/{from}/{to}`.",
+    }),
     status: z.enum(JOB_STATUSES),
-    processed: z.number().int().openapi({ description: "Profiles evaluated so far." }),
-    total: z.number().int().nullable().openapi({ description: "Live profiles in the workspace when the last chunk ran; null before the first." }),
+    processed: z.number().int().openapi({ description: "So far: profiles evaluated (backfill), members sent (audience-sync), archived events read (archive-replay)." }),
+    total: z.number().int().nullable().openapi({ description: "When the last chunk ran: live profiles in the workspace (backfill), the audience's members (audience-sync), archived events in the range's hours (archive-replay); null before the first chunk." }),
     error: z.string().nullable().openapi({ description: "The last failure: shown while a failing chunk is retried, kept when the job has failed." }),
     createdAt: z.string().nullable(),
     updatedAt: z.string().nullable(),
@@ -46,7 +52,7 @@ export function registerJobRoutes(app: App) {
       tags: ["Jobs"],
       summary: "A job's status and progress",
       description:
-        "Backfills run through the jobs queue in chunks of 200 profiles: `status` goes from `queued` to `running` (with `processed` of `total` growing) to `succeeded`, " +
+        "Jobs (backfills, audience syncs, archive replays) run through the jobs queue in chunks; backfills in chunks of 200 profiles: `status` goes from `queued` to `running` (with `processed` of `total` growing) to `succeeded`, " +
         "or to `failed` once a chunk has failed on every retry (its `error` says why). Poll it after creating or editing a segment or computed trait.",
       request: { params: idParam("Job", "job_4f1c2a9e0b7d4c3a8e6f1a2b"), query: workspaceQuery },
       responses: { 200: json(jobSchema, "The job"), ...problemResponses },

@@ -1,4 +1,5 @@
 import { BACKFILL_CHUNK, type JobMessage, jobMessageSchema, sendJobMessage } from "../jobs/backfill";
+import { type ChunkResult, JobStopped, runArchiveReplay, runAudienceSync } from "../jobs/destination-jobs";
 import { createLogger, errorFields, type Logger } from "../lib/logger";
 import { fieldErrors } from "../lib/problem";
 import { retryDelaySeconds } from "./events";
@@ -9,7 +10,8 @@ export const JOB_MAX_RETRIES = 10;
 type JobRow = { workspaceId: string; status: string; cursor: string | null };
 
 /**
- * Consumes the jobs queue: one backfill chunk per message. Messages are
+ * Consumes the jobs queue: one chunk of a job per message (a backfill, an
+ * audience sync or an archive replay, by `kind`). Messages are
  * handled one by one, each acknowledged or retried (with backoff) on its own.
  *
  * A job's chain of messages is kept exactly-once in effect by the job's
@@ -21,7 +23,8 @@ type JobRow = { workspaceId: string; status: string; cursor: string | null };
  *   enqueued before that) is a duplicate and is dropped;
  * - a message ahead of the cursor was enqueued by a chunk whose progress is not
  *   recorded yet: it waits (a retry) rather than being lost.
- * Chunks are idempotent in the identity object, so running one twice is only work.
+ * Chunks are idempotent (a backfill's in the identity object; a sync's or a
+ * replay's deliveries by their deterministic ids), so running one twice is only work.
  */
 export async function consumeJobs(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const logger = createLogger({ queue: batch.queue, messages: batch.messages.length });
@@ -54,6 +57,13 @@ async function handle(env: Env, message: Message<unknown>, job: JobMessage, logg
     await runChunk(env, job, logger);
     message.ack();
   } catch (error) {
+    if (error instanceof JobStopped) {
+      // Retrying cannot help (the destination is gone, or no longer wants it): the job fails now.
+      logger.warn("job stopped; the job has failed", { ...errorFields(error), after: job.after });
+      await recordFailure(env.DB, job.jobId, error, true).catch((cause) => logger.error("could not record the job's failure", errorFields(cause)));
+      message.ack();
+      return;
+    }
     const final = message.attempts > JOB_MAX_RETRIES;
     if (error instanceof NotYourTurn && !final) {
       logger.info("job chunk waits for the chunk before it to be recorded", { after: job.after, attempts: message.attempts });
@@ -77,7 +87,7 @@ async function runChunk(env: Env, job: JobMessage, logger: Logger) {
   if (job.after !== row.cursor) return;
 
   // The job's own workspace, whatever the message says.
-  const chunk = await env.IDENTITY.getByName(row.workspaceId).backfillAudiences(job.after, BACKFILL_CHUNK);
+  const chunk = await runKind(env, { ...job, workspaceId: row.workspaceId });
   const now = Date.now();
   if (chunk.next !== null) {
     // Enqueued before the progress is recorded: a failure in between repeats the chunk, never loses its successor.
@@ -94,7 +104,18 @@ async function runChunk(env: Env, job: JobMessage, logger: Logger) {
       .bind(chunk.processed, chunk.total, now, job.jobId, job.after)
       .run();
   }
-  logger.info("job chunk done", { after: job.after, processed: chunk.processed, changed: chunk.changed, total: chunk.total, next: chunk.next });
+  logger.info("job chunk done", { kind: job.kind, after: job.after, processed: chunk.processed, total: chunk.total, next: chunk.next, ...("changed" in chunk ? { changed: chunk.changed } : { sent: chunk.sent }) });
+}
+
+function runKind(env: Env, job: JobMessage): Promise<ChunkResult | { processed: number; total: number; next: string | null; changed: number }> {
+  switch (job.kind) {
+    case "backfill":
+      return env.IDENTITY.getByName(job.workspaceId).backfillAudiences(job.after, BACKFILL_CHUNK);
+    case "audience-sync":
+      return runAudienceSync(env, job);
+    case "archive-replay":
+      return runArchiveReplay(env, job);
+  }
 }
 
 /** The error is shown on the job while it retries; the last attempt's failure fails the job (its message goes to the dead-letter queue). */

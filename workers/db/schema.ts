@@ -236,8 +236,8 @@ export const jobs = sqliteTable(
   {
     id: text("id").primaryKey(),
     workspaceId: text("workspace_id").notNull(),
-    kind: text("kind", { enum: ["backfill"] }).notNull(),
-    /** What the job is for: the audience whose change started a backfill. */
+    kind: text("kind", { enum: ["backfill", "audience-sync", "archive-replay"] }).notNull(),
+    /** What the job is for: the audience whose change started a backfill; see `jobMessage` (workers/jobs/backfill.ts) for the other kinds. */
     target: text("target").notNull(),
     status: text("status", { enum: JOB_STATUSES }).notNull().default("queued"),
     processed: integer("processed").notNull().default(0),

@@ -15,14 +15,28 @@ import { generateId } from "../lib/keys";
 
 export const BACKFILL_CHUNK = 200;
 
-export const jobMessageSchema = z.strictObject({
+export const JOB_KINDS = ["backfill", "audience-sync", "archive-replay"] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
+const chunkFields = {
   v: z.literal(1),
   jobId: z.string().min(1),
   workspaceId: z.string().min(1),
-  kind: z.literal("backfill"),
-  /** The last profile id of the previous chunk; null for the first. */
+  /** Where the previous chunk stopped (a profile id, or for a replay an archive object key); null for the first. */
   after: z.string().min(1).nullable(),
-});
+};
+
+/**
+ * A jobs queue message: one chunk of one job, by `kind`.
+ * - `backfill`: evaluate the workspace's next profiles against its audiences.
+ * - `audience-sync`: send an audience's current members to one destination (its initial list).
+ * - `archive-replay`: send one destination the archived events received between `from` and `to`.
+ */
+export const jobMessageSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ ...chunkFields, kind: z.literal("backfill") }),
+  z.strictObject({ ...chunkFields, kind: z.literal("audience-sync"), destinationId: z.string().min(1), audienceId: z.string().min(1) }),
+  z.strictObject({ ...chunkFields, kind: z.literal("archive-replay"), destinationId: z.string().min(1), from: z.iso.datetime(), to: z.iso.datetime() }),
+]);
 export type JobMessage = z.infer<typeof jobMessageSchema>;
 
 export const sendJobMessage = (queue: Queue, message: JobMessage) => queue.send(message, { contentType: "json" });
@@ -32,7 +46,27 @@ export function backfillJobInsert(db: Db, workspaceId: string, target: string) {
   return db.insert(jobs).values({ id: generateId("job"), workspaceId, kind: "backfill", target, status: "queued" }).returning();
 }
 
-export const firstChunk = (job: { id: string; workspaceId: string }): JobMessage => ({ v: 1, jobId: job.id, workspaceId: job.workspaceId, kind: "backfill", after: null });
+/**
+ * A job's `target` says what it is for, and is enough to rebuild its first message (the maintenance cron requeues from it):
+ * a backfill's audience id; an audience sync's `{destinationId}/{audienceId}`; a replay's `{destinationId}/{from}/{to}`.
+ */
+export const syncTarget = (destinationId: string, audienceId: string) => `${destinationId}/${audienceId}`;
+export const replayTarget = (destinationId: string, from: string, to: string) => `${destinationId}/${from}/${to}`;
+
+/** The message of a job's chunk after `after`; throws for a target that does not fit its kind. */
+export function jobMessage(job: { id: string; workspaceId: string; kind: string; target: string }, after: string | null): JobMessage {
+  const base = { v: 1 as const, jobId: job.id, workspaceId: job.workspaceId, after };
+  const parts = job.target.split("/");
+  const message =
+    job.kind === "audience-sync"
+      ? { ...base, kind: job.kind, destinationId: parts[0], audienceId: parts[1] }
+      : job.kind === "archive-replay"
+        ? { ...base, kind: job.kind, destinationId: parts[0], from: parts[1], to: parts[2] }
+        : { ...base, kind: job.kind };
+  return jobMessageSchema.parse(message);
+}
+
+export const firstChunk = (job: { id: string; workspaceId: string; kind: string; target: string }): JobMessage => jobMessage(job, null);
 
 export type JobRow = typeof jobs.$inferSelect;
 
