@@ -1,6 +1,6 @@
 import { routeActivation } from "../activation/routing";
 import type { Destination } from "../activation/destination";
-import { breakerPermit, breakerRecord, breakerSignal, nextStep } from "../activation/retry";
+import { backoffDelay, breakerPermit, breakerRecord, breakerSignal, nextStep } from "../activation/retry";
 import { fanOut } from "../delivery/fanout";
 import { activationMessageSchema, type AudienceChangeMessage, type Delivery } from "../delivery/messages";
 import { attemptDelivery } from "../delivery/send";
@@ -68,6 +68,10 @@ async function deliverAll(env: Env, items: Item<Delivery>[]) {
     return;
   }
   let breaker = await loadBreaker(env.DB, destinationId);
+  // Once an attempt in this invocation found the destination down, its other deliveries wait for the
+  // next one instead of each spending a timeout here: the invocation, and every other destination's
+  // acknowledgements, would otherwise wait on all of them.
+  let downFor: number | null = null;
   const counts: Partial<Record<Counter, number>> = {};
   const add = (key: Counter, n: number) => (counts[key] = (counts[key] ?? 0) + n);
   for (const { message, body } of items) {
@@ -77,6 +81,11 @@ async function deliverAll(env: Env, items: Item<Delivery>[]) {
         continue;
       }
       const now = Date.now();
+      if (downFor !== null) {
+        await requeue(env, body, downFor);
+        message.ack();
+        continue;
+      }
       const permit = breakerPermit(breaker, now);
       if (!permit.allowed) {
         // The destination is down: wait for the breaker rather than spend an attempt.
@@ -95,6 +104,7 @@ async function deliverAll(env: Env, items: Item<Delivery>[]) {
       let lastError = result.skipped.length ? result.skipped.map((s) => `${s.messageId}: ${s.reason}`).join("; ") : null;
       if (result.failure) {
         breaker = breakerRecord(breaker, breakerSignal(result.failure), Date.now());
+        if (breakerSignal(result.failure) === "unhealthy") downFor = Math.max(1, Math.ceil(backoffDelay(body.attempt) / 1000));
         const step = nextStep({ classification: result.failure, attempt: body.attempt, firstAttemptAt, now: Date.now(), budgetMs: retryBudgetMs(env) });
         lastError = result.failure.verdict === "success" ? lastError : result.failure.reason;
         if (step.action === "retry") {
