@@ -31,6 +31,7 @@
 import { createServer } from "node:http";
 import { fileURLToPath } from "node:url";
 import { startLocalServer } from "../scripts/local-server.mjs";
+import { percentile } from "./lib/stats.mjs";
 
 const EVENTS = Number(process.env.BENCH_ACTIVATION_EVENTS ?? 5_000);
 const CONCURRENCY = Number(process.env.BENCH_ACTIVATION_CONCURRENCY ?? 4);
@@ -45,7 +46,6 @@ const SECRET = "whsec-bench-0123456789abcdef";
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (x, digits) => Math.round(x * 10 ** digits) / 10 ** digits;
-const percentile = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] : null);
 
 /** A webhook receiver answering per `mode` ("ok", "500", "hang"); records each accepted message's first arrival. */
 async function startReceiver(mode = "ok") {

@@ -27,6 +27,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseToml } from "smol-toml";
 import { ROOT, startLocalServer, startTrivialWorker } from "../scripts/local-server.mjs";
+import { latencySummary } from "./lib/stats.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
@@ -51,23 +52,6 @@ const userId = (i) => `bench-user-${i}`;
 const profilePath = (i, tail) => `/v1/spaces/${SPACE}/collections/users/profiles/${encodeURIComponent(`user_id:${userId(i)}`)}/${tail}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Nearest-rank percentile of an ascending array. */
-function percentile(sorted, p) {
-  if (!sorted.length) return null;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-const round1 = (x) => (x === null ? null : Math.round(x * 10) / 10);
-const distribution = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return {
-    samples: sorted.length,
-    p50Ms: round1(percentile(sorted, 50)),
-    p95Ms: round1(percentile(sorted, 95)),
-    p99Ms: round1(percentile(sorted, 99)),
-    maxMs: round1(sorted.at(-1) ?? null),
-  };
-};
-
 /** GETs of `tail` for a random seeded user per request; every 2xx response's latency kept. */
 function readLoad(baseUrl, tail, { rate } = {}) {
   const latencies = [];
@@ -85,7 +69,7 @@ function readLoad(baseUrl, tail, { rate } = {}) {
         if (error) return reject(error);
         resolve({
           requestsPerSecond: Math.round(r.requests.average),
-          ...distribution(latencies),
+          ...latencySummary(latencies),
           non2xx: r.non2xx,
           errors: r.errors,
           ...(rate ? { rate } : {}),
@@ -267,10 +251,9 @@ async function freshness(url) {
   return {
     rate: FRESHNESS_RATE,
     pollMs: POLL_MS,
-    ...distribution(visible.map((s) => s.visibleMs)),
-    minMs: visible.length ? round1(Math.min(...visible.map((s) => s.visibleMs))) : null,
+    ...latencySummary(visible.map((s) => s.visibleMs)),
     timedOut: samples.length - visible.length,
-    accept: distribution(samples.map((s) => s.acceptMs)),
+    accept: latencySummary(samples.map((s) => s.acceptMs)),
     pollsPerSecond: Math.round(counters.polls / seconds),
   };
 }

@@ -91,8 +91,8 @@ export class AudienceEngine {
 
   /** One new event for a person: the specs it may touch are updated, then the person is evaluated. Returns whether anything changed. */
   onEvent(profileId: string, event: PersonEvent, now: number): boolean {
+    if (this.catalog.audiences.length === 0) return false;
     const touched = this.catalog.specsTouchedBy(event);
-    if (touched.length === 0 && this.catalog.audiences.length === 0) return false;
     const states = this.states(profileId);
     for (const [key, spec] of touched) {
       const state = pruneState(spec, applyEvent(spec, states[key] ?? emptyState(spec), event), now);

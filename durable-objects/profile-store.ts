@@ -167,13 +167,16 @@ export class ProfileStore {
   }
 
   traits(profileId: string): TraitWrite[] {
-    return this.sql.exec<TraitRow>("SELECT key, value, at, message_id, source_id FROM profile_traits WHERE profile_id = ? ORDER BY key", profileId)
-      .toArray()
-      .map((row) => ({ key: row.key, value: row.value, at: row.at, messageId: row.message_id, sourceId: row.source_id }));
+    return this.traitRows("SELECT key, value, at, message_id, source_id FROM profile_traits WHERE profile_id = ? ORDER BY key", profileId);
   }
 
   accountTraits(groupId: string): TraitWrite[] {
-    return this.sql.exec<TraitRow>("SELECT key, value, at, message_id, source_id FROM account_traits WHERE group_id = ? ORDER BY key", groupId)
+    return this.traitRows("SELECT key, value, at, message_id, source_id FROM account_traits WHERE group_id = ? ORDER BY key", groupId);
+  }
+
+  private traitRows(query: string, owner: string): TraitWrite[] {
+    return this.sql
+      .exec<TraitRow>(query, owner)
       .toArray()
       .map((row) => ({ key: row.key, value: row.value, at: row.at, messageId: row.message_id, sourceId: row.source_id }));
   }
@@ -292,6 +295,11 @@ export class ProfileStore {
       .exec<{ record: string }>("SELECT record FROM profile_events WHERE profile_id = ? AND record IS NOT NULL ORDER BY at, message_id", profileId)
       .toArray()
       .map((row) => personEventOf(JSON.parse(row.record) as EventRecord));
+  }
+
+  /** Whether anything waits to be written: an existence check, cheap on every event. */
+  hasBacklog(): boolean {
+    return this.sql.exec<{ any: number }>("SELECT EXISTS (SELECT 1 FROM outbox) OR EXISTS (SELECT 1 FROM emissions) AS any").one().any === 1;
   }
 
   backlog(): number {

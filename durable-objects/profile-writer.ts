@@ -52,7 +52,7 @@ export class ProfileWriter {
 
   /** One alarm serves both: now when there is something to write, else the next instant a segment could flip. */
   schedule() {
-    const target = this.store.backlog() > 0 ? Date.now() : this.deps.audiences.nextWakeup();
+    const target = this.store.hasBacklog() ? Date.now() : this.deps.audiences.nextWakeup();
     if (target === null || (this.scheduledAt !== null && this.scheduledAt <= target)) return;
     this.scheduledAt = target;
     void this.ctx.storage.setAlarm(target);

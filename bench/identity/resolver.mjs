@@ -22,10 +22,10 @@
  *   const resolver = await loadResolver();
  *   const { predicted, graph, eventsPerSecond } = runResolver(resolver, events);
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
+import { importTypeScript } from "../lib/bundle.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -49,26 +49,10 @@ let loaded;
  */
 export function loadResolver() {
   loaded ??= (async () => {
-    const { build } = await import("esbuild");
     const durableObject = await readFile(path.join(ROOT, "durable-objects/identity-graph.ts"), "utf8");
     const withFeatures = /\bapplyEventWithFeatures\(/.test(durableObject);
-    const dir = await mkdtemp(path.join(tmpdir(), "edge-cdp-resolver-"));
-    try {
-      const outfile = path.join(dir, "resolver.mjs");
-      await build({
-        stdin: { contents: withFeatures ? ENTRY + FEATURES_ENTRY : ENTRY, resolveDir: ROOT, sourcefile: "resolver-entry.ts", loader: "ts" },
-        bundle: true,
-        format: "esm",
-        platform: "node",
-        target: "node22",
-        outfile,
-        logLevel: "warning",
-      });
-      const module = await import(pathToFileURL(outfile).href);
-      return { ...module, mode: withFeatures ? "with features" : "deterministic" };
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const module = await importTypeScript(withFeatures ? ENTRY + FEATURES_ENTRY : ENTRY, "resolver");
+    return { ...module, mode: withFeatures ? "with features" : "deterministic" };
   })();
   return loaded;
 }

@@ -17,7 +17,7 @@
  * When the admin route is missing or refuses the segment, the result says `skipped` and why.
  */
 import { startLocalServer } from "../../scripts/local-server.mjs";
-import { percentile } from "./evaluation.mjs";
+import { latencySummary, round1 } from "../lib/stats.mjs";
 import { audiences as workloadAudiences } from "./workload.mjs";
 
 const SAMPLES = Number(process.env.BENCH_SEGMENTS_E2E_SAMPLES ?? 200);
@@ -31,20 +31,7 @@ const SPACE = "default";
 const basic = (user) => `Basic ${Buffer.from(`${user}:`).toString("base64")}`;
 const ADMIN = { authorization: "Bearer dev-admin-token", "content-type": "application/json" };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const round1 = (x) => (x === null || x === undefined ? null : Math.round(x * 10) / 10);
 const profilePath = (userId, tail) => `/v1/spaces/${SPACE}/collections/users/profiles/${encodeURIComponent(`user_id:${userId}`)}/${tail}`;
-
-const distribution = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return {
-    samples: sorted.length,
-    p50Ms: round1(percentile(sorted, 50)),
-    p95Ms: round1(percentile(sorted, 95)),
-    p99Ms: round1(percentile(sorted, 99)),
-    minMs: round1(sorted[0] ?? null),
-    maxMs: round1(sorted.at(-1) ?? null),
-  };
-};
 
 async function post(url, path, body) {
   const response = await fetch(`${url}${path}`, { method: "POST", headers: ADMIN, body: JSON.stringify(body) });
@@ -172,7 +159,7 @@ export async function benchSegmentsEndToEnd(segments) {
     );
     const seconds = (performance.now() - started) / 1000;
     const visible = results.filter((r) => r.membershipMs !== null).map((r) => r.membershipMs);
-    const membership = { ...distribution(visible), timedOut: results.length - visible.length };
+    const membership = { ...latencySummary(visible), timedOut: results.length - visible.length };
     const eventVisible = results.filter((r) => r.eventMs !== null).map((r) => r.eventMs);
     // Per sample, how much later the membership showed than the event (negative: earlier; both are polled).
     const gaps = results.filter((r) => r.membershipMs !== null && r.eventMs !== null).map((r) => r.membershipMs - r.eventMs);
@@ -183,9 +170,9 @@ export async function benchSegmentsEndToEnd(segments) {
       segment,
       warmupMs: round1(warmup.membershipMs),
       membership,
-      eventVisible: { ...distribution(eventVisible), timedOut: results.length - eventVisible.length },
-      membershipMinusEvent: distribution(gaps),
-      accept: distribution(results.map((r) => r.acceptMs)),
+      eventVisible: { ...latencySummary(eventVisible), timedOut: results.length - eventVisible.length },
+      membershipMinusEvent: latencySummary(gaps),
+      accept: latencySummary(results.map((r) => r.acceptMs)),
       pollsPerSecond: Math.round(counters.polls / seconds),
       targetMet: membership.timedOut === 0 && membership.p99Ms !== null && membership.p99Ms <= MEMBERSHIP_TARGET_P99_MS,
     };

@@ -11,12 +11,7 @@
  *   const engine = await loadSegments();
  *   const audiences = new engine.AudienceEngine(engine.sqlStorage(), traitsOf, emit);
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+import { importTypeScript } from "../lib/bundle.mjs";
 
 const ENTRY = `
 export { AudienceEngine } from "./durable-objects/audience-engine.ts";
@@ -32,26 +27,7 @@ let loaded;
 
 /** Bundles the modules above into one ES module in a temp directory, imports it, removes the directory. Once per process. */
 export function loadSegments() {
-  loaded ??= (async () => {
-    const { build } = await import("esbuild");
-    const dir = await mkdtemp(path.join(tmpdir(), "edge-cdp-segments-"));
-    try {
-      const outfile = path.join(dir, "segments.mjs");
-      await build({
-        stdin: { contents: ENTRY, resolveDir: ROOT, sourcefile: "segments-entry.ts", loader: "ts" },
-        bundle: true,
-        format: "esm",
-        platform: "node",
-        target: "node22",
-        outfile,
-        logLevel: "warning",
-      });
-      const module = await import(pathToFileURL(outfile).href);
-      return { ...module, sqlStorage: await sqlStorageFactory() };
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  })();
+  loaded ??= (async () => ({ ...(await importTypeScript(ENTRY, "segments")), sqlStorage: await sqlStorageFactory() }))();
   return loaded;
 }
 

@@ -24,16 +24,12 @@
  * each engine stored (outside the timed part): they must agree, definition by definition; each
  * disagreement is returned with an example.
  */
+import { percentile } from "../lib/stats.mjs";
 import { loadSegments } from "./engine.mjs";
 import { audiences, NOW, population, statisticsFor } from "./workload.mjs";
 
 const round = (x, digits = 1) => (x === null ? null : Math.round(x * 10 ** digits) / 10 ** digits);
 
-/** Nearest-rank percentile of an ascending array. */
-export function percentile(sorted, p) {
-  if (!sorted.length) return null;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
 
 /** µs per event (mean and exact percentiles) and events/s, from per-event times in ms. */
 function costOf(times) {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalServer } from "../../scripts/local-server.mjs";
 import { behaviours, type Receiver, startReceiver } from "./receivers";
-import { basicAuth, startE2eServer, waitForArchive } from "./server";
+import { adminCall, basicAuth, type Json, startE2eServer, waitForArchive } from "./server";
 
 /**
  * A destination's initial audience sync and archive replay, end to end against
@@ -17,10 +17,8 @@ import { basicAuth, startE2eServer, waitForArchive } from "./server";
 
 const RUN = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 const WORKSPACE = "default";
-const ADMIN = "/admin/v1";
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-type Json = Record<string, any>;
 
 async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -50,15 +48,7 @@ describe("destination jobs: initial audience sync and archive replay", () => {
   let syncReceiver: Receiver;
   let replayReceiver: Receiver;
 
-  async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
-    const response = await fetch(`${server.url}${ADMIN}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${server.adminToken}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? (JSON.parse(text) as Json) : {} };
-  }
+  const call = (method: string, path: string, body?: unknown) => adminCall(server, method, path, body);
   async function ok(method: string, path: string, expected: number, body?: unknown): Promise<Json> {
     const reply = await call(method, path, body);
     if (reply.status !== expected) throw new Error(`${method} ${path} → ${reply.status} (expected ${expected}): ${JSON.stringify(reply.body)}`);

@@ -2,7 +2,7 @@ import { Analytics, type TrackParams } from "@segment/analytics-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalServer } from "../../scripts/local-server.mjs";
 import { type Behaviour, behaviours, expectedSignature, type Receiver, type ReceivedRequest, startReceiver, verifyAtReceiver } from "./receivers";
-import { basicAuth, startE2eServer } from "./server";
+import { adminCall, basicAuth, type Json, startE2eServer } from "./server";
 
 /**
  * Activation end to end: events sent with the real `@segment/analytics-node`
@@ -79,7 +79,6 @@ const CLEAN = { missing: [], duplicated: [], unexpected: [] };
 
 const hasAll = (counts: Map<string, number>, ids: string[]) => ids.every((id) => counts.has(id));
 
-type Json = Record<string, any>;
 
 interface Overview {
   received: number;
@@ -95,21 +94,7 @@ interface Overview {
 
 /** The admin API, Bearer authenticated; any answer is returned, for the test to judge. */
 function adminClient(server: LocalServer) {
-  async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
-    const response = await fetch(`${server.url}${ADMIN}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${server.adminToken}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    let parsed: Json;
-    try {
-      parsed = text ? (JSON.parse(text) as Json) : {};
-    } catch {
-      parsed = { unparsed: text };
-    }
-    return { status: response.status, body: parsed };
-  }
+  const call = (method: string, path: string, body?: unknown) => adminCall(server, method, path, body);
   const ok = async (method: string, path: string, expected: number, body?: unknown) => {
     const reply = await call(method, path, body);
     if (reply.status !== expected) throw new Error(`${method} ${ADMIN}${path} → ${reply.status} (expected ${expected}): ${JSON.stringify(reply.body)}`);

@@ -67,3 +67,25 @@ export async function waitForArchive(server: LocalServer, prefix: string, count:
   }
   return events;
 }
+
+/** An admin API body, read field by field in the tests. */
+export type Json = Record<string, any>;
+
+/**
+ * Calls the admin API (`/admin/v1{path}`) with the server's admin token and
+ * returns whatever it answers, for the test to judge; a body that is not JSON
+ * comes back as `{ unparsed }`.
+ */
+export async function adminCall(server: LocalServer, method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
+  const response = await fetch(`${server.url}/admin/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${server.adminToken}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  try {
+    return { status: response.status, body: text ? (JSON.parse(text) as Json) : {} };
+  } catch {
+    return { status: response.status, body: { unparsed: text } };
+  }
+}

@@ -5,6 +5,7 @@ import { exportProfilesSnapshot } from "../../workers/export/profiles";
 import { getExport } from "../../workers/export/registry";
 import { admin, track } from "../helpers";
 import { listKeys, readAll, readParquet } from "./helpers";
+import type { ProfilesTableRow } from "../../workers/db/rows";
 
 const RUN = `wp-${Date.now().toString(36)}`;
 const minute = (n: number) => new Date(Date.now() - 3_600_000 + n * 60_000).toISOString();
@@ -15,22 +16,7 @@ async function sync(path: string, body: Record<string, unknown>) {
   return ((await response.json()) as { profile: { id: string } | null }).profile!.id;
 }
 
-interface D1Profile {
-  profile_id: string;
-  canonical_id: string | null;
-  user_id: string | null;
-  email: string | null;
-  phone: string | null;
-  first_name: string | null;
-  last_name: string | null;
-  created_at: number;
-  first_seen_at: number | null;
-  last_seen_at: number | null;
-  updated_at: number;
-  traits: string;
-  computed_traits: string;
-  segments: string;
-}
+type D1Profile = ProfilesTableRow;
 
 const d1Profile = (workspaceId: string, profileId: string) =>
   env.DB.prepare("SELECT * FROM profiles WHERE workspace_id = ?1 AND profile_id = ?2").bind(workspaceId, profileId).first<D1Profile>();

@@ -157,8 +157,10 @@ describe("consistency", () => {
 
   it("gives the same answer from the identity object with consistency=strong", async () => {
     for (const resource of ["traits?limit=200", "external_ids", "links", "metadata", "events?limit=100"]) {
-      const eventual = await body<Record<string, unknown>>(await profileApi(`users/profiles/user_id:${userId}/${resource}`));
-      const strong = await body<Record<string, unknown>>(await profileApi(`users/profiles/user_id:${userId}/${resource}${resource.includes("?") ? "&" : "?"}consistency=strong`));
+      const eventualResponse = await profileApi(`users/profiles/user_id:${userId}/${resource}`);
+      const strongResponse = await profileApi(`users/profiles/user_id:${userId}/${resource}${resource.includes("?") ? "&" : "?"}consistency=strong`);
+      expect([eventualResponse.status, strongResponse.status], resource).toEqual([200, 200]);
+      const [eventual, strong] = [await body<Record<string, unknown>>(eventualResponse), await body<Record<string, unknown>>(strongResponse)];
       const withoutVolatile = (value: Record<string, unknown>) => JSON.parse(JSON.stringify(value, (key, v) => (key === "url" || key === "updated_at" ? undefined : v)));
       expect(withoutVolatile(strong), resource).toEqual(withoutVolatile(eventual));
     }

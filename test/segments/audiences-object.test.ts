@@ -124,14 +124,17 @@ describe("segments in the identity object", () => {
     const stub = env.IDENTITY.getByName("aud-ws-4");
     await stub.putAudience(viewedShoes);
     const now = Date.now();
-    await stub.resolveEvents([1, 2].map((i) => event({ anonymousId: "a4", event: "Product Viewed", properties: { category: "shoes" } }, now - i * 1000)));
+    const [anonymous] = await stub.resolveEvents([1, 2].map((i) => event({ anonymousId: "a4", event: "Product Viewed", properties: { category: "shoes" } }, now - i * 1000)));
     const [known] = await stub.resolveEvents([event({ userId: "u4", event: "Product Viewed", properties: { category: "shoes" } }, now - 3000)]);
     expect(await membersOf(stub, "seg_shoes")).toEqual([]);
     const [bridge] = await stub.resolveEvents([event({ type: "identify", userId: "u4", anonymousId: "a4" }, now)]);
+    // Two profiles, two views and one, became one with three.
+    expect(anonymous!.profileId).not.toBe(known!.profileId);
+    expect(bridge!.mergeId).toBeDefined();
+    expect([anonymous!.profileId, known!.profileId]).toContain(bridge!.profileId);
     expect(await membersOf(stub, "seg_shoes")).toEqual([bridge!.profileId]);
     expect((await stub.unmerge(bridge!.mergeId!)).ok).toBe(true);
     expect(await membersOf(stub, "seg_shoes")).toEqual([]);
-    expect(known!.profileId).toBeTruthy();
   });
 });
 

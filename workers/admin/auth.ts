@@ -1,8 +1,7 @@
 import { createMiddleware } from "hono/factory";
-import { resolveToken } from "../config/keys-store";
+import { isRootToken, resolveToken } from "../config/keys-store";
 import type { AppEnv } from "../context";
 import { credentialFromHeader } from "../lib/credentials";
-import { sha256Hex, timingSafeEqualHex } from "../lib/keys";
 import { ApiError } from "../lib/problem";
 
 export const SCOPES = ["profiles:read", "admin", "privacy"] as const;
@@ -16,8 +15,7 @@ export const requireScope = (scope: Scope) =>
   createMiddleware<AppEnv>(async (c, next) => {
     const secret = credentialFromHeader(c.req.header("authorization"));
     if (!secret) throw new ApiError("UNAUTHORIZED", "send the admin token as a Bearer token or as the HTTP Basic username");
-    const [given, root] = await Promise.all([sha256Hex(secret), sha256Hex(c.env.ADMIN_TOKEN ?? "")]);
-    if (timingSafeEqualHex(given, root)) {
+    if (await isRootToken(secret, c.env.ADMIN_TOKEN)) {
       c.set("admin", { workspaceId: null, scopes: [...SCOPES], actor: "root" });
       return next();
     }

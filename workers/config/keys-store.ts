@@ -80,6 +80,17 @@ export async function resolveToken(db: Db, token: string, now = Date.now()): Pro
   return auth;
 }
 
+/** The root admin token's digest, computed once per isolate (and again only if the token changes). */
+let root: { token: string; hash: Promise<string> } | null = null;
+
+/** Whether `secret` is the deployment's root admin token, compared in constant time. */
+export async function isRootToken(secret: string, adminToken: string | undefined): Promise<boolean> {
+  if (!adminToken) return false;
+  if (root?.token !== adminToken) root = { token: adminToken, hash: sha256Hex(adminToken) };
+  const [given, expected] = await Promise.all([sha256Hex(secret), root.hash]);
+  return timingSafeEqualHex(given, expected);
+}
+
 /** Lets a revocation, which knows only the stored hash, find the cached secret. */
 const secretByHash = new Map<string, string>();
 

@@ -1,5 +1,6 @@
 import type { Destination } from "../activation/destination";
 import type { Message, RoutingDecision } from "../activation/routing";
+import { chunkBySize } from "../lib/chunks";
 import { sha256Hex } from "../lib/keys";
 import type { Delivery } from "./messages";
 import { type Counter, countStatement } from "./store";
@@ -44,7 +45,8 @@ export async function fanOut(env: Pick<Env, "DB" | "ACTIVATION_QUEUE">, workspac
       if (decision.reason !== "delivered") counts[decision.reason] = (counts[decision.reason] ?? 0) + 1;
     }
     if (Object.keys(counts).length) counters.push(countStatement(env.DB, workspaceId, destination.id, counts));
-    for (const chunk of chunksOf(routed.filter((r) => r.decision.deliver), destination.batchSize)) {
+    // At most `batchSize` messages and DELIVERY_BYTES of JSON per delivery.
+    for (const chunk of chunkBySize(routed.filter((r) => r.decision.deliver), (r) => byteLength(r.message), DELIVERY_BYTES, destination.batchSize)) {
       const messageIds = chunk.map((r) => String(r.message.messageId));
       deliveries.push({
         v: 1,
@@ -60,41 +62,9 @@ export async function fanOut(env: Pick<Env, "DB" | "ACTIVATION_QUEUE">, workspac
     }
   }
   const queue = env.ACTIVATION_QUEUE as Queue<Delivery>;
-  let group: Delivery[] = [];
-  let groupBytes = 0;
-  const flush = async () => {
-    if (group.length) await queue.sendBatch(group.map((body) => ({ body, contentType: "json" as const })));
-    group = [];
-    groupBytes = 0;
-  };
-  for (const delivery of deliveries) {
-    const bytes = byteLength(delivery);
-    if (group.length >= SEND_MESSAGES || groupBytes + bytes > SEND_BYTES) await flush();
-    group.push(delivery);
-    groupBytes += bytes;
-  }
-  await flush();
+  for (const group of chunkBySize(deliveries, byteLength, SEND_BYTES, SEND_MESSAGES)) await queue.sendBatch(group.map((body) => ({ body, contentType: "json" as const })));
   if (counters.length) await env.DB.batch(counters);
   return deliveries.length;
-}
-
-/** A destination's messages in deliveries of at most `batchSize` messages and DELIVERY_BYTES of JSON. */
-function chunksOf(routed: Routed[], batchSize: number): Routed[][] {
-  const chunks: Routed[][] = [];
-  let chunk: Routed[] = [];
-  let bytes = 0;
-  for (const item of routed) {
-    const size = byteLength(item.message);
-    if (chunk.length && (chunk.length >= batchSize || bytes + size > DELIVERY_BYTES)) {
-      chunks.push(chunk);
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(item);
-    bytes += size;
-  }
-  if (chunk.length) chunks.push(chunk);
-  return chunks;
 }
 
 const encoder = new TextEncoder();

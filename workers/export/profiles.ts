@@ -2,6 +2,7 @@ import type { WarehouseExportFile } from "../db/schema";
 import { partName, profilesPrefix } from "./layout";
 import { type ColumnSpec, writeParquet } from "./parquet";
 import { deleteStale, getExport, PARQUET_CONTENT_TYPE, recordFailure, saveExport, type WarehouseExport } from "./registry";
+import type { ProfilesTableRow } from "../db/rows";
 
 /** Profiles per Parquet file; a larger workspace gets `part-00000`, `part-00001`, … */
 export const PROFILE_ROWS_PER_FILE = 20_000;
@@ -9,21 +10,10 @@ export const PROFILE_ROWS_PER_FILE = 20_000;
 /** Profiles per D1 read: keyset pages on the primary key, three bound parameters each. */
 const PAGE = 1_000;
 
-interface ProfileRow {
-  profile_id: string;
-  user_id: string | null;
-  email: string | null;
-  phone: string | null;
-  first_name: string | null;
-  last_name: string | null;
-  created_at: number;
-  first_seen_at: number | null;
-  last_seen_at: number | null;
-  updated_at: number;
-  traits: string;
-  computed_traits: string;
-  segments: string;
-}
+type ProfileRow = Pick<
+  ProfilesTableRow,
+  "profile_id" | "user_id" | "email" | "phone" | "first_name" | "last_name" | "created_at" | "first_seen_at" | "last_seen_at" | "updated_at" | "traits" | "computed_traits" | "segments"
+>;
 
 /** D1 holds these as JSON text; the writer takes values (and writes them back as JSON). Text that does not parse stays a JSON string. */
 function parsed(textValue: string | null): unknown {

@@ -1,10 +1,9 @@
 import { createMiddleware } from "hono/factory";
-import { resolveToken } from "../config/keys-store";
+import { isRootToken, resolveToken } from "../config/keys-store";
 import type { AppEnv } from "../context";
 import { normalizeIdentifier } from "../identity/extract";
 import type { IdentitySettings } from "../identity/settings";
 import { credentialFromHeader } from "../lib/credentials";
-import { sha256Hex, timingSafeEqualHex } from "../lib/keys";
 import { ApiError } from "../lib/problem";
 import { D1ProfileReader } from "./d1-reader";
 import type { ProfileReader } from "./reader";
@@ -30,8 +29,7 @@ export const profileApi = createMiddleware<AppEnv>(async (c, next) => {
   const secret = credentialFromHeader(c.req.header("authorization"));
   if (!secret) throw new ApiError("UNAUTHORIZED", "send an access token as the HTTP Basic username (empty password) or as a Bearer token", { headers: { "www-authenticate": 'Basic realm="profiles"' } });
   const space = c.req.param("space") ?? "";
-  const [given, root] = await Promise.all([sha256Hex(secret), sha256Hex(c.env.ADMIN_TOKEN ?? "")]);
-  if (!timingSafeEqualHex(given, root)) {
+  if (!(await isRootToken(secret, c.env.ADMIN_TOKEN))) {
     const token = await resolveToken(c.get("db"), secret);
     if (!token) throw new ApiError("UNAUTHORIZED", "the access token is not valid, has expired or has been revoked");
     if (!token.scopes.includes("profiles:read")) throw new ApiError("FORBIDDEN", `the Profile API needs the 'profiles:read' scope; the token has: ${token.scopes.join(", ") || "none"}`);

@@ -1,26 +1,9 @@
+import type { ProfilesTableRow } from "../db/rows";
 import type { EventRecord } from "../profiles/event-record";
 import type { AccountRow, IdentifierRow } from "../profiles/write-through";
 import type { EventQuery, ProfileCore, ProfileReader } from "./reader";
 
-interface ProfileDbRow {
-  profile_id: string;
-  canonical_id: string | null;
-  user_id: string | null;
-  email: string | null;
-  phone: string | null;
-  first_name: string | null;
-  last_name: string | null;
-  traits: string;
-  trait_meta: string;
-  computed_traits: string;
-  segments: string;
-  created_at: number;
-  first_seen_at: number | null;
-  last_seen_at: number | null;
-  updated_at: number;
-  last_source_id: string | null;
-  last_message_id: string | null;
-}
+type ProfileDbRow = ProfilesTableRow;
 
 /** Merges chain (A into B, B into C); a lookup follows at most this many forwards. */
 const MAX_FORWARDS = 16;

@@ -1,3 +1,5 @@
+import { chunkBySize } from "../lib/chunks";
+
 /**
  * The D1 side of write-through: plain rows in, prepared statements out, to be
  * run as one `batch()` (one transaction, so no row is ever half-written). Lists
@@ -73,7 +75,7 @@ type Db = Pick<D1Database, "prepare">;
 
 export function writeStatements(db: Db, workspaceId: string, version: number, set: WriteSet): D1PreparedStatement[] {
   const statements: D1PreparedStatement[] = [];
-  for (const chunk of chunks(set.events)) {
+  for (const chunk of chunkBySize(set.events, (event) => event.payload.length + 200, EVENT_CHUNK_CHARS)) {
     statements.push(
       db
         .prepare(
@@ -174,22 +176,4 @@ function linkStatements(db: Db, workspaceId: string, profileId: string, links: N
       )
       .bind(workspaceId, profileId, JSON.stringify(links)),
   ];
-}
-
-function chunks(events: EventRow[]): EventRow[][] {
-  const out: EventRow[][] = [];
-  let current: EventRow[] = [];
-  let size = 0;
-  for (const event of events) {
-    const length = event.payload.length + 200;
-    if (current.length && size + length > EVENT_CHUNK_CHARS) {
-      out.push(current);
-      current = [];
-      size = 0;
-    }
-    current.push(event);
-    size += length;
-  }
-  if (current.length) out.push(current);
-  return out;
 }
