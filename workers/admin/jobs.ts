@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import type { App } from "../context";
-import { JOB_STATUSES, jobs } from "../db/schema";
+import { JOB_KINDS, JOB_STATUSES, jobs } from "../db/schema";
 import { ApiError } from "../lib/problem";
 import { requireScope } from "./auth";
 import { idParam, isoDate, json, problemResponses, workspaceQuery } from "./schemas";
@@ -10,13 +10,14 @@ export const jobSchema = z
   .object({
     id: z.string().openapi({ example: "job_4f1c2a9e0b7d4c3a8e6f1a2b" }),
     workspaceId: z.string(),
-    kind: z.enum(["backfill", "audience-sync", "archive-replay"]).openapi({
+    kind: z.enum(JOB_KINDS).openapi({
       description:
         "backfill: brings existing profiles up to date with the workspace's segments and computed traits after one was created or edited. " +
-        "audience-sync: sends a destination the current members of an audience it started subscribing to. archive-replay: sends a destination the archived events of a time range.",
+        "audience-sync: sends a destination the current members of an audience it started subscribing to. archive-replay: sends a destination the archived events of a time range. " +
+        "privacy-export and privacy-deletion: the work of an access or deletion request (`/admin/v1/privacy/...`).",
     }),
     target: z.string().openapi({
-      description: "What the job is for: a backfill's segment or computed trait; an audience sync's `{destinationId}/{audienceId}`; a replay's `{destinationId}/{from}/{to}`.",
+      description: "What the job is for: a backfill's segment or computed trait; an audience sync's `{destinationId}/{audienceId}`; a replay's `{destinationId}/{from}/{to}`; a privacy job's request id.",
     }),
     status: z.enum(JOB_STATUSES),
     processed: z.number().int().openapi({ description: "So far: profiles evaluated (backfill), members sent (audience-sync), archived events read (archive-replay)." }),

@@ -1,5 +1,6 @@
 import { BACKFILL_CHUNK, type JobMessage, jobMessageSchema, sendJobMessage } from "../jobs/backfill";
 import { type ChunkResult, JobStopped, runArchiveReplay, runAudienceSync } from "../jobs/destination-jobs";
+import { runPrivacyJob } from "../jobs/privacy-jobs";
 import { createLogger, errorFields, type Logger } from "../lib/logger";
 import { fieldErrors } from "../lib/problem";
 import { retryDelaySeconds } from "./events";
@@ -115,6 +116,9 @@ function runKind(env: Env, job: JobMessage): Promise<ChunkResult | { processed: 
       return runAudienceSync(env, job);
     case "archive-replay":
       return runArchiveReplay(env, job);
+    case "privacy-export":
+    case "privacy-deletion":
+      return runPrivacyJob(env, job);
   }
 }
 

@@ -1,5 +1,8 @@
 import { drizzle } from "drizzle-orm/d1";
-import * as schema from "./schema";
+import * as privacySchema from "./privacy-schema";
+import * as tables from "./schema";
+
+const schema = { ...tables, ...privacySchema };
 
 export const createDb = (d1: D1Database) => drizzle(d1, { schema });
 export type Db = ReturnType<typeof createDb>;

@@ -16,6 +16,7 @@ export interface ProfilesTableRow {
   trait_meta: string;
   computed_traits: string;
   segments: string;
+  consent: string;
   created_at: number;
   first_seen_at: number | null;
   last_seen_at: number | null;

@@ -119,6 +119,8 @@ export const profiles = sqliteTable(
     traitMeta: text("trait_meta").notNull().default("{}"),
     computedTraits: text("computed_traits").notNull().default("{}"),
     segments: text("segments").notNull().default("[]"),
+    /** JSON object: consent category → { consented, at, messageId, conflict? } (workers/profiles/consent.ts). */
+    consent: text("consent").notNull().default("{}"),
     createdAt: integer("created_at").notNull(),
     firstSeenAt: integer("first_seen_at"),
     lastSeenAt: integer("last_seen_at"),
@@ -228,6 +230,7 @@ export const audiences = sqliteTable(
 );
 
 export const JOB_STATUSES = ["queued", "running", "succeeded", "failed"] as const;
+export const JOB_KINDS = ["backfill", "audience-sync", "archive-replay", "privacy-export", "privacy-deletion"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 /** Long-running work done through the jobs queue, one chunk per message, with its progress. */
@@ -236,7 +239,7 @@ export const jobs = sqliteTable(
   {
     id: text("id").primaryKey(),
     workspaceId: text("workspace_id").notNull(),
-    kind: text("kind", { enum: ["backfill", "audience-sync", "archive-replay"] }).notNull(),
+    kind: text("kind", { enum: JOB_KINDS }).notNull(),
     /** What the job is for: the audience whose change started a backfill; see `jobMessage` (workers/jobs/backfill.ts) for the other kinds. */
     target: text("target").notNull(),
     status: text("status", { enum: JOB_STATUSES }).notNull().default("queued"),

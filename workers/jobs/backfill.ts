@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "../db/client";
-import { jobs } from "../db/schema";
+import { JOB_KINDS, jobs } from "../db/schema";
 import { generateId } from "../lib/keys";
 
 /**
@@ -15,7 +15,6 @@ import { generateId } from "../lib/keys";
 
 export const BACKFILL_CHUNK = 200;
 
-export const JOB_KINDS = ["backfill", "audience-sync", "archive-replay"] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 const chunkFields = {
@@ -36,6 +35,7 @@ export const jobMessageSchema = z.discriminatedUnion("kind", [
   z.strictObject({ ...chunkFields, kind: z.literal("backfill") }),
   z.strictObject({ ...chunkFields, kind: z.literal("audience-sync"), destinationId: z.string().min(1), audienceId: z.string().min(1) }),
   z.strictObject({ ...chunkFields, kind: z.literal("archive-replay"), destinationId: z.string().min(1), from: z.iso.datetime(), to: z.iso.datetime() }),
+  z.strictObject({ ...chunkFields, kind: z.enum(["privacy-export", "privacy-deletion"]), requestId: z.string().min(1) }),
 ]);
 export type JobMessage = z.infer<typeof jobMessageSchema>;
 
@@ -62,7 +62,9 @@ export function jobMessage(job: { id: string; workspaceId: string; kind: string;
       ? { ...base, kind: job.kind, destinationId: parts[0], audienceId: parts[1] }
       : job.kind === "archive-replay"
         ? { ...base, kind: job.kind, destinationId: parts[0], from: parts[1], to: parts[2] }
-        : { ...base, kind: job.kind };
+        : job.kind === "privacy-export" || job.kind === "privacy-deletion"
+          ? { ...base, kind: job.kind, requestId: job.target }
+          : { ...base, kind: job.kind };
   return jobMessageSchema.parse(message);
 }
 
