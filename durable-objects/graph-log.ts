@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { applyEventWithFeatures, type EventInput } from "../workers/identity/apply";
+import { eraseClusters } from "../workers/identity/erase";
 import { IdentityGraph } from "../workers/identity/graph";
 import { DEFAULT_IDENTITY_SETTINGS, type IdentitySettings, identitySettingsSchema } from "../workers/identity/settings";
 import { fromSnapshot, toSnapshot } from "../workers/identity/snapshot";
@@ -23,6 +24,8 @@ const operationSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("reject"), reviewId: z.string() }),
   z.object({ kind: z.literal("split"), profileId: z.string(), keys: z.array(z.string()) }),
   z.object({ kind: z.literal("settings"), settings: z.unknown() }),
+  /** Profile ids only: an erasure must not log what it erases. */
+  z.object({ kind: z.literal("erase"), profileIds: z.array(z.string()) }),
 ]);
 export type Operation = z.infer<typeof operationSchema>;
 
@@ -84,7 +87,25 @@ export class GraphLog {
     else if (op.kind === "approve") approveReview(graph, op.reviewId, op.at);
     else if (op.kind === "reject") rejectReview(graph, op.reviewId);
     else if (op.kind === "split") splitIdentifiers(graph, op.profileId, op.keys);
+    else if (op.kind === "erase") eraseClusters(graph, op.profileIds);
     else this.currentSettings = identitySettingsSchema.parse(op.settings);
+  }
+
+  /**
+   * Writes the whole graph as the snapshot and drops every logged operation:
+   * after an erasure, because earlier `events` operations hold the erased
+   * identifier values.
+   */
+  compact() {
+    this.graph();
+    this.snapshot();
+  }
+
+  /** Forgets the in-memory graph: the next read rebuilds it from storage, as a fresh instance would. */
+  reload() {
+    this.current = null;
+    this.currentSettings = DEFAULT_IDENTITY_SETTINGS;
+    this.operationsSinceSnapshot = 0;
   }
 
   private snapshot() {

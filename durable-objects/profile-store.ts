@@ -1,19 +1,19 @@
 import type { QueuedEvent } from "../workers/intake/envelope";
+import { consentStatementOf } from "../workers/profiles/consent";
 import type { AudienceChange } from "../workers/segments/activation";
 import type { PersonEvent } from "../workers/segments/values";
 import { type EventRecord, eventRecord } from "../workers/profiles/event-record";
 import { accountTraitsOf, applyWrites, eventTime, groupIdOf, type TraitState, type TraitWrite, toWrites, userTraitsOf } from "../workers/profiles/traits";
+import { AccountStore, LWW_UPSERT, traitRows } from "./account-store";
+import { ConsentStore } from "./consent-store";
 
 /**
  * `membership`: the profile's identifiers or account links changed, not only its row;
- * `audiences`: its segment memberships or computed trait values changed.
+ * `audiences`: its segment memberships or computed trait values changed;
+ * `erase`: the profile was erased, and its rows in D1 go.
  */
-export type OutboxKind = "profile" | "membership" | "audiences" | "account" | "event" | "reassign";
-export type OutboxEntry = {
-  kind: OutboxKind;
-  id: string;
-  seq: number;
-};
+export type OutboxKind = "profile" | "membership" | "audiences" | "account" | "event" | "reassign" | "erase";
+export type OutboxEntry = { kind: OutboxKind; id: string; seq: number };
 
 type EventRow = {
   message_id: string;
@@ -25,33 +25,32 @@ type EventRow = {
   traits: string | null;
   group_id: string | null;
   record: string | null;
+  consent: string | null;
 };
-
-type TraitRow = { key: string; value: string; at: number; message_id: string; source_id: string | null };
-
-const LWW_UPSERT = `ON CONFLICT DO UPDATE SET value = excluded.value, at = excluded.at, message_id = excluded.message_id, source_id = excluded.source_id
-  WHERE excluded.at > at OR (excluded.at = at AND excluded.message_id > message_id)`;
 
 /**
  * Profile state beside the identity graph, in the same object's SQLite
- * storage: every event's trait writes and group links (kept, so that an
- * unmerge can recompute each part's traits exactly), the current traits per
- * profile and per account, recent event payloads, and an outbox of what still
- * has to reach D1. Writes here happen in the same synchronous turn as the graph
- * change they follow, so the two commit together.
+ * storage: every event's trait writes, group link and consent statement (kept,
+ * so that an unmerge can recompute each part exactly), the current traits per
+ * profile, recent event payloads, and an outbox of what still has to reach D1;
+ * accounts and consent state in stores of their own. Writes here happen in the
+ * same synchronous turn as the graph change they follow, so the two commit together.
  */
 export class ProfileStore {
   private seq: number;
   private readonly markedThisTurn = new Set<string>();
+  readonly consent: ConsentStore;
+  readonly accounts: AccountStore;
 
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`CREATE TABLE IF NOT EXISTS profile_events (message_id TEXT PRIMARY KEY, profile_id TEXT, at INTEGER NOT NULL, type TEXT NOT NULL, name TEXT,
-      source_id TEXT, traits TEXT, group_id TEXT, record TEXT)`);
+      source_id TEXT, traits TEXT, group_id TEXT, record TEXT, consent TEXT)`);
+    ConsentStore.addEventColumn(sql);
+    this.consent = new ConsentStore(sql);
+    this.accounts = new AccountStore(sql, (groupId) => this.markDirty("account", groupId));
     sql.exec("CREATE INDEX IF NOT EXISTS profile_events_profile ON profile_events (profile_id, at)");
     sql.exec("CREATE INDEX IF NOT EXISTS profile_events_groups ON profile_events (profile_id, group_id) WHERE group_id IS NOT NULL");
     sql.exec("CREATE TABLE IF NOT EXISTS profile_traits (profile_id TEXT, key TEXT, value TEXT, at INTEGER, message_id TEXT, source_id TEXT, PRIMARY KEY (profile_id, key))");
-    sql.exec("CREATE TABLE IF NOT EXISTS account_traits (group_id TEXT, key TEXT, value TEXT, at INTEGER, message_id TEXT, source_id TEXT, PRIMARY KEY (group_id, key))");
-    sql.exec("CREATE TABLE IF NOT EXISTS accounts (group_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, last_source_id TEXT, last_message_id TEXT)");
     sql.exec("CREATE TABLE IF NOT EXISTS identifier_sources (key TEXT PRIMARY KEY, source_id TEXT)");
     sql.exec("CREATE TABLE IF NOT EXISTS outbox (kind TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (kind, id))");
     sql.exec("CREATE INDEX IF NOT EXISTS outbox_seq ON outbox (seq)");
@@ -68,8 +67,9 @@ export class ProfileStore {
     const record = eventRecord(event, sourceId);
     const userTraits = userTraitsOf(event);
     const groupId = groupIdOf(event);
+    const statement = consentStatementOf(event);
     const inserted = this.sql.exec(
-      `INSERT INTO profile_events (message_id, profile_id, at, type, name, source_id, traits, group_id, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      `INSERT INTO profile_events (message_id, profile_id, at, type, name, source_id, traits, group_id, record, consent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       event.messageId,
       profileId,
       at,
@@ -79,34 +79,18 @@ export class ProfileStore {
       Object.keys(userTraits).length ? JSON.stringify(userTraits) : null,
       groupId ?? null,
       JSON.stringify(record),
+      statement ? JSON.stringify(statement.categoryPreferences) : null,
     ).rowsWritten;
     if (!inserted) return null;
     for (const key of newIdentifierKeys) this.sql.exec("INSERT INTO identifier_sources (key, source_id) VALUES (?, ?) ON CONFLICT DO NOTHING", key, sourceId);
-    if (groupId) this.recordAccount(groupId, accountTraitsOf(event), at, event.messageId, sourceId);
+    if (groupId) this.accounts.record(groupId, accountTraitsOf(event), at, event.messageId, sourceId);
     if (!profileId) return record;
     this.upsertTraits(profileId, toWrites(userTraits, at, event.messageId, sourceId));
+    if (statement) this.consent.apply(profileId, statement);
     this.markDirty("profile", profileId);
     if (newIdentifierKeys.length || groupId) this.markDirty("membership", profileId);
     this.markDirty("event", event.messageId);
     return record;
-  }
-
-  private recordAccount(groupId: string, traits: Record<string, unknown>, at: number, messageId: string, sourceId: string | null) {
-    this.sql.exec(
-      `INSERT INTO accounts (group_id, created_at, updated_at, last_source_id, last_message_id) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT DO UPDATE SET created_at = min(created_at, excluded.created_at), updated_at = max(updated_at, excluded.updated_at),
-         last_source_id = iif(excluded.updated_at >= updated_at, excluded.last_source_id, last_source_id),
-         last_message_id = iif(excluded.updated_at >= updated_at, excluded.last_message_id, last_message_id)`,
-      groupId,
-      at,
-      at,
-      sourceId,
-      messageId,
-    );
-    for (const write of toWrites(traits, at, messageId, sourceId)) {
-      this.sql.exec(`INSERT INTO account_traits (group_id, key, value, at, message_id, source_id) VALUES (?, ?, ?, ?, ?, ?) ${LWW_UPSERT}`, groupId, write.key, write.value, write.at, write.messageId, write.sourceId);
-    }
-    this.markDirty("account", groupId);
   }
 
   /** One statement per profile, however many traits: each call into SQLite has a fixed cost that dominates small writes. */
@@ -130,6 +114,7 @@ export class ProfileStore {
       this.markDirty("membership", id);
       this.markDirty("reassign", id);
     }
+    this.consent.merged(survivor, absorbed);
     this.markDirty("profile", survivor);
     this.markDirty("membership", survivor);
   }
@@ -160,6 +145,7 @@ export class ProfileStore {
         applyWrites(state, toWrites(JSON.parse(event.traits!) as Record<string, unknown>, event.at, event.message_id, event.source_id));
       }
       this.upsertTraits(id, [...state.values()]);
+      this.consent.recompute(id);
       this.markDirty("profile", id);
       this.markDirty("membership", id);
     }
@@ -167,42 +153,7 @@ export class ProfileStore {
   }
 
   traits(profileId: string): TraitWrite[] {
-    return this.traitRows("SELECT key, value, at, message_id, source_id FROM profile_traits WHERE profile_id = ? ORDER BY key", profileId);
-  }
-
-  accountTraits(groupId: string): TraitWrite[] {
-    return this.traitRows("SELECT key, value, at, message_id, source_id FROM account_traits WHERE group_id = ? ORDER BY key", groupId);
-  }
-
-  private traitRows(query: string, owner: string): TraitWrite[] {
-    return this.sql
-      .exec<TraitRow>(query, owner)
-      .toArray()
-      .map((row) => ({ key: row.key, value: row.value, at: row.at, messageId: row.message_id, sourceId: row.source_id }));
-  }
-
-  account(groupId: string) {
-    return this.sql.exec<{ created_at: number; updated_at: number; last_source_id: string | null; last_message_id: string | null }>("SELECT * FROM accounts WHERE group_id = ?", groupId).toArray()[0] ?? null;
-  }
-
-  /** Accounts a profile joined through `group` calls, with when it first did and through which source. */
-  links(profileId: string): { groupId: string; at: number; sourceId: string | null }[] {
-    return this.sql.exec<{ group_id: string; at: number; source_id: string | null }>(
-      "SELECT group_id, min(at) AS at, source_id FROM profile_events WHERE profile_id = ? AND group_id IS NOT NULL GROUP BY group_id ORDER BY group_id",
-      profileId,
-    )
-      .toArray()
-      .map((row) => ({ groupId: row.group_id, at: row.at, sourceId: row.source_id }));
-  }
-
-  /** Profiles that joined an account, with when they first did. */
-  accountMembers(groupId: string): { profileId: string; at: number; sourceId: string | null }[] {
-    return this.sql.exec<{ profile_id: string; at: number; source_id: string | null }>(
-      "SELECT profile_id, min(at) AS at, source_id FROM profile_events WHERE group_id = ? AND profile_id IS NOT NULL GROUP BY profile_id ORDER BY at, profile_id",
-      groupId,
-    )
-      .toArray()
-      .map((row) => ({ profileId: row.profile_id, at: row.at, sourceId: row.source_id }));
+    return traitRows(this.sql, "SELECT key, value, at, message_id, source_id FROM profile_traits WHERE profile_id = ? ORDER BY key", profileId);
   }
 
   identifierSource(key: string): string | null {
@@ -232,6 +183,14 @@ export class ProfileStore {
     return rows.map((row) => JSON.parse(row.record) as EventRecord);
   }
 
+  /** Every event held for these profiles, payload or not. */
+  eventIdsOf(profileIds: string[]): string[] {
+    return this.sql
+      .exec<{ message_id: string }>("SELECT message_id FROM profile_events WHERE profile_id IN (SELECT value FROM json_each(?))", JSON.stringify(profileIds))
+      .toArray()
+      .map((r) => r.message_id);
+  }
+
   /** Events by messageId, in one query however many. */
   eventRows(messageIds: string[]): EventRow[] {
     if (!messageIds.length) return [];
@@ -244,6 +203,30 @@ export class ProfileStore {
    */
   dropPayloadsBefore(cutoff: number): number {
     return this.sql.exec("UPDATE profile_events SET record = NULL WHERE at < ? AND record IS NOT NULL", cutoff).rowsWritten;
+  }
+
+  /**
+   * Removes the erased profiles' rows: their events (and any other event the
+   * graph gave them), traits, consent, the sources of identifiers only they
+   * held, and their pending emissions. Their pending writes become `erase`
+   * entries, so write-through deletes their D1 rows instead of writing them
+   * again.
+   */
+  erase(profileIds: string[], messageIds: string[], identifierKeys: string[]) {
+    const ids = JSON.stringify(profileIds);
+    const eventIds = JSON.stringify([...new Set([...messageIds, ...this.eventIdsOf(profileIds)])]);
+    this.sql.exec("DELETE FROM profile_events WHERE message_id IN (SELECT value FROM json_each(?))", eventIds);
+    this.sql.exec("DELETE FROM profile_traits WHERE profile_id IN (SELECT value FROM json_each(?))", ids);
+    this.consent.forget(profileIds);
+    this.sql.exec("DELETE FROM identifier_sources WHERE key IN (SELECT value FROM json_each(?))", JSON.stringify(identifierKeys));
+    this.sql.exec("DELETE FROM emissions WHERE change ->> '$.profileId' IN (SELECT value FROM json_each(?))", ids);
+    this.sql.exec(
+      `DELETE FROM outbox WHERE (kind IN ('profile', 'membership', 'audiences', 'reassign') AND id IN (SELECT value FROM json_each(?1)))
+         OR (kind = 'event' AND id IN (SELECT value FROM json_each(?2)))`,
+      ids,
+      eventIds,
+    );
+    for (const id of profileIds) this.markDirty("erase", id);
   }
 
   /**

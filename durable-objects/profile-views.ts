@@ -37,6 +37,7 @@ export function profileRow(graph: IdentityGraph, store: ProfileStore, audiences:
       links: [],
       segments: [],
       computedTraits: {},
+      consent: {},
     };
   }
   const writes = store.traits(profileId);
@@ -58,15 +59,16 @@ export function profileRow(graph: IdentityGraph, store: ProfileStore, audiences:
     lastMessageId: last?.message_id ?? null,
     // Identifiers and links are only read (and written to D1) when they may have changed.
     identifiers: withMembership ? held.map((i) => ({ type: i.type, value: i.value, sourceId: store.identifierSource(`${i.type}:${i.value}`), firstSeen: i.firstSeen, lastSeen: i.lastSeen })) : null,
-    links: withMembership ? store.links(profileId) : null,
+    links: withMembership ? store.accounts.links(profileId) : null,
     ...audiences.valuesOf(profileId),
+    consent: store.consent.of(profileId),
   };
 }
 
 export function accountRow(store: ProfileStore, groupId: string): AccountRow | null {
-  const account = store.account(groupId);
+  const account = store.accounts.account(groupId);
   if (!account) return null;
-  const writes = store.accountTraits(groupId);
+  const writes = store.accounts.traits(groupId);
   return {
     groupId,
     traits: traitValues(writes),
@@ -78,9 +80,19 @@ export function accountRow(store: ProfileStore, groupId: string): AccountRow | n
   };
 }
 
+/** Profiles linked to an account, oldest link first, with their user id. */
+export function accountMembers(graph: IdentityGraph, store: ProfileStore, groupId: string) {
+  return store.accounts.members(groupId).map((member) => ({
+    profileId: member.profileId,
+    userId: [...graph.resolve(member.profileId).identifiers.values()].find((i) => i.type === "user_id")?.value ?? null,
+    linkedAt: member.at,
+    sourceId: member.sourceId,
+  }));
+}
+
 /** What the outbox entries stand for, read from current state: a retried write sends the latest, never a stale copy. */
 export function buildWriteSet(graph: IdentityGraph, store: ProfileStore, audiences: AudienceEngine, entries: OutboxEntry[], now: number): WriteSet {
-  const set: WriteSet = { profiles: [], accounts: [], events: [], reassign: [] };
+  const set: WriteSet = { profiles: [], accounts: [], events: [], reassign: [], erase: [] };
   const oldest = now - EVENT_RETENTION_DAYS * DAY_MS;
   const membership = new Set(entries.filter((e) => e.kind === "membership").map((e) => e.id));
   const profiles = new Set(entries.filter((e) => e.kind === "profile" || e.kind === "membership" || e.kind === "audiences").map((e) => e.id));
@@ -96,10 +108,26 @@ export function buildWriteSet(graph: IdentityGraph, store: ProfileStore, audienc
     } else if (entry.kind === "reassign") {
       if (graph.clusters.has(entry.id)) set.reassign.push({ from: entry.id, to: graph.resolve(entry.id).id });
     } else if (entry.kind === "event") eventIds.push(entry.id);
+    else if (entry.kind === "erase") set.erase.push(entry.id);
   }
   for (const row of store.eventRows(eventIds)) {
     if (!row.profile_id || !row.record || row.at < oldest) continue;
     set.events.push({ messageId: row.message_id, profileId: row.profile_id, type: row.type, event: row.name, timestamp: row.at, sourceId: row.source_id, payload: row.record });
   }
   return set;
+}
+
+/** A profile's identity graph for the admin API: identifiers, links, merges and conflicts, and its consent. */
+export function graphView(graph: IdentityGraph, store: ProfileStore, profileId: string) {
+  const cluster = graph.resolve(profileId);
+  const merges = [...graph.merges.values()].filter((m) => m.survivor === cluster.id || m.absorbed.includes(cluster.id) || m.retracted?.restored.includes(cluster.id));
+  return {
+    profileId: cluster.id,
+    requestedId: profileId,
+    identifiers: [...cluster.identifiers.values()],
+    links: cluster.links,
+    merges,
+    conflicts: graph.conflicts.filter((c) => c.clusters.includes(cluster.id)),
+    consent: store.consent.of(cluster.id),
+  };
 }

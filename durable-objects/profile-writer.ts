@@ -1,4 +1,5 @@
 import type { IdentityGraph } from "../workers/identity/graph";
+import { categoryPreferences } from "../workers/profiles/consent";
 import { EVENT_RETENTION_DAYS } from "../workers/profiles/event-record";
 import { writeStatements } from "../workers/profiles/write-through";
 import { type ActivationEnvelope, activationEnvelope } from "../workers/segments/activation";
@@ -13,12 +14,12 @@ const DAY_MS = 86_400_000;
 /** Activation messages per `sendBatch` (the queue takes at most 100). */
 const SEND_BATCH = 100;
 
-/** The ids activations address a person by: their latest user id and anonymous id. */
-export function identityOf(graph: IdentityGraph, profileId: string) {
+/** The ids activations address a person by (their latest user id and anonymous id), and the consent they carry. */
+export function recipientOf(graph: IdentityGraph, store: ProfileStore, profileId: string) {
   const cluster = graph.clusters.has(profileId) ? graph.resolve(profileId) : undefined;
   const latest = (type: string) =>
     [...(cluster?.identifiers.values() ?? [])].filter((i) => i.type === type).sort((a, b) => b.lastSeen - a.lastSeen)[0]?.value ?? null;
-  return { userId: latest("user_id"), anonymousId: latest("anonymous_id") };
+  return { userId: latest("user_id"), anonymousId: latest("anonymous_id"), categoryPreferences: cluster ? categoryPreferences(store.consent.of(cluster.id)) : {} };
 }
 
 /**
@@ -69,10 +70,29 @@ export class ProfileWriter {
   /** At most once a day, on the first alarm after the day turned: event payloads past retention go. */
   private pruneDaily() {
     const now = Date.now();
-    const last = this.ctx.storage.sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'pruned_at'").toArray()[0]?.value ?? 0;
-    if (now - last < DAY_MS) return;
-    this.store.dropPayloadsBefore(now - EVENT_RETENTION_DAYS * DAY_MS);
-    this.ctx.storage.sql.exec("INSERT INTO meta (key, value) VALUES ('pruned_at', ?) ON CONFLICT DO UPDATE SET value = excluded.value", now);
+    if (now - (this.meta("pruned_at") ?? 0) < DAY_MS) return;
+    const days = this.retentionDays();
+    if (days !== null) this.store.dropPayloadsBefore(now - days * DAY_MS);
+    this.setMeta("pruned_at", now);
+  }
+
+  /** Days of event payloads the object keeps (the workspace's `objectEvents` retention); null keeps them all. */
+  retentionDays(): number | null {
+    const stored = this.meta("event_retention_days");
+    // 0 stands for "keep": meta values are integers, and no retention is 0 days long.
+    return stored === null ? EVENT_RETENTION_DAYS : stored === 0 ? null : stored;
+  }
+
+  setRetentionDays(days: number | null) {
+    this.setMeta("event_retention_days", days ?? 0);
+  }
+
+  private meta(key: string): number | null {
+    return this.ctx.storage.sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? null;
+  }
+
+  private setMeta(key: string, value: number) {
+    this.ctx.storage.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value", key, value);
   }
 
   /** Everything pending, now; the bookmark of the last write (or of the primary, when nothing was pending). */
@@ -113,7 +133,7 @@ export class ProfileWriter {
     for (;;) {
       const changes = this.store.pendingEmissions(SEND_BATCH);
       if (!changes.length) return;
-      const envelopes = changes.map((change) => activationEnvelope(this.workspaceId(), change, identityOf(graph, change.profileId)));
+      const envelopes = changes.map((change) => activationEnvelope(this.workspaceId(), change, recipientOf(graph, this.store, change.profileId)));
       await this.deps.activations.sendBatch(envelopes.map((body) => ({ body, contentType: "json" as const })));
       this.store.emitted(changes.at(-1)!.seq);
     }

@@ -8,7 +8,7 @@ import { ApiError, problemResponse } from "./lib/problem";
 import { pushAudienceStatistics } from "./maintenance/audience-statistics";
 import { syncAudiences } from "./maintenance/audience-sync";
 import { expireTokens } from "./maintenance/expire-tokens";
-import { pruneProfileEvents } from "./maintenance/prune-profile-events";
+import { enforceRetention } from "./maintenance/retention";
 import { runWarehouseExport } from "./maintenance/warehouse-export";
 import { identityProcessor } from "./identity/processor";
 import { consumeActivations } from "./consumers/activation";
@@ -49,14 +49,16 @@ export default {
     assertValidEnv(env);
     const now = new Date(controller.scheduledTime);
     const expired = await expireTokens(env.DB, now);
-    const pruned = await pruneProfileEvents(env.DB, now);
+    const retention = await enforceRetention(env, now);
     const synced = await syncAudiences(env, now);
     const statistics = await pushAudienceStatistics(env, now);
     // Last: the heaviest step, bounded per run, and nothing above waits on it.
     const warehouse = await runWarehouseExport(env, now);
     createLogger({ cron: controller.cron }).info("maintenance done", {
       expiredTokens: expired,
-      prunedProfileEvents: pruned,
+      retentionDeleted: retention.deleted,
+      retentionBacklogWorkspaces: retention.backlog,
+      retentionFailures: retention.failures,
       audiencesRepaired: synced.put + synced.removed,
       jobsRequeued: synced.requeued,
       statisticsWorkspaces: statistics.workspaces,

@@ -107,14 +107,14 @@ describe("write-through", () => {
 
 describe("event retention", () => {
   it("drops Profile API events older than the retention period on the cron and keeps the rest and the traits", async () => {
-    const { pruneProfileEvents } = await import("../../workers/maintenance/prune-profile-events");
+    const { enforceRetention } = await import("../../workers/maintenance/retention");
     const userId = unique("old");
     const now = Date.now();
     const day = 86_400_000;
     await sync("/v1/identify", { userId, messageId: `${userId}-ancient`, timestamp: new Date(now - 60 * day).toISOString(), traits: { plan: "legacy" } });
     await sync("/v1/track", { userId, messageId: `${userId}-recent`, timestamp: new Date(now - day).toISOString(), event: "Seen" });
     const ninetyOneDaysOn = new Date(now + 31 * day);
-    expect(await pruneProfileEvents(env.DB, ninetyOneDaysOn)).toBeGreaterThanOrEqual(1);
+    expect((await enforceRetention(env, ninetyOneDaysOn)).workspaces.default!.deleted.events).toBeGreaterThanOrEqual(1);
     const events = (await (await profileApi(`users/profiles/user_id:${userId}/events`)).json()) as { data: { message_id: string }[] };
     expect(events.data.map((e) => e.message_id)).toEqual([`${userId}-recent`]);
     expect(await traitsOf(`user_id:${userId}`)).toEqual({ plan: "legacy" });

@@ -9,9 +9,9 @@ export type Scope = (typeof SCOPES)[number];
 
 /**
  * Admin routes accept the deployment's root admin token (every workspace, every
- * scope) or a workspace token carrying the route's scope.
+ * scope) or a workspace token carrying one of the route's scopes.
  */
-export const requireScope = (scope: Scope) =>
+export const requireScope = (...accepted: [Scope, ...Scope[]]) =>
   createMiddleware<AppEnv>(async (c, next) => {
     const secret = credentialFromHeader(c.req.header("authorization"));
     if (!secret) throw new ApiError("UNAUTHORIZED", "send the admin token as a Bearer token or as the HTTP Basic username");
@@ -21,7 +21,10 @@ export const requireScope = (scope: Scope) =>
     }
     const token = await resolveToken(c.get("db"), secret);
     if (!token) throw new ApiError("UNAUTHORIZED", "the token is not valid, has expired or has been revoked");
-    if (!token.scopes.includes(scope)) throw new ApiError("FORBIDDEN", `this route needs the '${scope}' scope; the token has: ${token.scopes.join(", ") || "none"}`);
+    if (!accepted.some((scope) => token.scopes.includes(scope))) {
+      const needed = accepted.map((scope) => `'${scope}'`).join(" or ");
+      throw new ApiError("FORBIDDEN", `this route needs the ${needed} scope; the token has: ${token.scopes.join(", ") || "none"}`);
+    }
     c.set("admin", { workspaceId: token.workspaceId, scopes: token.scopes, actor: `token:${token.tokenId}` });
     return next();
   });

@@ -9,6 +9,11 @@ import { registerIdentityMergeRoutes } from "./identity-merges";
 import { registerIdentityReviewRoutes } from "./identity-reviews";
 import { registerIdentitySettingsRoutes } from "./identity-settings";
 import { registerJobRoutes } from "./jobs";
+import { registerPrivacyCollectionRoute } from "./privacy-collection";
+import { registerPrivacySuppressionRoutes } from "./privacy-suppressions";
+import { registerPrivacyDeletionRoutes } from "./privacy-deletions";
+import { registerPrivacyExportRoutes } from "./privacy-exports";
+import { registerPrivacySettingsRoutes } from "./privacy-settings";
 import { registerProfileSplitRoute } from "./profile-split";
 import { registerProfileRoutes } from "./profiles";
 import { registerSourceRoutes } from "./sources";
@@ -32,5 +37,10 @@ export function registerAdminRoutes(app: App) {
   registerDestinationRoutes(app);
   registerDestinationDeliveryRoutes(app);
   registerDeadLetterRoutes(app);
+  registerPrivacyExportRoutes(app);
+  registerPrivacyDeletionRoutes(app);
+  registerPrivacySettingsRoutes(app);
   registerAuditLogRoute(app);
+  registerPrivacySuppressionRoutes(app);
+  registerPrivacyCollectionRoute(app);
 }

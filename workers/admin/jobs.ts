@@ -44,7 +44,8 @@ export const toJob = (row: typeof jobs.$inferSelect) => ({
 });
 
 export function registerJobRoutes(app: App) {
-  app.use("/admin/v1/jobs/*", requireScope("admin"));
+  // Privacy requests' jobs are followed with the privacy scope, every other job with admin.
+  app.use("/admin/v1/jobs/*", requireScope("admin", "privacy"));
 
   app.openapi(
     createRoute({
@@ -63,7 +64,9 @@ export function registerJobRoutes(app: App) {
       const requested = c.req.valid("query").workspaceId;
       const admin = c.get("admin")!;
       const row = await c.get("db").select().from(jobs).where(eq(jobs.id, id)).get();
-      const visible = row && (admin.workspaceId === null || admin.workspaceId === row.workspaceId) && (requested === undefined || requested === row.workspaceId);
+      const privacyJob = row?.kind === "privacy-export" || row?.kind === "privacy-deletion";
+      const scoped = admin.scopes.includes(privacyJob ? "privacy" : "admin");
+      const visible = row && scoped && (admin.workspaceId === null || admin.workspaceId === row.workspaceId) && (requested === undefined || requested === row.workspaceId);
       if (!visible) throw new ApiError("NOT_FOUND", `job '${id}' not found`);
       return c.json(toJob(row), 200);
     },

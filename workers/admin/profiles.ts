@@ -49,6 +49,20 @@ const graphSchema = z
         }),
       )
       .openapi({ description: "Guard decisions recorded against this profile: identifiers dropped from events, and why." }),
+    consent: z
+      .record(
+        z.string(),
+        z.object({
+          consented: z.boolean(),
+          updatedAt: z.string().nullable().openapi({ description: "The timestamp of the consent event that set it." }),
+          messageId: z.string().openapi({ description: "The consent event that set it (the later side's, for a conflict)." }),
+          conflict: z.boolean().openapi({ description: "True when a merge joined profiles that stated different values: not consented until the person states it again." }),
+        }),
+      )
+      .openapi({
+        description: "Consent per category, from the person's `Segment Consent Preference Updated` events (latest per category wins). Categories never stated are absent.",
+        example: { analytics: { consented: true, updatedAt: "2026-11-01T12:00:00.000Z", messageId: "msg-1", conflict: false } },
+      }),
   })
   .openapi("ProfileGraph");
 
@@ -107,7 +121,7 @@ export function registerProfileRoutes(app: App) {
       tags: ["Profiles"],
       summary: "A profile's identity graph",
       description:
-        "Its identifiers with first and last seen, the links (events) that hold them together, the merges it took part in with their evidence and retractions, and the conflicts recorded against it. " +
+        "Its identifiers with first and last seen, the links (events) that hold them together, the merges it took part in with their evidence and retractions, the conflicts recorded against it, and its consent per category. " +
         "An absorbed profile's id resolves to the profile that absorbed it: the response then has `forwarded: true` and both ids.",
       request: { params: profileIdParam, query: workspaceQuery },
       responses: { 200: json(graphSchema, "The profile's graph"), ...problemResponses },
@@ -126,6 +140,9 @@ export function registerProfileRoutes(app: App) {
           links: view.links.map((link) => ({ messageId: link.messageId, identifiers: link.keys, at: isoTime(link.at) })),
           merges: view.merges.map(toMerge),
           conflicts: view.conflicts.map((conflict) => ({ messageId: conflict.messageId, identifier: conflict.dropped, reason: conflict.reason, profiles: conflict.clusters, at: isoTime(conflict.at) })),
+          consent: Object.fromEntries(
+            Object.entries(view.consent).map(([category, entry]) => [category, { consented: entry.consented, updatedAt: isoTime(entry.at), messageId: entry.messageId, conflict: entry.conflict === true }]),
+          ),
         },
         200,
       );

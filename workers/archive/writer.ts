@@ -27,6 +27,18 @@ async function gzip(text: string): Promise<ArrayBuffer> {
   return new Response(stream).arrayBuffer();
 }
 
+/** An archive object's body: one JSON line per event, gzipped. Shared with the erasure, which rewrites objects in place. */
+export const encodeArchiveLines = (lines: object[]): Promise<ArrayBuffer> => gzip(lines.map((line) => JSON.stringify(line)).join("\n") + "\n");
+
+/** The events of an archive object's body. */
+export async function decodeArchiveLines(body: ReadableStream): Promise<Record<string, unknown>[]> {
+  const text = await new Response(body.pipeThrough(new DecompressionStream("gzip"))).text();
+  return text
+    .split("\n")
+    .filter((line) => line.length > 0)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
 /**
  * Writes one gzip NDJSON object per (consumer batch, hour), then records it in
  * D1 with the person index. Both writes are idempotent: the key is derived from
@@ -40,7 +52,7 @@ export async function writeArchiveObject(
   events: QueuedEvent[],
 ): Promise<ArchiveWrite> {
   const key = archiveObjectKey(workspaceId, hour, batchKey);
-  const body = await gzip(events.map((event) => JSON.stringify({ ...event, workspaceId })).join("\n") + "\n");
+  const body = await encodeArchiveLines(events.map((event) => ({ ...event, workspaceId })));
   await env.ARCHIVE.put(key, body, {
     httpMetadata: { contentType: "application/x-ndjson", contentEncoding: "gzip" },
     customMetadata: { workspaceId, eventCount: String(events.length), hour },
@@ -71,9 +83,5 @@ export async function writeArchiveObject(
 export async function readArchiveObject(bucket: R2Bucket, key: string): Promise<Record<string, unknown>[] | null> {
   const object = await bucket.get(key);
   if (!object) return null;
-  const text = await new Response(object.body.pipeThrough(new DecompressionStream("gzip"))).text();
-  return text
-    .split("\n")
-    .filter((line) => line.length > 0)
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return decodeArchiveLines(object.body);
 }

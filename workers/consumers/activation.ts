@@ -6,7 +6,9 @@ import { activationMessageSchema, type AudienceChangeMessage, type Delivery } fr
 import { attemptDelivery } from "../delivery/send";
 import { breakerStatement, type Counter, countStatement, deliveryStatement, destinationById, enabledDestinations, loadBreaker } from "../delivery/store";
 import { retryBudgetMs } from "../env";
-import { createLogger, errorFields } from "../lib/logger";
+import type { QueuedEvent } from "../intake/envelope";
+import { createLogger, errorFields, type Logger } from "../lib/logger";
+import { suppressedEvents } from "../privacy/suppression-store";
 import type { ActivationEnvelope } from "../segments/activation";
 import { retryDelaySeconds } from "./events";
 
@@ -67,6 +69,7 @@ async function deliverAll(env: Env, items: Item<Delivery>[]) {
     for (const item of items) item.message.ack();
     return;
   }
+  items = await withoutSuppressed(env.DB, items, logger);
   let breaker = await loadBreaker(env.DB, destinationId);
   // Once an attempt in this invocation found the destination down, its other deliveries wait for the
   // next one instead of each spending a timeout here: the invocation, and every other destination's
@@ -140,6 +143,27 @@ async function deliverAll(env: Env, items: Item<Delivery>[]) {
     }
   }
   await env.DB.batch([breakerStatement(env.DB, destinationId, breaker), countStatement(env.DB, workspaceId, destinationId, counts)]);
+}
+
+/**
+ * Messages about a person suppressed since they were queued (a deletion in
+ * progress) are not sent: a delivery after the destination's deletion call
+ * would re-create them there. A delivery left with nothing is acknowledged.
+ */
+async function withoutSuppressed(db: D1Database, items: Item<Delivery>[], logger: Logger): Promise<Item<Delivery>[]> {
+  const messages = items.flatMap((item) => item.body.messages);
+  // Audience messages may carry no context; identifier extraction reads it.
+  const events = messages.map((m) => ({ context: {}, ...m }) as unknown as QueuedEvent);
+  const suppressed = await suppressedEvents(db, items[0]!.body.workspaceId, events, "authoritative");
+  if (!suppressed.includes(true)) return items;
+  const dropped = new Set(messages.filter((_, i) => suppressed[i]).map((m) => m.messageId));
+  logger.info("messages about suppressed people dropped before delivery", { messages: dropped.size });
+  return items.flatMap((item) => {
+    const kept = item.body.messages.filter((m) => !dropped.has(m.messageId));
+    if (kept.length) return [{ ...item, body: { ...item.body, messages: kept } }];
+    item.message.ack();
+    return [];
+  });
 }
 
 /** A copy of a delivery whose attempt the log already has (a queue duplicate, or a redelivered fan-out) is not sent again. */

@@ -3,8 +3,10 @@ import { archiveHour, archiveObjectKey } from "../archive/layout";
 import { readArchiveObject, writeArchiveObject } from "../archive/writer";
 import { eventEnvelopeSchema, type QueuedEvent } from "../intake/envelope";
 import { sha256Hex } from "../lib/keys";
-import { createLogger, errorFields } from "../lib/logger";
+import { createLogger, errorFields, type Logger } from "../lib/logger";
 import type { EventProcessor } from "../pipeline/processor";
+import { countIntakeDrops } from "../privacy/intake-drops";
+import { suppressedEvents } from "../privacy/suppression-store";
 
 interface Claimed {
   event: QueuedEvent;
@@ -15,9 +17,10 @@ interface Claimed {
 export const retryDelaySeconds = (attempts: number) => Math.min(300, 2 ** Math.max(1, attempts));
 
 /**
- * Consumes the events queue: drops client retries (dedup on messageId), writes
- * the batch to the R2 archive, then hands the events to the processors. A
- * failure anywhere retries the whole batch, which every step tolerates.
+ * Consumes the events queue: drops client retries (dedup on messageId) and
+ * events carrying a suppressed identifier, writes the batch to the R2
+ * archive, then hands the events to the processors. A failure anywhere
+ * retries the whole batch, which every step tolerates.
  */
 export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, processors: EventProcessor[]): Promise<void> {
   const logger = createLogger({ queue: batch.queue, messages: batch.messages.length });
@@ -52,20 +55,37 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, proc
     );
     if (quarantined.length) logger.error("quarantined malformed queue messages", { ids: quarantined.map((m) => m.id) });
 
+    const suppressedByWorkspace = new Map<string, number>();
     for (const [workspaceId, requests] of byWorkspace) {
       const claimed = await claimAll(env, workspaceId, requests, eventsById);
       const fresh = claimed.filter((c) => c.claim.status !== "duplicate");
-      await archive(env, workspaceId, batchKey, fresh);
-      const events = fresh.map((c) => c.event);
+      // Authoritative, unlike the edge's cached check: an event queued before its suppression, retried,
+      // or let through by a stale edge cache stops here, before the archive, identity and activation.
+      const suppressed = await suppressedEvents(env.DB, workspaceId, fresh.map((c) => c.event), "authoritative");
+      const kept = fresh.filter((_, i) => !suppressed[i]);
+      if (kept.length < fresh.length) suppressedByWorkspace.set(workspaceId, fresh.length - kept.length);
+      await archive(env, workspaceId, batchKey, kept);
+      const events = kept.map((c) => c.event);
       const context = { sources: sourcesByWorkspace.get(workspaceId) ?? {}, profiles: new Map<string, string>() };
       for (const processor of processors) if (events.length) await processor.process(workspaceId, events, context);
-      logger.info("events consumed", { workspaceId, received: requests.length, duplicates: claimed.length - fresh.length });
+      logger.info("events consumed", { workspaceId, received: requests.length, duplicates: claimed.length - fresh.length, suppressed: fresh.length - kept.length });
     }
+    // Counted once the batch has succeeded, so a retried batch does not count its drops twice.
+    await countSuppressedDrops(env.DB, suppressedByWorkspace, logger);
     batch.ackAll();
   } catch (error) {
     const attempts = Math.max(...batch.messages.map((m) => m.attempts));
     logger.error("events batch failed; retrying", { ...errorFields(error), attempts });
     batch.retryAll({ delaySeconds: retryDelaySeconds(attempts) });
+  }
+}
+
+async function countSuppressedDrops(db: D1Database, counts: Map<string, number>, logger: Logger): Promise<void> {
+  try {
+    await Promise.all([...counts].map(([workspaceId, suppressed]) => countIntakeDrops(db, workspaceId, { suppressed })));
+  } catch (error) {
+    // A counter is not worth redoing the batch for.
+    logger.error("intake drop counts not written", errorFields(error));
   }
 }
 

@@ -154,7 +154,7 @@ export const profileIdentifiers = sqliteTable(
   (t) => [primaryKey({ columns: [t.workspaceId, t.type, t.value] }), index("profile_identifiers_profile").on(t.workspaceId, t.profileId)],
 );
 
-/** Recent events per profile for the Profile API's `/events`; kept for EVENT_RETENTION_DAYS. */
+/** Recent events per profile for the Profile API's `/events`; kept for the workspace's `retention.events` days (workers/privacy/settings.ts). */
 export const profileEvents = sqliteTable(
   "profile_events",
   {
@@ -168,7 +168,10 @@ export const profileEvents = sqliteTable(
     /** JSON: the event as the Profile API returns it. */
     payload: text("payload").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.workspaceId, t.messageId] }), index("profile_events_profile_time").on(t.workspaceId, t.profileId, t.timestamp)],
+  (t) => [primaryKey({ columns: [t.workspaceId, t.messageId] }), index("profile_events_profile_time").on(t.workspaceId, t.profileId, t.timestamp),
+    // Retention deletes by age per workspace.
+    index("profile_events_time").on(t.workspaceId, t.timestamp),
+  ],
 );
 
 /** Account (group) profiles from `group` calls. */
@@ -340,7 +343,9 @@ export const deliveries = sqliteTable(
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
-  (t) => [index("deliveries_destination_time").on(t.workspaceId, t.destinationId, t.createdAt), index("deliveries_status").on(t.workspaceId, t.status)],
+  (t) => [index("deliveries_destination_time").on(t.workspaceId, t.destinationId, t.createdAt), index("deliveries_status").on(t.workspaceId, t.status),
+    index("deliveries_time").on(t.workspaceId, t.createdAt),
+  ],
 );
 
 /** Per destination and day: what was routed to it and what became of it. */

@@ -1,5 +1,5 @@
 import type { Destination } from "../activation/destination";
-import { formatBatch } from "../activation/formatters";
+import { formatBatch, type HttpRequest } from "../activation/formatters";
 import { type Classification, classifyOutcome } from "../activation/retry";
 import type { Message } from "../activation/routing";
 
@@ -31,15 +31,7 @@ export async function attemptDelivery(destination: Destination, messages: Messag
       for (const id of request.messageIds) failedIds.add(id);
       continue;
     }
-    let classification: Classification;
-    try {
-      const response = await fetch(request.url, { method: request.method, headers: request.headers, body: request.body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-      await response.body?.cancel();
-      classification = classifyOutcome({ kind: "response", status: response.status, retryAfter: response.headers.get("retry-after") }, { now: Date.now() });
-    } catch (error) {
-      const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
-      classification = classifyOutcome(timedOut ? { kind: "timeout" } : { kind: "network_error", message: String(error) }, { now: Date.now() });
-    }
+    const classification = await sendRequest(request);
     if (classification.verdict !== "success") {
       failure = classification;
       for (const id of request.messageIds) failedIds.add(id);
@@ -48,4 +40,16 @@ export async function attemptDelivery(destination: Destination, messages: Messag
   const skippedIds = new Set(skipped.map((s) => s.messageId));
   const delivered = messages.map((m) => String(m.messageId)).filter((id) => !failedIds.has(id) && !skippedIds.has(id));
   return { delivered, skipped, ...(failure ? { failure } : {}), latencyMs: Math.round(performance.now() - started) };
+}
+
+/** Sends one formatted request with the delivery timeout and classifies what came back (`notFoundIsSuccess` for deletions). */
+export async function sendRequest(request: HttpRequest, options: { notFoundIsSuccess?: boolean } = {}): Promise<Classification> {
+  try {
+    const response = await fetch(request.url, { method: request.method, headers: request.headers, body: request.body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    await response.body?.cancel();
+    return classifyOutcome({ kind: "response", status: response.status, retryAfter: response.headers.get("retry-after") }, { now: Date.now(), ...options });
+  } catch (error) {
+    const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
+    return classifyOutcome(timedOut ? { kind: "timeout" } : { kind: "network_error", message: String(error) }, { now: Date.now() });
+  }
 }

@@ -106,6 +106,7 @@ function toCore(row: ProfileDbRow): ProfileCore {
     traitMeta: JSON.parse(row.trait_meta),
     computedTraits: JSON.parse(row.computed_traits),
     segments: JSON.parse(row.segments),
+    consent: JSON.parse(row.consent),
     createdAt: row.created_at,
     firstSeenAt: row.first_seen_at,
     lastSeenAt: row.last_seen_at,

@@ -6,7 +6,8 @@ import type { EventQuery, ProfileCore, ProfileReader } from "./reader";
  * `?consistency=strong`: reads the workspace's identity object, the single
  * writer, so the answer includes every event it has applied, written through
  * to D1 or not. Slower than D1 and served from one place; for reads that must
- * not miss a write.
+ * not miss a write. The profile comes with its consent per category, as the
+ * object holds it now (a D1 row carries the same in `profiles.consent`).
  */
 export class StrongProfileReader implements ProfileReader {
   private readonly rows = new Map<string, ProfileRow>();
@@ -18,7 +19,7 @@ export class StrongProfileReader implements ProfileReader {
     if (!row) return null;
     this.rows.set(row.profileId, row);
     const { identifiers: _i, links: _l, canonicalId: _c, ...core } = row;
-    return core;
+    return { ...core, consent: row.consent ?? {} };
   }
 
   async identifiers(profileId: string) {

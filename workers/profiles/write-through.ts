@@ -1,4 +1,5 @@
 import { chunkBySize } from "../lib/chunks";
+import type { ProfileConsent } from "./consent";
 
 /**
  * The D1 side of write-through: plain rows in, prepared statements out, to be
@@ -38,6 +39,12 @@ export interface ProfileRow {
   /** Segment memberships and computed trait values, as evaluated now. */
   segments: { id: string; key: string; name: string; enteredAt: string }[];
   computedTraits: Record<string, unknown>;
+  /**
+   * Consent per category (workers/profiles/consent.ts). Always set by the
+   * identity object; optional because readers of D1 that predate it build
+   * rows without it, and a missing one is written as `{}`.
+   */
+  consent?: ProfileConsent;
 }
 
 export interface AccountRow {
@@ -66,6 +73,8 @@ export interface WriteSet {
   events: EventRow[];
   /** Events already in D1 under an absorbed profile move to the profile it resolves to. */
   reassign: { from: string; to: string }[];
+  /** Erased profiles: every D1 row of theirs goes (`eraseStatements`). */
+  erase: string[];
 }
 
 /** Events travel in chunks of about this many characters of JSON per statement. */
@@ -104,20 +113,37 @@ export function writeStatements(db: Db, workspaceId: string, version: number, se
         .bind(workspaceId, account.groupId, JSON.stringify(account.traits), JSON.stringify(account.traitMeta), account.createdAt, account.updatedAt, account.lastSourceId, account.lastMessageId, version),
     );
   }
+  // Last, so that nothing earlier in the batch can leave a row of an erased profile behind.
+  if (set.erase.length) statements.push(...eraseStatements(db, workspaceId, set.erase));
   return statements;
+}
+
+/**
+ * Deletes erased profiles from D1: their rows and the rows of profiles they
+ * absorbed (whose `canonical_id` points at them), their identifiers, events
+ * and account links. Accounts stay: they are not the person.
+ */
+export function eraseStatements(db: Db, workspaceId: string, profileIds: string[]): D1PreparedStatement[] {
+  const ids = JSON.stringify(profileIds);
+  const absorbed = "SELECT profile_id FROM profiles WHERE workspace_id = ?1 AND canonical_id IN (SELECT value FROM json_each(?2))";
+  const everyId = `(SELECT value FROM json_each(?2) UNION ${absorbed})`;
+  return [
+    ...["profile_identifiers", "profile_events", "account_links"].map((table) => db.prepare(`DELETE FROM ${table} WHERE workspace_id = ?1 AND profile_id IN ${everyId}`).bind(workspaceId, ids)),
+    db.prepare(`DELETE FROM profiles WHERE workspace_id = ?1 AND profile_id IN ${everyId}`).bind(workspaceId, ids),
+  ];
 }
 
 function profileStatements(db: Db, workspaceId: string, version: number, p: ProfileRow): D1PreparedStatement[] {
   const row = db
       .prepare(
         `INSERT INTO profiles (workspace_id, profile_id, canonical_id, user_id, email, phone, first_name, last_name, traits, trait_meta,
-           created_at, first_seen_at, last_seen_at, updated_at, last_source_id, last_message_id, version, segments, computed_traits)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+           created_at, first_seen_at, last_seen_at, updated_at, last_source_id, last_message_id, version, segments, computed_traits, consent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
          ON CONFLICT (workspace_id, profile_id) DO UPDATE SET canonical_id = excluded.canonical_id, user_id = excluded.user_id, email = excluded.email,
            phone = excluded.phone, first_name = excluded.first_name, last_name = excluded.last_name, traits = excluded.traits, trait_meta = excluded.trait_meta,
            created_at = excluded.created_at, first_seen_at = excluded.first_seen_at, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at,
            last_source_id = excluded.last_source_id, last_message_id = excluded.last_message_id, version = excluded.version,
-           segments = excluded.segments, computed_traits = excluded.computed_traits
+           segments = excluded.segments, computed_traits = excluded.computed_traits, consent = excluded.consent
          WHERE excluded.version > profiles.version`,
       )
       .bind(
@@ -140,6 +166,7 @@ function profileStatements(db: Db, workspaceId: string, version: number, p: Prof
         version,
         JSON.stringify(p.segments),
         JSON.stringify(p.computedTraits),
+        JSON.stringify(p.consent ?? {}),
       );
   return [row, ...(p.identifiers ? identifierStatements(db, workspaceId, p.profileId, p.identifiers) : []), ...(p.links ? linkStatements(db, workspaceId, p.profileId, p.links) : [])];
 }

@@ -20,16 +20,27 @@ export interface ActivationEnvelope {
   messages: Record<string, unknown>[];
 }
 
+/** Who a change is about: the ids destinations know them by, and their consent (category → consented) when they stated any. */
+export interface Recipient {
+  userId: string | null;
+  anonymousId: string | null;
+  categoryPreferences?: Record<string, boolean>;
+}
+
 /**
  * What destinations receive for a change, shaped as Segment's Engage sends it:
  * an `identify` carrying the audience key (true / false) or the computed
  * trait's value, and for audiences a `Audience Entered` / `Audience Exited`
- * track, each with `context.personas` naming the computation.
+ * track, each with `context.personas` naming the computation. The profile's
+ * consent travels as `context.consent.categoryPreferences`, so delivery
+ * routing holds audience syncs to it as it does events; a profile that never
+ * stated consent carries none, as an event without consent would.
  */
-export function activationEnvelope(workspaceId: string, change: AudienceChange, identity: { userId: string | null; anonymousId: string | null }): ActivationEnvelope {
+export function activationEnvelope(workspaceId: string, change: AudienceChange, recipient: Recipient): ActivationEnvelope {
   const { audience } = change;
   const timestamp = new Date(change.at).toISOString();
-  const ids = { ...(identity.userId ? { userId: identity.userId } : {}), ...(identity.anonymousId ? { anonymousId: identity.anonymousId } : {}) };
+  const ids = { ...(recipient.userId ? { userId: recipient.userId } : {}), ...(recipient.anonymousId ? { anonymousId: recipient.anonymousId } : {}) };
+  const preferences = recipient.categoryPreferences ?? {};
   const context = {
     personas: {
       computation_class: audience.kind === "segment" ? "audience" : "computed_trait",
@@ -37,6 +48,7 @@ export function activationEnvelope(workspaceId: string, change: AudienceChange, 
       computation_key: audience.key,
       space_id: workspaceId,
     },
+    ...(Object.keys(preferences).length ? { consent: { categoryPreferences: preferences } } : {}),
   };
   const base = `personas_${audience.id}_${change.profileId}_${change.seq}`;
   const value = audience.kind === "segment" ? change.entered === true : change.value;

@@ -7,6 +7,7 @@ import { credentialFromHeader } from "../lib/credentials";
 import { errorFields } from "../lib/logger";
 import { ApiError } from "../lib/problem";
 import { enrich, requestFacts } from "./enrich";
+import { gateAtCollection } from "./gate";
 import type { CdpEvent } from "./normalize";
 
 type Ctx = Context<AppEnv>;
@@ -39,20 +40,24 @@ export async function enforceSourceRateLimit(c: Ctx, source: SourceAuth): Promis
 }
 
 /**
- * Enriches and enqueues accepted events. Only after the queue acknowledged the
- * send does the caller answer 200; a refused send is a 503 the SDKs retry.
+ * Drops what collection refuses (gate.ts), then enriches and enqueues the
+ * rest, which it returns. Only after the queue acknowledged the send does the
+ * caller answer 200; a refused send is a 503 the SDKs retry.
  */
-export async function acceptEvents(c: Ctx, source: SourceAuth, events: CdpEvent[]): Promise<void> {
+export async function acceptEvents(c: Ctx, source: SourceAuth, events: CdpEvent[]): Promise<CdpEvent[]> {
+  const kept = await gateAtCollection(c, source, events);
+  if (kept.length === 0) return kept;
   const facts = requestFacts(c.req.raw);
-  for (const event of events) enrich(event, facts);
+  for (const event of kept) enrich(event, facts);
   try {
-    await publishEvents(c.env.EVENTS_QUEUE as Queue<EventEnvelope>, source.workspaceId, source.sourceId, events);
+    await publishEvents(c.env.EVENTS_QUEUE as Queue<EventEnvelope>, source.workspaceId, source.sourceId, kept);
   } catch (error) {
-    c.get("logger").error("events queue refused the send", { ...errorFields(error), events: events.length });
+    c.get("logger").error("events queue refused the send", { ...errorFields(error), events: kept.length });
     throw new ApiError("UNAVAILABLE", "the event could not be stored durably right now; nothing was accepted, retry the request", {
       headers: { "retry-after": "5" },
     });
   }
+  return kept;
 }
 
 /** The write key authenticates; it is never stored with the event. */

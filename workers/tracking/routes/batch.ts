@@ -52,6 +52,7 @@ export function registerBatchRoutes(app: App) {
         extensions: { rejected },
       });
     }
+    // `accepted` counts valid messages, dropped ones included: the response must not reveal a suppression.
     await acceptEvents(c, source, accepted);
     if (rejected.length > 0) c.get("logger").warn("batch partially rejected", { accepted: accepted.length, rejected: rejected.length });
     return c.json({ success: true as const, accepted: accepted.length, rejected });

@@ -27,8 +27,9 @@ export function registerSingleRoutes(app: App) {
       await enforceSourceRateLimit(c, source);
       const result = normalizeMessage(withoutWriteKey(body), { impliedType: type, receivedAt, byteLength: bytes });
       if (!result.ok) throw new ApiError("VALIDATION_FAILED", `the ${type} message is invalid: ${result.errors.map((e) => `${e.path} ${e.message}`).join("; ")}`, { errors: result.errors });
-      await acceptEvents(c, source, [result.event]);
-      if (wantsSync(c)) return c.json({ success: true as const, profile: await processNow(c, source, result.event) });
+      const [kept] = await acceptEvents(c, source, [result.event]);
+      // A dropped event has no profile to show; the answer is the same as for one whose processing failed.
+      if (wantsSync(c)) return c.json({ success: true as const, profile: kept ? await processNow(c, source, kept) : null });
       return c.json({ success: true as const });
     });
   }

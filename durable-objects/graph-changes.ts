@@ -1,0 +1,116 @@
+import { applyEventWithFeatures, type EventInput } from "../workers/identity/apply";
+import { extractIdentifiers, previousUserId } from "../workers/identity/extract";
+import { featuresFromEvent } from "../workers/identity/features";
+import { identifierKey } from "../workers/identity/types";
+import { IdentityRuleError } from "../workers/identity/unmerge";
+import type { QueuedEvent } from "../workers/intake/envelope";
+import type { AudienceEngine } from "./audience-engine";
+import type { GraphLog, Operation } from "./graph-log";
+import { personEventOf, type ProfileStore } from "./profile-store";
+
+export interface EventAssignment {
+  messageId: string;
+  profileId: string | null;
+  mergeId?: string;
+  dropped: { identifier: string; reason: string }[];
+}
+
+export type Decision<T> = ({ ok: true } & T) | { ok: false; code: "NOT_FOUND" | "CONFLICT"; detail: string };
+
+/**
+ * Graph changes and the profile state that follows them: events resolve and
+ * their profile state is recorded in the same turn; a merge moves the
+ * absorbed profiles' events, traits, consent and segment state to the
+ * survivor; an unmerge or split sends each event to the part that now holds
+ * it and recomputes each part. The object calls these; it schedules the write-through.
+ */
+export class GraphChanges {
+  constructor(
+    private readonly log: GraphLog,
+    private readonly store: ProfileStore,
+    private readonly audiences: AudienceEngine,
+  ) {}
+
+  /**
+   * Resolves events idempotently: an event already applied returns its current
+   * profile and changes nothing. Profile state changes in the same turn.
+   * `sources`: messageId → the source it came from, kept with each trait write and event.
+   */
+  resolve(events: QueuedEvent[], sources: Record<string, string>): EventAssignment[] {
+    const graph = this.log.graph();
+    const settings = this.log.settings();
+    const inputs: EventInput[] = [];
+    const out: EventAssignment[] = [];
+    for (const event of events) {
+      if (graph.eventCluster.has(event.messageId)) {
+        out.push({ messageId: event.messageId, profileId: graph.clusterOfEvent(event.messageId)?.id ?? null, dropped: [] });
+        continue;
+      }
+      const { identifiers } = extractIdentifiers(event, settings);
+      const previous = previousUserId(event, settings);
+      if (previous && graph.index.has(identifierKey(previous))) identifiers.push(previous);
+      const input: EventInput = { messageId: event.messageId, at: Date.parse(event.timestamp) || Date.parse(event.receivedAt), identifiers, features: featuresFromEvent(event, identifiers) };
+      inputs.push(input);
+      const fresh = identifiers.map(identifierKey).filter((key) => !graph.index.has(key));
+      const result = this.withMerges(() => applyEventWithFeatures(graph, settings, input));
+      const profileId = graph.clusterOfEvent(event.messageId)?.id ?? null;
+      const recorded = this.store.recordEvent(event, sources[event.messageId] ?? null, profileId, fresh);
+      if (recorded && profileId) this.audiences.onEvent(profileId, personEventOf(recorded), Date.now());
+      out.push({
+        messageId: event.messageId,
+        profileId,
+        ...(result.merge ? { mergeId: result.merge.id } : {}),
+        dropped: result.dropped.map((d) => ({ identifier: d.dropped, reason: d.reason })),
+      });
+    }
+    if (inputs.length) this.log.record({ kind: "events", inputs });
+    return out;
+  }
+
+  /** Runs a graph change and moves profile state along with every merge it made. */
+  withMerges<T>(run: () => T): T {
+    const graph = this.log.graph();
+    // Merges are kept in insertion order, so the ones this change made are the last.
+    const before = graph.merges.size;
+    const result = run();
+    for (const merge of [...graph.merges.values()].slice(before)) {
+      this.store.merged(merge.survivor, merge.absorbed);
+      for (const id of merge.absorbed) this.audiences.forget(id);
+      this.rebuildAudiences(graph.resolve(merge.survivor).id);
+    }
+    return result;
+  }
+
+  /**
+   * A person's decision: refused ones come back as a result, not a thrown error,
+   * so the caller can answer with a problem document. Rules check before they change anything.
+   */
+  decide<T extends object>(run: () => T, op: Operation): Decision<T> {
+    try {
+      const result = this.withMerges(run);
+      // Unmerges and splits move events between profiles: each follows the graph, and traits and consent are recomputed.
+      if ("restored" in result && "kept" in result) {
+        const graph = this.log.graph();
+        const retracted = op.kind === "unmerge" ? (graph.merges.get(op.mergeId)?.absorbed ?? []) : [];
+        const restored = result.restored as string[];
+        const touched = this.store.regrouped([result.kept as string, ...restored, ...retracted], (messageId) => graph.clusterOfEvent(messageId)?.id ?? null);
+        for (const id of touched) if (graph.resolve(id).id === id) this.rebuildAudiences(id);
+        for (const id of retracted) {
+          this.store.markDirty("profile", id);
+          this.store.markDirty("membership", id);
+          if (graph.resolve(id).id !== id) this.audiences.forget(id);
+        }
+      }
+      this.log.record(op);
+      return { ok: true, ...result };
+    } catch (error) {
+      if (!(error instanceof IdentityRuleError)) throw error;
+      return { ok: false, code: error.code, detail: error.message };
+    }
+  }
+
+  /** Segment state follows the person's events: rebuilt whenever a merge or unmerge changes which events are theirs. */
+  private rebuildAudiences(profileId: string) {
+    if (this.audiences.audiences().length) this.audiences.rebuild(profileId, this.store.personEvents(profileId), Date.now());
+  }
+}

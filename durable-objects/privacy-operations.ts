@@ -1,0 +1,142 @@
+import { eraseClusters, type Footprint, footprint } from "../workers/identity/erase";
+import { normalizeIdentifier } from "../workers/identity/extract";
+import type { IdentityGraph, MergeRecord, ReviewItem } from "../workers/identity/graph";
+import { type Identifier, identifierKey } from "../workers/identity/types";
+import type { ConsentEntry } from "../workers/profiles/consent";
+import type { EventRecord } from "../workers/profiles/event-record";
+import type { IdentifierRow, ProfileRow } from "../workers/profiles/write-through";
+import type { AudienceEngine } from "./audience-engine";
+import type { GraphLog } from "./graph-log";
+import type { ProfileStore } from "./profile-store";
+import { profileRow } from "./profile-views";
+
+/**
+ * The identity object's side of privacy requests: finding everything it holds
+ * about a person (an access request), and erasing it (a deletion). Kept apart
+ * from the object so it stays a thin adapter.
+ */
+
+/**
+ * Parsed JSON. Not `unknown`, which the object's RPC stub turns into `never`,
+ * and not a recursive type, which the stub's type mapping cannot resolve.
+ */
+export type JsonValue = string | number | boolean | null | object;
+type JsonObject = Record<string, JsonValue>;
+
+export type PrivacyProfile = Omit<ProfileRow, "traits" | "traitMeta" | "computedTraits" | "identifiers" | "links"> & {
+  traits: JsonObject;
+  traitMeta: JsonObject;
+  computedTraits: JsonObject;
+  identifiers: IdentifierRow[];
+  links: { groupId: string; sourceId: string | null; at: number }[];
+};
+
+export type PrivacyEvent = Omit<EventRecord, "properties" | "traits" | "context"> & { properties?: JsonObject; traits?: JsonObject; context: JsonObject };
+
+/** Everything the identity object holds about one person, as plain JSON. */
+export interface PrivacyPerson {
+  profileId: string;
+  /** The live id and every id absorbed into it (or restored from it) that still resolves to it. */
+  profileIds: string[];
+  /** Every identifier the person has or had in the graph. */
+  identifiers: Identifier[];
+  /** Every event the object holds for them. */
+  messageIds: string[];
+  groupIds: string[];
+  profile: PrivacyProfile;
+  /** Every event payload the object still holds for them, oldest first. */
+  events: PrivacyEvent[];
+  merges: MergeRecord[];
+  reviews: ReviewItem[];
+  consent: Record<string, ConsentEntry>;
+  consentHistory: { messageId: string; at: number; categoryPreferences: Record<string, boolean> }[];
+}
+
+export interface ErasureCounts {
+  profiles: number;
+  identifiers: number;
+  events: number;
+}
+
+export interface PrivacyParts {
+  storage: DurableObjectStorage;
+  log: GraphLog;
+  store: ProfileStore;
+  audiences: AudienceEngine;
+}
+
+/** Links made by approvals and probabilistic merges are named like events but are none. */
+const isEvent = (messageId: string) => !messageId.startsWith("review:") && !messageId.startsWith("match:");
+
+/** The live profile a privacy request names: `profile_id` directly, any other type normalised as stored. */
+function findLive(graph: IdentityGraph, log: GraphLog, rawType: string, value: string): string | null {
+  const type = rawType.trim().toLowerCase();
+  if (type === "profile_id") return graph.clusters.has(value) ? graph.resolve(value).id : null;
+  const normalized = normalizeIdentifier(type, value, log.settings());
+  // A quarantined identifier is shared by many people: it finds no one (clusterOf skips it).
+  return normalized.ok ? (graph.clusterOf(identifierKey(normalized.identifier))?.id ?? null) : null;
+}
+
+/** The events a person has in the graph and in the store. */
+function eventIds(graph: IdentityGraph, store: ProfileStore, found: Footprint): string[] {
+  const fromGraph = found.messageIds.filter((id) => graph.eventCluster.has(id) && isEvent(id));
+  return [...new Set([...fromGraph, ...store.eventIdsOf(found.clusterIds)])].sort();
+}
+
+export function personForPrivacy({ log, store, audiences }: PrivacyParts, type: string, value: string, now: number): PrivacyPerson | null {
+  const graph = log.graph();
+  const liveId = findLive(graph, log, type, value);
+  if (!liveId) return null;
+  const found = footprint(graph, [liveId]);
+  const row = profileRow(graph, store, audiences, liveId, now)!;
+  const events = found.clusterIds.flatMap((id) => store.events(id, { order: "asc", limit: Number.MAX_SAFE_INTEGER }));
+  events.sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp) || (a.message_id < b.message_id ? -1 : 1));
+  return {
+    profileId: liveId,
+    profileIds: found.clusterIds,
+    identifiers: found.identifierKeys.map(parseKey),
+    messageIds: eventIds(graph, store, found),
+    groupIds: [...new Set(found.clusterIds.flatMap((id) => store.accounts.links(id).map((l) => l.groupId)))].sort(),
+    // Stored values are parsed JSON: the casts only restate that for the RPC types.
+    profile: { ...row, identifiers: row.identifiers ?? [], links: row.links ?? [] } as PrivacyProfile,
+    events: events as PrivacyEvent[],
+    merges: found.merges,
+    reviews: found.reviews,
+    consent: store.consent.of(liveId),
+    consentHistory: store.consent.statements(liveId),
+  };
+}
+
+const parseKey = (key: string): Identifier => {
+  const colon = key.indexOf(":");
+  return { type: key.slice(0, colon), value: key.slice(colon + 1) };
+};
+
+/**
+ * Erases the people `profileIds` belong to from the object, in one
+ * transaction: profile state, audience state and pending writes first, then
+ * the graph. The erasure is logged by profile ids only and the log is
+ * compacted at once, so no earlier operation (which carried the identifier
+ * values) stays in storage. Their D1 rows go with the next write-through.
+ * Idempotent: a person already erased counts zero.
+ */
+export function erasePerson({ storage, log, store, audiences }: PrivacyParts, profileIds: string[]): ErasureCounts {
+  const graph = log.graph();
+  const found = footprint(graph, profileIds);
+  if (found.clusterIds.length === 0) return { profiles: 0, identifiers: 0, events: 0 };
+  const events = eventIds(graph, store, found);
+  try {
+    storage.transactionSync(() => {
+      store.erase(found.clusterIds, events, found.ownKeys);
+      for (const id of found.clusterIds) audiences.forget(id);
+      eraseClusters(graph, found.clusterIds);
+      log.record({ kind: "erase", profileIds: found.clusterIds });
+      log.compact();
+    });
+  } catch (error) {
+    // Storage rolled back but the in-memory graph may already be changed: rebuild it from storage.
+    log.reload();
+    throw error;
+  }
+  return { profiles: found.clusterIds.length, identifiers: found.ownKeys.length, events: events.length };
+}

@@ -1,0 +1,166 @@
+import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { dedupShardName } from "../../durable-objects/dedup-shard";
+import type { EventEnvelope } from "../../workers/intake/envelope";
+import worker from "../../workers/index";
+import { suppress } from "../../workers/privacy/suppression-store";
+import { admin, archivedEvents, createSource, track, waitForArchived } from "../helpers";
+
+/**
+ * Suppressed identifiers at intake, through the real tracking API, events
+ * queue, consumer, archive and identity object: what is dropped, what still
+ * gets through beside it, and what the drop counters say.
+ */
+
+type Json = Record<string, any>;
+const unique = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+async function suppressViaApi(identifiers: { type: string; value: string }[]): Promise<string[]> {
+  const response = await admin("/admin/v1/privacy/suppressions", { method: "POST", json: { workspaceId: "default", identifiers } });
+  expect(response.status).toBe(201);
+  return ((await response.json()) as Json).data.map((s: Json) => s.id);
+}
+
+const profileOf = (workspaceId: string, type: string, value: string) =>
+  env.DB.prepare("SELECT profile_id FROM profile_identifiers WHERE workspace_id = ? AND type = ? AND value = ?").bind(workspaceId, type, value).first<{ profile_id: string }>();
+
+const dropsToday = async (workspaceId: string, reason: string) =>
+  (
+    await env.DB.prepare("SELECT count FROM intake_drops WHERE workspace_id = ? AND day = ? AND reason = ?")
+      .bind(workspaceId, new Date().toISOString().slice(0, 10), reason)
+      .first<{ count: number }>()
+  )?.count ?? 0;
+
+/** Whether the events consumer ever saw the message: it claims every messageId before it checks anything else. */
+const reachedConsumer = (workspaceId: string, messageId: string) =>
+  runInDurableObject(env.DEDUP.getByName(dedupShardName(workspaceId, messageId)), (_, state) =>
+    state.storage.sql.exec("SELECT 1 FROM seen WHERE message_id = ?", messageId).toArray().length > 0,
+  );
+
+const archivedIds = async (workspaceId = "default") => new Set((await archivedEvents(workspaceId)).map((e) => String(e.messageId)));
+
+describe("suppression at the edge", () => {
+  it("drops a batch's event carrying a suppressed email, counts it, and delivers the bystander beside it", async () => {
+    const id = unique();
+    const { writeKey } = await createSource(`suppression ${id}`);
+    await suppressViaApi([{ type: "email", value: `Gone.${id}@Acme-Mail.io` }]);
+    const before = await dropsToday("default", "suppressed");
+
+    const response = await track(
+      "/v1/batch",
+      {
+        batch: [
+          // A +tag variant of the suppressed address, in the context traits of a track call.
+          { type: "track", userId: `gone-${id}`, event: "Viewed", context: { traits: { email: `gone.${id}+shop@acme-mail.io` } }, messageId: `sup-${id}-gone` },
+          { type: "identify", userId: `stays-${id}`, traits: { email: `stays.${id}@acme-mail.io` }, messageId: `sup-${id}-stays` },
+        ],
+      },
+      writeKey,
+    );
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ success: true, accepted: 2, rejected: [] });
+
+    // Both travelled in one queue message: once the bystander is archived and resolved, the other would have been too.
+    expect(await waitForArchived(`sup-${id}-`, 1)).toHaveLength(1);
+    await until("the bystander's profile", async () => (await profileOf("default", "user_id", `stays-${id}`)) ?? undefined);
+    expect((await archivedIds()).has(`sup-${id}-gone`)).toBe(false);
+    expect(await profileOf("default", "user_id", `gone-${id}`)).toBeNull();
+    expect(await reachedConsumer("default", `sup-${id}-gone`)).toBe(false);
+    await until("the drop to be counted", async () => ((await dropsToday("default", "suppressed")) > before ? true : undefined));
+  });
+
+  it("drops single calls too, and answers a synchronous one with no profile", async () => {
+    const id = unique();
+    const { writeKey } = await createSource(`suppression single ${id}`);
+    await suppressViaApi([{ type: "user_id", value: `single-${id}` }]);
+
+    const plain = await track("/v1/track", { userId: `single-${id}`, event: "Viewed", messageId: `sup1-${id}-a` }, writeKey);
+    expect(await plain.json()).toEqual({ success: true });
+    const sync = await track("/v1/identify?sync=true", { userId: `single-${id}`, traits: { plan: "pro" }, messageId: `sup1-${id}-b` }, writeKey);
+    expect(sync.status).toBe(200);
+    expect(await sync.json()).toEqual({ success: true, profile: null });
+    // An alias whose previous id is the suppressed user id is dropped as well.
+    await track("/v1/alias", { userId: `new-${id}`, previousId: `single-${id}`, messageId: `sup1-${id}-c` }, writeKey);
+
+    await track("/v1/track", { userId: `other-${id}`, event: "Viewed", messageId: `sup1-${id}-d` }, writeKey);
+    expect((await waitForArchived(`sup1-${id}-`, 1)).map((e) => e.messageId)).toEqual([`sup1-${id}-d`]);
+    expect(await profileOf("default", "user_id", `single-${id}`)).toBeNull();
+    for (const dropped of ["a", "b", "c"]) expect(await reachedConsumer("default", `sup1-${id}-${dropped}`)).toBe(false);
+  });
+
+  it("lets the identifier's events through again once the suppression is lifted", async () => {
+    const id = unique();
+    const { writeKey } = await createSource(`suppression lifted ${id}`);
+    const [suppressionId] = await suppressViaApi([{ type: "anonymous_id", value: `anon-${id}` }]);
+
+    await track("/v1/page", { anonymousId: `anon-${id}`, name: "Home", messageId: `sup2-${id}-while` }, writeKey);
+    expect((await admin(`/admin/v1/privacy/suppressions/${suppressionId}`, { method: "DELETE" })).status).toBe(200);
+    await track("/v1/page", { anonymousId: `anon-${id}`, name: "Home", messageId: `sup2-${id}-after` }, writeKey);
+
+    expect((await waitForArchived(`sup2-${id}-`, 1)).map((e) => e.messageId)).toEqual([`sup2-${id}-after`]);
+    await until("the profile of the lifted identifier", async () => (await profileOf("default", "anonymous_id", `anon-${id}`)) ?? undefined);
+  });
+});
+
+describe("suppression in the events consumer", () => {
+  const WORKSPACE = "ws-suppression-consumer";
+
+  function envelope(id: string, receivedAt: string): EventEnvelope {
+    const base = { type: "track" as const, event: "Viewed", receivedAt, timestamp: receivedAt, context: {}, integrations: {} };
+    return {
+      v: 1,
+      workspaceId: WORKSPACE,
+      sourceId: "src_test",
+      events: [
+        { ...base, messageId: `q-${id}-gone`, userId: `queued-${id}`, context: { device: { id: `device-${id}` } } },
+        { ...base, messageId: `q-${id}-stays`, userId: `bystander-${id}` },
+      ],
+    };
+  }
+
+  async function deliver(messages: { id: string; body: unknown }[]) {
+    const batch = createMessageBatch("cdp-events", messages.map((m) => ({ id: m.id, timestamp: new Date(), attempts: 1, body: m.body })));
+    const ctx = createExecutionContext();
+    await worker.queue(batch as MessageBatch<unknown>, env, ctx);
+    return getQueueResult(batch, ctx);
+  }
+
+  it("drops an event queued before its identifier was suppressed, before the archive and identity, and counts it", async () => {
+    const id = unique();
+    // Accepted at the edge while nothing was suppressed; the deletion lands while it waits in the queue.
+    const queued = envelope(id, new Date().toISOString());
+    await suppress(env.DB, WORKSPACE, [`device_id:device-${id}`], { reason: "deletion", requestId: `req-${id}`, actor: "test" });
+    const before = await dropsToday(WORKSPACE, "suppressed");
+
+    expect((await deliver([{ id: `msg-${id}`, body: queued }])).ackAll).toBe(true);
+
+    const archived = await archivedIds(WORKSPACE);
+    expect(archived.has(`q-${id}-stays`)).toBe(true);
+    expect(archived.has(`q-${id}-gone`)).toBe(false);
+    await until("the bystander's profile", async () => (await profileOf(WORKSPACE, "user_id", `bystander-${id}`)) ?? undefined);
+    expect(await profileOf(WORKSPACE, "user_id", `queued-${id}`)).toBeNull();
+    expect(await dropsToday(WORKSPACE, "suppressed")).toBe(before + 1);
+  });
+
+  it("drops a retried delivery of a suppressed event just the same", async () => {
+    const id = unique();
+    const queued = envelope(id, new Date().toISOString());
+    expect((await deliver([{ id: `msg-${id}`, body: { ...queued, events: [queued.events[1]!] } }])).ackAll).toBe(true);
+    await suppress(env.DB, WORKSPACE, [`user_id:queued-${id}`], { reason: "manual", actor: "test" });
+    // The client retried the whole request: a new queue message with both events.
+    expect((await deliver([{ id: `msg-${id}-retry`, body: queued }])).ackAll).toBe(true);
+    expect((await archivedIds(WORKSPACE)).has(`q-${id}-gone`)).toBe(false);
+  });
+});

@@ -1,0 +1,146 @@
+import type { IdentityGraph, MergeRecord, ReviewItem } from "./graph";
+import { blockingKeys } from "./probabilistic";
+
+/**
+ * A person's footprint in the identity graph, and its erasure, as pure
+ * functions over the graph. A person is a live cluster together with every
+ * cluster that forwards to it (absorbed by a merge); erasing them removes
+ * every structure that names those clusters, their events or the identifier
+ * values only they hold. Identifiers another person also holds (a shared
+ * device handed over after a logout) stay theirs.
+ */
+
+export interface Footprint {
+  /** The clusters that make up the person: the live ones first, then the absorbed ones, each in id order. */
+  clusterIds: string[];
+  /** Every identifier key the person holds or held (`type:value`), sorted. */
+  identifierKeys: string[];
+  /** Identifier keys no other live cluster holds: those erasure removes. */
+  ownKeys: string[];
+  /** Every event the graph assigns to them or linked through them, sorted. */
+  messageIds: string[];
+  merges: MergeRecord[];
+  reviews: ReviewItem[];
+}
+
+/** The clusters that are one person with `ids`: each id's live cluster and every cluster resolving to one of those. */
+export function personClusters(graph: IdentityGraph, ids: Iterable<string>): string[] {
+  const live = new Set<string>();
+  for (const id of ids) if (graph.clusters.has(id)) live.add(graph.resolve(id).id);
+  if (live.size === 0) return [];
+  const members = [...graph.clusters.values()].filter((c) => live.has(graph.resolve(c.id).id)).map((c) => c.id);
+  return members.sort((a, b) => Number(live.has(b)) - Number(live.has(a)) || a.localeCompare(b));
+}
+
+export function footprint(graph: IdentityGraph, ids: Iterable<string>): Footprint {
+  const clusterIds = personClusters(graph, ids);
+  const mine = new Set(clusterIds);
+  const keys = new Set<string>();
+  const messageIds = new Set<string>();
+  for (const id of clusterIds) {
+    const cluster = graph.clusters.get(id)!;
+    for (const key of cluster.identifiers.keys()) keys.add(key);
+    for (const link of cluster.links) {
+      messageIds.add(link.messageId);
+      for (const key of link.keys) keys.add(key);
+    }
+  }
+  for (const [messageId, clusterId] of graph.eventCluster) if (mine.has(clusterId)) messageIds.add(messageId);
+  const merges = [...graph.merges.values()].filter((m) => namesAny(mine, [m.survivor, ...m.absorbed, ...(m.retracted?.restored ?? []), ...m.evidence.map((e) => e.clusterId)]));
+  // A merge's evidence event may belong to the other part since an unmerge: only their evidence identifiers are theirs.
+  for (const merge of merges) for (const { key, clusterId } of merge.evidence) if (mine.has(clusterId)) keys.add(key);
+  // Identifiers dropped from their own events were still theirs to send.
+  for (const conflict of graph.conflicts) if (messageIds.has(conflict.messageId)) keys.add(conflict.dropped);
+  const reviews = [...graph.reviews.values()].filter((r) => namesAny(mine, r.clusters) || (r.messageId !== undefined && messageIds.has(r.messageId)));
+  const heldElsewhere = new Set<string>();
+  for (const cluster of graph.clusters.values()) {
+    if (mine.has(cluster.id)) continue;
+    for (const key of cluster.identifiers.keys()) if (keys.has(key)) heldElsewhere.add(key);
+  }
+  return {
+    clusterIds,
+    identifierKeys: [...keys].sort(),
+    ownKeys: [...keys].filter((key) => !heldElsewhere.has(key)).sort(),
+    messageIds: [...messageIds].sort(),
+    merges,
+    reviews,
+  };
+}
+
+const namesAny = (set: Set<string>, ids: Iterable<string>) => {
+  for (const id of ids) if (set.has(id)) return true;
+  return false;
+};
+
+/** The user id values among identifier keys: index entries remember the user ids seen with an identifier. */
+const userIdValues = (keys: Iterable<string>) => new Set([...keys].filter((k) => k.startsWith("user_id:")).map((k) => k.slice("user_id:".length)));
+
+/**
+ * Removes the people `ids` belong to from the graph. Idempotent: ids already
+ * gone (or never known) erase nothing. Returns what was removed.
+ */
+export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Footprint {
+  const found = footprint(graph, ids);
+  if (found.clusterIds.length === 0) return found;
+  const clusters = new Set(found.clusterIds);
+  const own = new Set(found.ownKeys);
+  const messages = new Set(found.messageIds);
+  const userIds = userIdValues(own);
+
+  for (const id of clusters) {
+    graph.clusters.delete(id);
+    graph.features.delete(id);
+  }
+  for (const [key, entry] of graph.index) {
+    if (own.has(key)) graph.index.delete(key);
+    else if (clusters.has(entry.clusterId)) {
+      // Another person holds it too: it routes to them from now on.
+      const holder = [...graph.clusters.values()].find((c) => !c.forwardedTo && c.identifiers.has(key));
+      if (holder) entry.clusterId = holder.id;
+      else graph.index.delete(key);
+    }
+    for (const userId of userIds) entry.userIds.delete(userId);
+  }
+  for (const [messageId, clusterId] of graph.eventCluster) if (clusters.has(clusterId) || messages.has(messageId)) graph.eventCluster.delete(messageId);
+  for (const messageId of messages) graph.tombstones.delete(messageId);
+  for (const merge of found.merges) graph.merges.delete(merge.id);
+  for (const review of found.reviews) graph.reviews.delete(review.id);
+  for (const [key, reviewIds] of graph.openReviewsByIdentifier) {
+    for (const review of found.reviews) reviewIds.delete(review.id);
+    if (own.has(key) || reviewIds.size === 0) graph.openReviewsByIdentifier.delete(key);
+  }
+  const keep = graph.conflicts.filter((c) => !messages.has(c.messageId) && !own.has(c.dropped) && !c.clusters.some((id) => clusters.has(id)));
+  graph.conflicts.splice(0, graph.conflicts.length, ...keep);
+  for (const pair of graph.neverMerge) {
+    const [a, b] = pair.split("\u0000") as [string, string];
+    if (own.has(a) || own.has(b)) graph.neverMerge.delete(pair);
+  }
+  for (const pair of graph.suggested) {
+    const [a, b] = pair.split("\u0000") as [string, string];
+    if (clusters.has(a) || clusters.has(b)) graph.suggested.delete(pair);
+  }
+  const scrubbed = new Map([...scrubFeatures(graph, own)].map((id) => [id, new Set(blockingKeys(graph.features.get(id)!))]));
+  for (const [key, members] of graph.blocks) {
+    for (const id of clusters) members.delete(id);
+    for (const [id, keys] of scrubbed) if (!keys.has(key)) members.delete(id);
+    if (members.size === 0) graph.blocks.delete(key);
+  }
+  // Another cluster's links may still name an identifier only they held (a split-off link): it links nothing now.
+  for (const cluster of graph.clusters.values()) {
+    if (cluster.links.some((l) => l.keys.some((k) => own.has(k)))) cluster.links = cluster.links.map((l) => ({ ...l, keys: l.keys.filter((k) => !own.has(k)) })).filter((l) => l.keys.length > 0);
+  }
+  return found;
+}
+
+/** A part split off a merged profile started from its match features: emails and phones only the erased person held leave them. */
+function scrubFeatures(graph: IdentityGraph, own: Set<string>): string[] {
+  const changed: string[] = [];
+  for (const [id, features] of graph.features) {
+    const emails = features.emails.filter((v) => !own.has(`email:${v}`));
+    const phones = features.phones.filter((v) => !own.has(`phone:${v}`));
+    if (emails.length === features.emails.length && phones.length === features.phones.length) continue;
+    graph.features.set(id, { ...features, emails, phones });
+    changed.push(id);
+  }
+  return changed;
+}
