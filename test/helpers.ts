@@ -48,3 +48,20 @@ export async function waitForArchived(prefix: string, count: number, timeoutMs =
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/** A short random suffix, so a test's ids are its own. */
+export const unique = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export type Json = Record<string, any>;
+export const json = async (response: Response) => (await response.json()) as Json;
+
+/** Polls `check` until it returns a value (not undefined), or fails naming `what` after `timeoutMs`. */
+export async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}

@@ -1,6 +1,6 @@
 import { Analytics } from "@segment/analytics-node";
 import { parquetReadObjects } from "hyparquet";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { gunzipSync } from "node:zlib";

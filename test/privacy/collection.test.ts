@@ -5,28 +5,13 @@ import { dedupShardName } from "../../durable-objects/dedup-shard";
 import { intakeDropsByDay, recordIntakeDrops } from "../../workers/privacy/intake-drops";
 import { savePrivacySettings } from "../../workers/privacy/settings-store";
 import { DEFAULT_PRIVACY_SETTINGS } from "../../workers/privacy/settings";
-import { admin, archivedEvents, track } from "../helpers";
+import { admin, archivedEvents, json, track, unique, until, type Json } from "../helpers";
 
 /**
  * Consent required at collection, through the real tracking API, queue and
  * archive: events lacking a required category are dropped before the queue
  * and counted, consented ones and the consent event itself are kept.
  */
-
-type Json = Record<string, any>;
-const json = async (response: Response) => (await response.json()) as Json;
-const unique = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 /** A workspace of its own that requires `required` at collection, with a source to send from. */
 async function workspaceRequiring(required: string[]): Promise<{ ws: string; writeKey: string }> {

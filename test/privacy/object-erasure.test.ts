@@ -1,7 +1,7 @@
 import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { IdentityGraphShard, PrivacyPerson } from "../../durable-objects/identity-graph";
+import type { PrivacyPerson } from "../../durable-objects/identity-graph";
 import { CONSENT_EVENT } from "../../workers/privacy/settings";
 import type { ProfileRow } from "../../workers/profiles/write-through";
 import { unique } from "../profiles/helpers";

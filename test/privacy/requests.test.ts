@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { admin, bearer, call, createSource, track, waitForArchived } from "../helpers";
+import { admin, bearer, call, createSource, json, track, unique, until, waitForArchived, type Json } from "../helpers";
 
 /**
  * Access and deletion requests through the admin API, with the real jobs
@@ -9,21 +9,6 @@ import { admin, bearer, call, createSource, track, waitForArchived } from "../he
  * whole-store search after a deletion, with real destinations, is in
  * test/e2e/privacy-deletion.test.ts.
  */
-
-type Json = Record<string, any>;
-const json = async (response: Response) => (await response.json()) as Json;
-const unique = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 const finished = (kind: "exports" | "deletions", id: string) =>
   until(`${kind} ${id} to end`, async () => {

@@ -1,14 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { admin, bearer, call } from "../helpers";
+import { admin, bearer, call, json, unique, type Json } from "../helpers";
 
 /**
  * The suppression and collection admin routes: what they store and show (never
  * the raw identifier), the audit trail, paging, bad input, and who may call them.
  */
 
-type Json = Record<string, any>;
-const json = async (response: Response) => (await response.json()) as Json;
-const unique = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
 const PATH = "/admin/v1/privacy/suppressions";
 
 const post = (body: unknown, headers: Record<string, string> = {}) => admin(PATH, { method: "POST", json: body, headers });

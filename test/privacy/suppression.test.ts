@@ -5,27 +5,13 @@ import { dedupShardName } from "../../durable-objects/dedup-shard";
 import type { EventEnvelope } from "../../workers/intake/envelope";
 import worker from "../../workers/index";
 import { suppress } from "../../workers/privacy/suppression-store";
-import { admin, archivedEvents, createSource, track, waitForArchived } from "../helpers";
+import { admin, archivedEvents, createSource, type Json, track, unique, until, waitForArchived } from "../helpers";
 
 /**
  * Suppressed identifiers at intake, through the real tracking API, events
  * queue, consumer, archive and identity object: what is dropped, what still
  * gets through beside it, and what the drop counters say.
  */
-
-type Json = Record<string, any>;
-const unique = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 async function suppressViaApi(identifiers: { type: string; value: string }[]): Promise<string[]> {
   const response = await admin("/admin/v1/privacy/suppressions", { method: "POST", json: { workspaceId: "default", identifiers } });

@@ -1,8 +1,8 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import { createRoute } from "@hono/zod-openapi";
 import type { App } from "../context";
 import { requireScope } from "./auth";
-import { createdSchema, createPrivacyRequest, createRequestBody, findPrivacyRequest, listQuery, listRequests, privacyRequestSchema, toPrivacyRequestView } from "./privacy-requests";
-import { idParam, json, problemResponses, workspaceQuery } from "./schemas";
+import { createdSchema, createPrivacyRequest, createRequestBody, findPrivacyRequest, registerPrivacyRequestReads, toPrivacyRequestView } from "./privacy-requests";
+import { json, problemResponses } from "./schemas";
 
 const PATH = "/admin/v1/privacy/deletions";
 const TAG = "Privacy";
@@ -31,27 +31,5 @@ export function registerPrivacyDeletionRoutes(app: App) {
     },
   );
 
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: PATH,
-      tags: [TAG],
-      summary: "Deletion requests, newest first",
-      request: { query: listQuery },
-      responses: { 200: json(z.object({ data: z.array(privacyRequestSchema), next: z.string().nullable() }), "Deletion requests"), ...problemResponses },
-    }),
-    async (c) => c.json(await listRequests(c, "deletion", c.req.valid("query")), 200),
-  );
-
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: `${PATH}/{id}`,
-      tags: [TAG],
-      summary: "A deletion request: its status and what each store and destination did",
-      request: { params: idParam("Deletion request", "del_4f1c2a9e0b7d4c3a8e6f1a2b"), query: workspaceQuery },
-      responses: { 200: json(privacyRequestSchema, "The deletion request"), ...problemResponses },
-    }),
-    async (c) => c.json(toPrivacyRequestView(await findPrivacyRequest(c, "deletion", c.req.valid("param").id, c.req.valid("query").workspaceId)), 200),
-  );
+  registerPrivacyRequestReads(app, "deletion", PATH, "Deletion request", "del_4f1c2a9e0b7d4c3a8e6f1a2b");
 }

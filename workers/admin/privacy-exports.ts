@@ -3,7 +3,7 @@ import type { App } from "../context";
 import { ApiError } from "../lib/problem";
 import { auditInsert } from "./audit";
 import { requireScope } from "./auth";
-import { createdSchema, createPrivacyRequest, createRequestBody, findPrivacyRequest, listQuery, listRequests, privacyRequestSchema, toPrivacyRequestView } from "./privacy-requests";
+import { createdSchema, createPrivacyRequest, createRequestBody, findPrivacyRequest, registerPrivacyRequestReads, toPrivacyRequestView } from "./privacy-requests";
 import { idParam, json, problemResponses, workspaceQuery } from "./schemas";
 
 const PATH = "/admin/v1/privacy/exports";
@@ -32,29 +32,7 @@ export function registerPrivacyExportRoutes(app: App) {
     },
   );
 
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: PATH,
-      tags: [TAG],
-      summary: "Access requests, newest first",
-      request: { query: listQuery },
-      responses: { 200: json(z.object({ data: z.array(privacyRequestSchema), next: z.string().nullable() }), "Access requests"), ...problemResponses },
-    }),
-    async (c) => c.json(await listRequests(c, "export", c.req.valid("query")), 200),
-  );
-
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: `${PATH}/{id}`,
-      tags: [TAG],
-      summary: "An access request and its progress",
-      request: { params: exportId, query: workspaceQuery },
-      responses: { 200: json(privacyRequestSchema, "The access request"), ...problemResponses },
-    }),
-    async (c) => c.json(toPrivacyRequestView(await findPrivacyRequest(c, "export", c.req.valid("param").id, c.req.valid("query").workspaceId)), 200),
-  );
+  registerPrivacyRequestReads(app, "export", PATH, "Access request", "exp_4f1c2a9e0b7d4c3a8e6f1a2b");
 
   app.openapi(
     createRoute({

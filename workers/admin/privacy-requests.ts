@@ -1,6 +1,6 @@
-import { z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { AppEnv } from "../context";
+import type { App, AppEnv } from "../context";
 import { PRIVACY_REQUEST_STATUSES, type PrivacyRequestKind, privacyRequests } from "../db/privacy-schema";
 import { jobs } from "../db/schema";
 import { normalizeIdentifier } from "../identity/extract";
@@ -18,7 +18,7 @@ import { auditInsert } from "./audit";
 import { targetWorkspace } from "./auth";
 import { identityGraphFor } from "./identity-common";
 import { jobSchema, toJob } from "./jobs";
-import { workspaceQuery } from "./schemas";
+import { idParam, json, problemResponses, workspaceQuery } from "./schemas";
 
 /**
  * What access (export) and deletion requests share: the subject identifier,
@@ -203,4 +203,31 @@ export async function listRequests(c: Context<AppEnv>, kind: PrivacyRequestKind,
   const before = query.next ? { createdAt: Number(at), id: rest.join(".") } : undefined;
   const { page, next } = await listPrivacyRequests(c.env.DB, workspaceId, kind, query.limit, before);
   return { data: page.map(toPrivacyRequestView), next };
+}
+
+/** The two reads every kind of request has: the workspace's list, and one request with its progress. */
+export function registerPrivacyRequestReads(app: App, kind: PrivacyRequestKind, path: string, noun: string, example: string) {
+  app.openapi(
+    createRoute({
+      method: "get",
+      path,
+      tags: ["Privacy"],
+      summary: `${noun}s, newest first`,
+      request: { query: listQuery },
+      responses: { 200: json(z.object({ data: z.array(privacyRequestSchema), next: z.string().nullable() }), `${noun}s`), ...problemResponses },
+    }),
+    async (c) => c.json(await listRequests(c, kind, c.req.valid("query")), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: `${path}/{id}`,
+      tags: ["Privacy"],
+      summary: `A ${noun.toLowerCase()}: its status and what each store${kind === "deletion" ? " and destination" : ""} did`,
+      request: { params: idParam(noun, example), query: workspaceQuery },
+      responses: { 200: json(privacyRequestSchema, `The ${noun.toLowerCase()}`), ...problemResponses },
+    }),
+    async (c) => c.json(toPrivacyRequestView(await findPrivacyRequest(c, kind, c.req.valid("param").id, c.req.valid("query").workspaceId)), 200),
+  );
 }
