@@ -123,7 +123,9 @@ describe("privacy: a deletion reaches every store and every destination", () => 
   let server: LocalServer;
   let webhook: Receiver;
   let braze: Receiver;
-  const destinations = {} as { webhook: Json; braze: Json };
+  let refuser: Receiver;
+  let accessExportId = "";
+  const destinations = {} as { webhook: Json; braze: Json; refuser: Json };
   const call = (method: string, p: string, body?: unknown) => adminCall(server, method, p, body);
   async function ok(method: string, p: string, expected: number, body?: unknown): Promise<Json> {
     const reply = await call(method, p, body);
@@ -139,8 +141,11 @@ describe("privacy: a deletion reaches every store and every destination", () => 
     // Braze answers the deletion 500 once, then accepts it: the deletion retries.
     let brazeDeletes = 0;
     braze = await startReceiver((request) => (request.path.endsWith("/users/delete") && brazeDeletes++ === 0 ? { status: 500 } : { status: 201 }), { path: "" });
+    // Accepts everything but the bystander's deletion, which it refuses for good (a 400).
+    refuser = await startReceiver((request) => (request.rawBody.includes('"type":"delete"') && request.rawBody.includes(bystander.userId) ? { status: 400 } : { status: 200 }));
     const every = { events: [{}], audiences: [], computedTraits: [] };
     destinations.webhook = (await ok("POST", "/destinations", 201, { workspaceId: WORKSPACE, type: "webhook", name: `Privacy Hook ${RUN}`, settings: { url: webhook.url }, secrets: { signingSecret: "privacy-hook-secret" }, subscriptions: every })).destination;
+    destinations.refuser = (await ok("POST", "/destinations", 201, { workspaceId: WORKSPACE, type: "webhook", name: `Refusing Hook ${RUN}`, settings: { url: refuser.url }, secrets: { signingSecret: "refusing-hook-secret" }, subscriptions: every })).destination;
     destinations.braze = (await ok("POST", "/destinations", 201, { workspaceId: WORKSPACE, type: "braze", name: `Privacy Braze ${RUN}`, settings: { instanceUrl: `http://127.0.0.1:${braze.port}` }, secrets: { apiKey: "braze-key" }, subscriptions: every })).destination;
 
     const analytics = new Analytics({ writeKey: server.writeKey, host: server.url, flushAt: 20, flushInterval: 200, maxRetries: 3 });
@@ -161,7 +166,7 @@ describe("privacy: a deletion reaches every store and every destination", () => 
     await analytics.closeAndFlush();
     await waitForArchive(server, `pd-${RUN}-`, 7);
     await waitFor("both destinations to receive the person's events", async () =>
-      [webhook, braze].every((r) => r.requests.some((q) => q.status !== undefined && q.status < 300 && q.rawBody.includes(person.userId))) ? true : undefined,
+      [webhook, braze, refuser].every((r) => r.requests.some((q) => q.status !== undefined && q.status < 300 && q.rawBody.includes(person.userId))) ? true : undefined,
     );
     // Copies elsewhere: the warehouse export of the hour and today's profiles, and an access export of the person.
     const hour = new Date().toISOString().slice(0, 13);
@@ -172,12 +177,14 @@ describe("privacy: a deletion reaches every store and every destination", () => 
     });
     await ok("POST", "/exports", 200, { workspaceId: WORKSPACE, kind: "profiles" });
     const access = await ok("POST", "/privacy/exports", 202, { workspaceId: WORKSPACE, identifier: { type: "user_id", value: person.userId } });
+    accessExportId = access.request.id;
     await waitFor("the access export", async () => ((await ok("GET", `/privacy/exports/${access.request.id}?workspaceId=${WORKSPACE}`, 200)).status === "finished" ? true : undefined));
   }, 240_000);
 
   afterAll(async () => {
     await webhook?.close();
     await braze?.close();
+    await refuser?.close();
     await server?.dispose();
   });
 
@@ -188,12 +195,23 @@ describe("privacy: a deletion reaches every store and every destination", () => 
     }
   });
 
-  it("erases the person everywhere, tells both destinations, and keeps the bystander", async () => {
+  it("exported the person's deliveries and archived events in their access request", async () => {
+    const response = await fetch(`${server.url}/admin/v1/privacy/exports/${accessExportId}/download?workspaceId=${WORKSPACE}`, { headers: { authorization: `Bearer ${server.adminToken}` } });
+    expect(response.status).toBe(200);
+    const document = (await response.json()) as Json;
+    const delivered = new Set((document.deliveries as Json[]).filter((d) => d.status === "delivered").map((d) => d.destination_id));
+    expect([...delivered].sort()).toEqual([destinations.webhook.id, destinations.braze.id, destinations.refuser.id].sort());
+    expect((document.events.archive.events as Json[]).map((e) => e.messageId).sort()).toEqual([1, 2, 3, 4, 5].map((n) => `pd-${RUN}-${n}`));
+    expect(JSON.stringify(document.profile.current)).toContain(person.favouriteColour);
+    expect(JSON.stringify(document)).not.toContain(bystander.userId);
+  });
+
+  it("erases the person everywhere, tells every destination, and keeps the bystander", async () => {
     // By their email in another case: any identifier reaches the whole person.
     const created = await ok("POST", "/privacy/deletions", 202, { workspaceId: WORKSPACE, identifier: { type: "email", value: person.email.toUpperCase() } });
     expect(created.request).toMatchObject({ kind: "deletion", status: "initialized", subject: expect.stringMatching(/^email:z\*\*\*@quixote-mail\.com$/) });
     expect(created.request.profileIds.length).toBeGreaterThanOrEqual(2); // the merged profile and the one it absorbed
-    expect(Object.keys(created.request.destinations).sort()).toEqual([destinations.webhook.id, destinations.braze.id].sort());
+    expect(Object.keys(created.request.destinations).sort()).toEqual([destinations.webhook.id, destinations.braze.id, destinations.refuser.id].sort());
 
     const done = await waitFor(
       "the deletion to finish",
@@ -208,6 +226,7 @@ describe("privacy: a deletion reaches every store and every destination", () => 
     expect(done.stores.r2.counts.archiveEventsRemoved).toBeGreaterThanOrEqual(5);
     expect(done.destinations[destinations.webhook.id]).toMatchObject({ status: "finished", attempts: 1 });
     expect(done.destinations[destinations.braze.id]).toMatchObject({ status: "finished", attempts: 2 });
+    expect(done.destinations[destinations.refuser.id]).toMatchObject({ status: "finished", attempts: 1 });
     const job = await ok("GET", `/jobs/${done.jobId}?workspaceId=${WORKSPACE}`, 200);
     expect(job).toMatchObject({ kind: "privacy-deletion", status: "succeeded" });
 
@@ -249,5 +268,19 @@ describe("privacy: a deletion reaches every store and every destination", () => 
     expect(profile.data).toEqual([]);
     const drops = await ok("GET", `/privacy/collection?workspaceId=${WORKSPACE}&days=1`, 200);
     expect(JSON.stringify(drops)).toMatch(/suppressed/);
+  }, 120_000);
+
+  it("ends in partial success, naming the destination, when one refuses the deletion for good", async () => {
+    const created = await ok("POST", "/privacy/deletions", 202, { workspaceId: WORKSPACE, identifier: { type: "user_id", value: bystander.userId } });
+    const done = await waitFor("the bystander's deletion to end", async () => {
+      const request = await ok("GET", `/privacy/deletions/${created.request.id}?workspaceId=${WORKSPACE}`, 200);
+      return ["finished", "partial_success", "failed"].includes(request.status) ? request : undefined;
+    });
+    expect(done.status).toBe("partial_success");
+    expect(done.destinations[destinations.refuser.id]).toMatchObject({ status: "failed", attempts: 1, lastError: expect.stringContaining("400") });
+    expect(done.destinations[destinations.webhook.id]).toMatchObject({ status: "finished" });
+    expect(done.error).toContain(`Refusing Hook ${RUN}`);
+    // Every store is clean of them all the same.
+    expect(hits([...(await d1Texts(server)), ...(await r2Texts(server)), ...(await durableObjectTexts(server))], BYSTANDER_NEEDLES)).toEqual([]);
   }, 120_000);
 });

@@ -1,6 +1,7 @@
 import { BACKFILL_CHUNK, type JobMessage, jobMessageSchema, sendJobMessage } from "../jobs/backfill";
 import { type ChunkResult, JobStopped, runArchiveReplay, runAudienceSync } from "../jobs/destination-jobs";
 import { runPrivacyJob } from "../jobs/privacy-jobs";
+import { DeletionPending } from "../privacy/deletion-job";
 import { createLogger, errorFields, type Logger } from "../lib/logger";
 import { fieldErrors } from "../lib/problem";
 import { retryDelaySeconds } from "./events";
@@ -68,6 +69,10 @@ async function handle(env: Env, message: Message<unknown>, job: JobMessage, logg
     const final = message.attempts > JOB_MAX_RETRIES;
     if (error instanceof NotYourTurn && !final) {
       logger.info("job chunk waits for the chunk before it to be recorded", { after: job.after, attempts: message.attempts });
+    } else if (error instanceof DeletionPending && !final) {
+      // Expected while a destination is failing: the step sends again, with backoff, to the ones still pending.
+      logger.warn("deletion calls pending; the step runs again", { detail: error.message, attempts: message.attempts });
+      await recordFailure(env.DB, job.jobId, error, false).catch((cause) => logger.error("could not record the job's state", errorFields(cause)));
     } else {
       logger.error(final ? "job chunk failed for the last time; the job has failed" : "job chunk failed; retrying", { ...errorFields(error), after: job.after, attempts: message.attempts });
       await recordFailure(env.DB, job.jobId, error, final).catch((cause) => logger.error("could not record the job's failure", errorFields(cause)));
