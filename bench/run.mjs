@@ -20,6 +20,10 @@
  * Activation (bench/activation.mjs): deliveries/s to local webhook receivers for events sent through
  * `/v1/batch`, and a healthy destination's throughput while a second one is down, as a ratio to the
  * all-healthy run (BENCH_ACTIVATION_* tune it). BENCH_ONLY=activation runs only it and replaces `activation`.
+ *
+ * Privacy (bench/privacy.mjs): intake events/s with and without suppressions, and one person's
+ * deletion among a collected population beside a naive scan of the archive (BENCH_PRIVACY_* tune
+ * it). BENCH_ONLY=privacy runs only it and replaces `privacy`.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -27,13 +31,14 @@ import { benchActivation, printActivation } from "./activation.mjs";
 import { benchCollection, TRACK_BODY } from "./collection.mjs";
 import { benchIdentityEndToEnd, printIdentityEndToEnd } from "./identity/end-to-end.mjs";
 import { benchIdentity, printIdentity } from "./identity/run.mjs";
+import { benchPrivacy, printPrivacy } from "./privacy.mjs";
 import { benchProfiles, printProfiles } from "./profiles.mjs";
 import { benchSegments, printSegments } from "./segments.mjs";
 import { benchWranglerDev } from "./wrangler-dev.mjs";
 
 const RESULTS = new URL("./results/latest.json", import.meta.url);
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && !["identity", "profiles", "segments", "activation"].includes(only)) throw new Error(`BENCH_ONLY must be "identity", "profiles", "segments" or "activation", got ${only}`);
+if (only !== undefined && !["identity", "profiles", "segments", "activation", "privacy"].includes(only)) throw new Error(`BENCH_ONLY must be "identity", "profiles", "segments", "activation" or "privacy", got ${only}`);
 const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
 const at = new Date().toISOString();
 
@@ -71,6 +76,11 @@ if (!only || only === "segments") {
 if (!only || only === "activation") {
   results.activation = { machine, at, ...(await benchActivation()) };
   printActivation(results.activation);
+}
+
+if (!only || only === "privacy") {
+  results.privacy = { machine, at, ...(await benchPrivacy()) };
+  printPrivacy(results.privacy);
 }
 
 mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
