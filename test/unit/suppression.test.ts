@@ -17,8 +17,8 @@ const event = (fields: Partial<QueuedEvent> & Record<string, unknown>): QueuedEv
 
 /** Whether a suppression stored for `key` matches the event, as the store decides it: a shared hash. */
 async function matches(key: string, suppressed: QueuedEvent): Promise<boolean> {
-  const [entry] = await suppressionEntries("ws", [key]);
-  const { distinct } = await eventKeyHashes("ws", [suppressed]);
+  const [entry] = suppressionEntries("ws", [key]);
+  const { distinct } = eventKeyHashes("ws", [suppressed]);
   return entry!.hashes.some((hash) => distinct.includes(hash));
 }
 
@@ -74,7 +74,7 @@ describe("matching a suppressed email", () => {
   });
 
   it("hashes per workspace, so a suppression in one workspace never matches another's events", async () => {
-    expect(await identifierKeyHash("ws-a", "user_id:u")).not.toBe(await identifierKeyHash("ws-b", "user_id:u"));
+    expect(identifierKeyHash("ws-a", "user_id:u")).not.toBe(identifierKeyHash("ws-b", "user_id:u"));
   });
 });
 

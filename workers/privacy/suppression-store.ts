@@ -70,7 +70,7 @@ export async function suppressedKeyHashes(db: D1Database, workspaceId: string, h
  * a collapsed form that is also another key in the list stays that key's.
  */
 export async function planSuppressions(db: D1Database, workspaceId: string, keys: readonly string[], options: SuppressOptions): Promise<SuppressionPlan> {
-  const entries = await suppressionEntries(workspaceId, keys);
+  const entries = suppressionEntries(workspaceId, keys);
   const claimed = new Map((await suppressedRows(db, workspaceId, entries.flatMap((e) => e.hashes))).map((row) => [row.key_hash, row.id]));
   const rows: { h: string; id: string; hint: string }[] = [];
   const suppressions = entries.map((entry) => {
@@ -163,7 +163,7 @@ export async function suppressedEvents(db: D1Database, workspaceId: string, even
   const cached = mode === "edge" ? await edgeSuppressions(db, workspaceId) : null;
   // The common case at the edge: a workspace without suppressions costs no hashing at all.
   if (cached && cached.size === 0) return events.map(() => false);
-  const { perEvent, distinct } = await eventKeyHashes(workspaceId, events);
+  const { perEvent, distinct } = eventKeyHashes(workspaceId, events);
   const suppressed = cached ?? (await suppressedKeyHashes(db, workspaceId, distinct));
   return perEvent.map((hashes) => hashes.some((hash) => suppressed.has(hash)));
 }

@@ -41,30 +41,24 @@ export interface SuppressionEntry {
 }
 
 /** The entries for a list of keys, one per distinct key, in order. */
-export async function suppressionEntries(workspaceId: string, keys: readonly string[]): Promise<SuppressionEntry[]> {
-  return Promise.all(
-    [...new Set(keys)].map(async (key) => ({
-      hint: maskIdentifier(key),
-      hashes: await Promise.all(suppressionForms(key).map((form) => identifierKeyHash(workspaceId, form))),
-    })),
-  );
+export function suppressionEntries(workspaceId: string, keys: readonly string[]): SuppressionEntry[] {
+  return [...new Set(keys)].map((key) => ({
+    hint: maskIdentifier(key),
+    hashes: suppressionForms(key).map((form) => identifierKeyHash(workspaceId, form)),
+  }));
 }
 
 /** The distinct hashes of every suppression key of each event, and which of them belong to which event. */
-export async function eventKeyHashes(workspaceId: string, events: readonly QueuedEvent[]): Promise<{ perEvent: string[][]; distinct: string[] }> {
-  const byKey = new Map<string, Promise<string>>();
-  const perEvent = await Promise.all(
-    events.map((event) =>
-      Promise.all(
-        eventSuppressionKeys(event).map((key) => {
-          let hash = byKey.get(key);
-          if (!hash) byKey.set(key, (hash = identifierKeyHash(workspaceId, key)));
-          return hash;
-        }),
-      ),
-    ),
+export function eventKeyHashes(workspaceId: string, events: readonly QueuedEvent[]): { perEvent: string[][]; distinct: string[] } {
+  const byKey = new Map<string, string>();
+  const perEvent = events.map((event) =>
+    eventSuppressionKeys(event).map((key) => {
+      let hash = byKey.get(key);
+      if (hash === undefined) byKey.set(key, (hash = identifierKeyHash(workspaceId, key)));
+      return hash;
+    }),
   );
-  return { perEvent, distinct: [...new Set(perEvent.flat())] };
+  return { perEvent, distinct: [...byKey.values()] };
 }
 
 export type SuppressionKeysResult = { ok: true; keys: string[] } | { ok: false; errors: FieldError[] };
