@@ -5,7 +5,7 @@ import { DESTINATION_TYPES, type Destination, destinationSchema, parseDestinatio
 import type { App, AppEnv } from "../context";
 import type { Db } from "../db/client";
 import { audiences, destinationBreakers, destinationCounters, destinations, jobs } from "../db/schema";
-import { enqueueJob, replayTarget, syncTarget } from "../jobs/backfill";
+import { enqueueJob, syncTarget } from "../jobs/backfill";
 import { generateId } from "../lib/keys";
 import { ApiError, fieldErrors } from "../lib/problem";
 import { auditInsert } from "./audit";
@@ -71,7 +71,7 @@ export const destinationIdParam = idParam("Destination", "dst_4f1c2a9e0b7d4c3a8e
 
 const invalid = (issues: Parameters<typeof fieldErrors>[0]) => new ApiError("VALIDATION_FAILED", "the destination is invalid", { errors: fieldErrors(issues) });
 
-const workspaceField = workspaceQuery.shape.workspaceId;
+export const workspaceField = workspaceQuery.shape.workspaceId;
 
 /** The create body: each type's fields but `id` (assigned here), plus the workspace. The same checks as the delivery side's, so errors name their paths. */
 const [webhookSchema, segmentSchema, brazeSchema, mailchimpSchema] = destinationSchema.options;
@@ -159,26 +159,9 @@ async function syncJobInserts(db: Db, workspaceId: string, destinationId: string
 }
 
 /** Sends each job's first chunk (a refused send leaves the job queued with the error; the maintenance cron requeues it). */
-async function startJobs(c: Context<AppEnv>, rows: (typeof jobs.$inferSelect)[]) {
+export async function startJobs(c: Context<AppEnv>, rows: (typeof jobs.$inferSelect)[]) {
   return Promise.all(rows.map((row) => enqueueJob(c.get("db"), c.env.JOBS_QUEUE, row)));
 }
-
-const REPLAY_MAX_MS = 31 * 86_400_000;
-
-const replayBody = z
-  .object({
-    workspaceId: workspaceField,
-    from: z.iso.datetime({ offset: true }).openapi({ description: "Start of the range (inclusive), by the time events were received.", example: "2025-01-01T00:00:00Z" }),
-    to: z.iso.datetime({ offset: true }).openapi({ description: "End of the range (exclusive); at most 31 days after `from`.", example: "2025-01-02T00:00:00Z" }),
-  })
-  .superRefine((body, ctx) => {
-    const from = Date.parse(body.from);
-    const to = Date.parse(body.to);
-    if (Number.isNaN(from) || Number.isNaN(to)) return;
-    if (!(to > from)) ctx.addIssue({ code: "custom", path: ["to"], message: "must be after `from`" });
-    else if (to - from > REPLAY_MAX_MS) ctx.addIssue({ code: "custom", path: ["to"], message: "must be at most 31 days after `from`" });
-  })
-  .openapi("DestinationReplay");
 
 export function registerDestinationRoutes(app: App) {
   // Also guards `/admin/v1/destinations/{id}/deliveries` (destination-deliveries.ts).
@@ -288,38 +271,6 @@ export function registerDestinationRoutes(app: App) {
       if (!updated) throw new ApiError("NOT_FOUND", `destination '${id}' not found`);
       const started = await startJobs(c, (jobRows as (typeof jobs.$inferSelect)[][]).map((r) => r[0]!));
       return c.json({ destination: toDestinationView(updated), syncJobs: started.map(toJob) }, 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: "post",
-      path: `${PATH}/{id}/replay`,
-      tags: [TAG],
-      summary: "Replay archived events into a destination",
-      description:
-        "Starts an `archive-replay` job that reads the workspace's archived events received from `from` (inclusive) to `to` (exclusive), at most 31 days apart, " +
-        "hour by hour, routes each to this destination as the live stream would (subscriptions, consent, `integrations`), and queues the deliveries for it alone. " +
-        "Events the delivery log already shows for the destination are not sent again, nor are those of a replay run before (deliveries have deterministic ids). " +
-        "Poll the job at `/admin/v1/jobs/{id}`. A disabled destination is a 409. Audit-logged as `destination.replay`.",
-      request: { params: destinationIdParam, body: { required: true, content: { "application/json": { schema: replayBody } } } },
-      responses: { 202: json(z.object({ job: jobSchema }), "Started"), ...problemResponses },
-    }),
-    async (c) => {
-      const { id } = c.req.valid("param");
-      const body = c.req.valid("json");
-      const row = await findDestination(c, id, body.workspaceId);
-      if (!row.enabled) throw new ApiError("CONFLICT", `destination '${id}' is disabled; enable it before replaying into it`);
-      const from = new Date(body.from).toISOString();
-      const to = new Date(body.to).toISOString();
-      const db = c.get("db");
-      const jobId = generateId("job");
-      const [jobRows] = await db.batch([
-        db.insert(jobs).values({ id: jobId, workspaceId: row.workspaceId, kind: "archive-replay", target: replayTarget(id, from, to), status: "queued" }).returning(),
-        auditInsert(c, { workspaceId: row.workspaceId, action: "destination.replay", target: id, details: { from, to, jobId } }),
-      ]);
-      const [job] = await startJobs(c, [jobRows[0]!]);
-      return c.json({ job: toJob(job!) }, 202);
     },
   );
 

@@ -3,6 +3,7 @@ import { registerComputedTraitRoutes, registerSegmentRoutes } from "./audiences"
 import { registerAuditLogRoute } from "./audit-log";
 import { registerDeadLetterRoutes } from "./dead-letters";
 import { registerDestinationDeliveryRoutes } from "./destination-deliveries";
+import { registerDestinationReplayRoute } from "./destination-replay";
 import { registerDestinationRoutes } from "./destinations";
 import { registerExportRoutes } from "./exports";
 import { registerIdentityMergeRoutes } from "./identity-merges";
@@ -35,6 +36,7 @@ export function registerAdminRoutes(app: App) {
   registerExportRoutes(app);
   // Deliveries after destinations: they sit behind the scope check registered on /admin/v1/destinations/*.
   registerDestinationRoutes(app);
+  registerDestinationReplayRoute(app);
   registerDestinationDeliveryRoutes(app);
   registerDeadLetterRoutes(app);
   registerPrivacyExportRoutes(app);

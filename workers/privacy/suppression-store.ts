@@ -183,9 +183,21 @@ const EDGE_CACHE_MAX_TOTAL = 200_000;
 const edgeCache = new Map<string, { hashes: Set<string> | null; expires: number }>();
 let edgeCacheTotal = 0;
 
+/** Loads in progress: concurrent requests of an isolate share one read instead of each reading every suppression. */
+const edgeLoads = new Map<string, Promise<Set<string> | null>>();
+
 async function edgeSuppressions(db: D1Database, workspaceId: string, now = Date.now()): Promise<Set<string> | null> {
   const hit = edgeCache.get(workspaceId);
   if (hit && hit.expires > now) return hit.hashes;
+  let load = edgeLoads.get(workspaceId);
+  if (!load) {
+    load = loadEdgeSuppressions(db, workspaceId, now).finally(() => edgeLoads.delete(workspaceId));
+    edgeLoads.set(workspaceId, load);
+  }
+  return load;
+}
+
+async function loadEdgeSuppressions(db: D1Database, workspaceId: string, now: number): Promise<Set<string> | null> {
   const { results: rows } = await db
     .prepare("SELECT key_hash FROM suppressions WHERE workspace_id = ?1 LIMIT ?2")
     .bind(workspaceId, EDGE_CACHE_MAX_PER_WORKSPACE + 1)
