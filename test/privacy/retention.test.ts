@@ -94,7 +94,7 @@ describe("enforceRetention", () => {
 
     // The custom workspace: 31 days is past every period but the audit log's 60.
     expect(await remaining(custom)).toEqual({ ...everywhere(["c-young"]), auditLog: ["c-archive-old", "c-young"] });
-    expect(run.workspaces[custom]).toEqual({ deleted: { archive: 1, events: 1, deliveryLog: 1, auditLog: 0 }, backlog: [], failed: [] });
+    expect(run.workspaces[custom]).toEqual({ deleted: { archive: 1, events: 1, deliveryLog: 1, auditLog: 0, accessExports: 0 }, backlog: [], failed: [] });
     // The defaults (archive 365, events 90, delivery log 30, audit log 730): 61 days is past the delivery log's period only.
     expect(await remaining(defaults)).toEqual({ ...everywhere(["d-custom-old"]), deliveryLog: [] });
     expect(run.workspaces[defaults]!.deleted).toMatchObject({ archive: 1, events: 1, deliveryLog: 2, auditLog: 1 });
@@ -116,7 +116,7 @@ describe("enforceRetention", () => {
   });
 
   it("keeps forever what a null period covers", async () => {
-    const forever = await workspace({ archive: null, events: null, objectEvents: null, deliveryLog: null, auditLog: null });
+    const forever = await workspace({ archive: null, events: null, objectEvents: null, deliveryLog: null, auditLog: null, accessExports: null });
     await seed(forever, "f-ancient", 3_000);
 
     const run = await enforceRetention(env, NOW);
@@ -143,16 +143,44 @@ describe("enforceRetention", () => {
     const limits: RetentionLimits = { rows: 2, archiveObjects: 2 };
 
     const first = await enforceRetention(env, NOW, limits);
-    expect(first.workspaces[ws]).toEqual({ deleted: { archive: 2, events: 2, deliveryLog: 2, auditLog: 2 }, backlog: ["archive", "events", "deliveryLog", "auditLog"], failed: [] });
+    expect(first.workspaces[ws]).toEqual({ deleted: { archive: 2, events: 2, deliveryLog: 2, auditLog: 2, accessExports: 0 }, backlog: ["archive", "events", "deliveryLog", "auditLog"], failed: [] });
     const between = await remaining(ws);
     expect([between.archive, between.events, between.deliveryLog, between.auditLog].map((names) => names.length)).toEqual([2, 2, 2, 2]);
     // The oldest archive hours go first.
     expect(between.archive).toEqual(["b-old-1", "b-young"]);
 
     const second = await enforceRetention(env, NOW, limits);
-    expect(second.workspaces[ws]).toEqual({ deleted: { archive: 1, events: 1, deliveryLog: 1, auditLog: 1 }, backlog: [], failed: [] });
+    expect(second.workspaces[ws]).toEqual({ deleted: { archive: 1, events: 1, deliveryLog: 1, auditLog: 1, accessExports: 0 }, backlog: [], failed: [] });
     expect(await remaining(ws)).toEqual(everywhere(["b-young"]));
     expect((await retentionEntries(ws)).map((e) => (e.details as { backlog: string[] }).backlog)).toEqual([["archive", "events", "deliveryLog", "auditLog"], []]);
+  });
+
+  it("deletes access-export documents past their period and says so on the request", async () => {
+    const ws = await workspace({ accessExports: 30, objectEvents: null });
+    const exported = async (id: string, days: number) => {
+      const key = `privacy/exports/${ws}/${id}.json`;
+      await env.ARCHIVE.put(key, JSON.stringify({ requestId: id }));
+      await env.DB.prepare(
+        `INSERT INTO privacy_requests (id, workspace_id, kind, status, subject_hint, subject_hash, result_key, result_bytes, requested_by, created_at, updated_at, finished_at)
+         VALUES (?1, ?2, 'export', 'finished', 'user_id:x***', 'h', ?3, 20, 'root', ?4, ?4, ?4)`,
+      )
+        .bind(id, ws, key, ago(days))
+        .run();
+      return key;
+    };
+    const oldKey = await exported(`exp-old-${ws}`, 31);
+    const youngKey = await exported(`exp-young-${ws}`, 29);
+
+    const run = await enforceRetention(env, NOW);
+
+    expect(run.workspaces[ws]!.deleted.accessExports).toBe(1);
+    expect(await env.ARCHIVE.head(oldKey)).toBeNull();
+    expect(await env.ARCHIVE.head(youngKey)).not.toBeNull();
+    const rows = (await env.DB.prepare("SELECT id, result_key, error FROM privacy_requests WHERE workspace_id = ?1 ORDER BY id").bind(ws).all()).results;
+    expect(rows).toEqual([
+      { id: `exp-old-${ws}`, result_key: null, error: expect.stringContaining("expired") },
+      { id: `exp-young-${ws}`, result_key: youngKey, error: null },
+    ]);
   });
 
   it("skips a workspace whose stored settings do not parse rather than apply the defaults to it", async () => {
@@ -179,7 +207,7 @@ describe("enforceRetention", () => {
 
     const first = await enforceRetention(env, now);
     expect(first.workspaces[pruned.id]).toMatchObject({ deleted: { objectEvents: 1 }, failed: [] });
-    expect(first.workspaces[kept.id]).toEqual({ deleted: { archive: 0, events: 0, deliveryLog: 0, auditLog: 0 }, backlog: [], failed: [] });
+    expect(first.workspaces[kept.id]).toEqual({ deleted: { archive: 0, events: 0, deliveryLog: 0, auditLog: 0, accessExports: 0 }, backlog: [], failed: [] });
     const second = await enforceRetention(env, now);
     expect(second.workspaces[pruned.id]!.deleted.objectEvents).toBe(0);
   });

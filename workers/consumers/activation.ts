@@ -4,7 +4,7 @@ import { backoffDelay, breakerPermit, breakerRecord, breakerSignal, nextStep } f
 import { fanOut } from "../delivery/fanout";
 import { activationMessageSchema, type AudienceChangeMessage, type Delivery } from "../delivery/messages";
 import { attemptDelivery } from "../delivery/send";
-import { breakerStatement, type Counter, countStatement, deliveryStatement, destinationById, enabledDestinations, loadBreaker } from "../delivery/store";
+import { breakerStatement, type Counter, countStatement, deliveryStatement, destinationById, enabledDestinations, loadBreaker, recipientsStatement } from "../delivery/store";
 import { retryBudgetMs } from "../env";
 import type { QueuedEvent } from "../intake/envelope";
 import { createLogger, errorFields, type Logger } from "../lib/logger";
@@ -124,18 +124,22 @@ async function deliverAll(env: Env, items: Item<Delivery>[]) {
           add("failed", pending.length);
         }
       } else breaker = breakerRecord(breaker, "healthy", Date.now());
-      await deliveryStatement(env.DB, {
-        id: body.deliveryId,
-        workspaceId,
-        destinationId,
-        status,
-        messageIds: body.messages.map((m) => m.messageId),
-        profileIds: body.profileIds,
-        attempts: body.attempt,
-        lastError,
-        latencyMs: result.latencyMs,
-        firstAttemptAt,
-      }).run();
+      // An attempt may have reached the destination whatever its outcome: it counts as having received their data.
+      await env.DB.batch([
+        deliveryStatement(env.DB, {
+          id: body.deliveryId,
+          workspaceId,
+          destinationId,
+          status,
+          messageIds: body.messages.map((m) => m.messageId),
+          profileIds: body.profileIds,
+          attempts: body.attempt,
+          lastError,
+          latencyMs: result.latencyMs,
+          firstAttemptAt,
+        }),
+        recipientsStatement(env.DB, workspaceId, destinationId, body.profileIds),
+      ]);
       message.ack();
     } catch (error) {
       logger.error("delivery failed unexpectedly; the queue retries it", { ...errorFields(error), deliveryId: body.deliveryId });

@@ -85,3 +85,22 @@ export const intakeDrops = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.workspaceId, t.day, t.reason] })],
 );
+
+/**
+ * Which destinations were sent data about which profiles: one row per pair,
+ * written with every delivery attempt. It outlives the delivery log's
+ * retention, so a deletion years later still reaches every destination that
+ * received the person's data, and only those. Ids only; a deletion removes the
+ * person's rows once their deletion calls are recorded on the request.
+ */
+export const destinationRecipients = sqliteTable(
+  "destination_recipients",
+  {
+    workspaceId: text("workspace_id").notNull(),
+    profileId: text("profile_id").notNull(),
+    destinationId: text("destination_id").notNull(),
+    firstSentAt: integer("first_sent_at").notNull(),
+    lastSentAt: integer("last_sent_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.workspaceId, t.profileId, t.destinationId] })],
+);

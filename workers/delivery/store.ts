@@ -73,6 +73,17 @@ export function deliveryStatement(db: D1Database, record: DeliveryRecord, now = 
     .bind(record.id, record.workspaceId, record.destinationId, record.status, JSON.stringify(record.messageIds), JSON.stringify(record.profileIds), record.attempts, record.lastError, record.latencyMs, record.firstAttemptAt, now);
 }
 
+/** Records that the destination was sent data about these profiles (see `destination_recipients`); one statement whatever their number. */
+export function recipientsStatement(db: D1Database, workspaceId: string, destinationId: string, profileIds: readonly string[], now = Date.now()): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO destination_recipients (workspace_id, profile_id, destination_id, first_sent_at, last_sent_at)
+       SELECT ?1, value, ?2, ?4, ?4 FROM json_each(?3) WHERE true
+       ON CONFLICT DO UPDATE SET last_sent_at = max(last_sent_at, excluded.last_sent_at)`,
+    )
+    .bind(workspaceId, destinationId, JSON.stringify([...new Set(profileIds)]), now);
+}
+
 export async function loadBreaker(db: D1Database, destinationId: string): Promise<BreakerState> {
   const row = await db.prepare("SELECT state FROM destination_breakers WHERE destination_id = ?").bind(destinationId).first<{ state: string }>();
   return row ? (JSON.parse(row.state) as BreakerState) : CLOSED;

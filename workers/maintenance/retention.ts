@@ -98,6 +98,7 @@ async function enforceForWorkspace(env: RetentionEnv, workspaceId: string, setti
     // A delivery still being retried is in flight: its row is the retry's bookkeeping, so it waits until it settles.
     deliveryLog: (cutoff) => deleteRows(env.DB, "deliveries", "created_at", workspaceId, cutoff, limits.rows, "status <> 'retrying'"),
     auditLog: (cutoff) => deleteRows(env.DB, "audit_log", "created_at", workspaceId, cutoff, limits.rows),
+    accessExports: (cutoff) => expireAccessExports(env, workspaceId, cutoff, limits.archiveObjects),
   };
 
   const result: WorkspaceRetention = { deleted: {}, backlog: [], failed: [] };
@@ -169,6 +170,21 @@ async function pruneObjectEvents(env: RetentionEnv, workspaceId: string, cutoff:
 async function tellObjectItsPeriod(env: RetentionEnv, workspaceId: string, days: number | null): Promise<void> {
   const told = await env.IDENTITY.getByName(workspaceId).setEventRetentionDays(days);
   if (!told.ok) throw new Error(`the identity object refused the period: ${told.errors.map((e) => e.message).join("; ")}`);
+}
+
+/** Access-request documents past the period: the R2 object goes, the request row stays with a note of why its download is gone. */
+async function expireAccessExports(env: RetentionEnv, workspaceId: string, cutoff: number, limit: number): Promise<Step> {
+  const { results } = await env.DB.prepare(
+    "SELECT id, result_key FROM privacy_requests WHERE workspace_id = ?1 AND kind = 'export' AND result_key IS NOT NULL AND finished_at < ?2 ORDER BY finished_at LIMIT ?3",
+  )
+    .bind(workspaceId, cutoff, limit)
+    .all<{ id: string; result_key: string }>();
+  if (!results.length) return { deleted: 0, more: false };
+  await env.ARCHIVE.delete(results.map((r) => r.result_key));
+  await env.DB.prepare("UPDATE privacy_requests SET result_key = NULL, result_bytes = NULL, error = 'the document expired under the workspace retention (accessExports)' WHERE id IN (SELECT value FROM json_each(?1))")
+    .bind(JSON.stringify(results.map((r) => r.id)))
+    .run();
+  return { deleted: results.length, more: results.length >= limit };
 }
 
 type RetainedTable = "profile_events" | "deliveries" | "audit_log";

@@ -27,6 +27,8 @@ export async function eraseFromD1(db: D1Database, work: PrivacyWork): Promise<Re
     profileEvents: db
       .prepare("DELETE FROM profile_events WHERE workspace_id = ?1 AND (profile_id IN (SELECT value FROM json_each(?2)) OR message_id IN (SELECT value FROM json_each(?3)))")
       .bind(ws, ids, JSON.stringify(work.messageIds)),
+    // The request's own record already names the destinations their deletion went to.
+    destinationRecipients: db.prepare("DELETE FROM destination_recipients WHERE workspace_id = ?1 AND profile_id IN (SELECT value FROM json_each(?2))").bind(ws, ids),
     accountLinks: db.prepare("DELETE FROM account_links WHERE workspace_id = ?1 AND profile_id IN (SELECT value FROM json_each(?2))").bind(ws, ids),
     archiveIndex: db.prepare("DELETE FROM archive_index WHERE workspace_id = ?1 AND identifier_hash IN (SELECT value FROM json_each(?2))").bind(ws, archiveHashes),
     auditDetailsRedacted: db

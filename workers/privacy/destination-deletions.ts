@@ -7,14 +7,18 @@ import type { PrivacyWork } from "./work";
 /** Attempts per destination before a deletion there is given up as failed (the request then ends in partial success). */
 export const MAX_DELETION_ATTEMPTS = 8;
 
-/** The destinations the delivery log says received any of these profiles' data, sent or not yet. */
+/**
+ * The destinations that were sent any of these profiles' data: the delivery
+ * log, and the recipients record that outlives its retention.
+ */
 export async function destinationsThatReceived(db: D1Database, workspaceId: string, profileIds: string[]): Promise<{ id: string; name: string; type: string }[]> {
   if (!profileIds.length) return [];
   const { results } = await db
     .prepare(
       `SELECT d.id, d.name, d.type FROM destinations d WHERE d.workspace_id = ?1 AND d.id IN (
-         SELECT DISTINCT l.destination_id FROM deliveries l, json_each(l.profile_ids) p
-         WHERE l.workspace_id = ?1 AND p.value IN (SELECT value FROM json_each(?2)))
+         SELECT r.destination_id FROM destination_recipients r WHERE r.workspace_id = ?1 AND r.profile_id IN (SELECT value FROM json_each(?2))
+         UNION
+         SELECT l.destination_id FROM deliveries l, json_each(l.profile_ids) p WHERE l.workspace_id = ?1 AND p.value IN (SELECT value FROM json_each(?2)))
        ORDER BY d.id`,
     )
     .bind(workspaceId, JSON.stringify(profileIds))

@@ -24,6 +24,8 @@ export const retentionSchema = z.strictObject({
   deliveryLog: days,
   /** The audit log. */
   auditLog: days,
+  /** Access-request documents in R2, from when they were written (a copy of everything about a person). */
+  accessExports: days.default(30),
 });
 export type Retention = z.infer<typeof retentionSchema>;
 export type RetentionKind = keyof Retention;
@@ -67,7 +69,7 @@ export const DEFAULT_PRIVACY_SETTINGS: PrivacySettings = {
     ],
     requiredAtCollection: [],
   },
-  retention: { archive: 365, events: 90, objectEvents: 90, deliveryLog: 30, auditLog: 730 },
+  retention: { archive: 365, events: 90, objectEvents: 90, deliveryLog: 30, auditLog: 730, accessExports: 30 },
 };
 
 /** The name of the event that updates a profile's consent state (Segment's). */
