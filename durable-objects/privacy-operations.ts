@@ -38,8 +38,19 @@ export interface PrivacyPerson {
   profileId: string;
   /** The live id and every id absorbed into it (or restored from it) that still resolves to it. */
   profileIds: string[];
-  /** Every identifier the person has or had in the graph. */
+  /**
+   * The identifiers that are the person's alone: what a deletion suppresses and
+   * erases, and names them by at destinations.
+   */
   identifiers: Identifier[];
+  /**
+   * Identifiers they held or sent that another person holds now (a device
+   * handed over at a logout, a value dropped from their events because someone
+   * else owns it): shown in an access export, never suppressed or erased.
+   */
+  sharedIdentifiers: Identifier[];
+  /** The live cluster's user id, the one destinations know them by. */
+  userId: string | null;
   /** Every event the object holds for them. */
   messageIds: string[];
   groupIds: string[];
@@ -94,7 +105,9 @@ export function personForPrivacy({ log, store, audiences }: PrivacyParts, type: 
   return {
     profileId: liveId,
     profileIds: found.clusterIds,
-    identifiers: found.identifierKeys.map(parseKey),
+    identifiers: found.ownKeys.map(parseKey),
+    sharedIdentifiers: found.identifierKeys.filter((key) => !found.ownKeys.includes(key)).map(parseKey),
+    userId: [...(graph.clusters.get(liveId)?.identifiers.values() ?? [])].find((i) => i.type === "user_id")?.value ?? null,
     messageIds: eventIds(graph, store, found),
     groupIds: [...new Set(found.clusterIds.flatMap((id) => store.accounts.links(id).map((l) => l.groupId)))].sort(),
     // Stored values are parsed JSON: the casts only restate that for the RPC types.

@@ -15,6 +15,9 @@ import { ConsentStore } from "./consent-store";
 export type OutboxKind = "profile" | "membership" | "audiences" | "account" | "event" | "reassign" | "erase";
 export type OutboxEntry = { kind: OutboxKind; id: string; seq: number };
 
+/** MessageIds per erase statement: 5,000 ids of ~40 characters is ~200 KB of JSON. */
+const ERASE_CHUNK = 5_000;
+
 type EventRow = {
   message_id: string;
   profile_id: string | null;
@@ -214,18 +217,18 @@ export class ProfileStore {
    */
   erase(profileIds: string[], messageIds: string[], identifierKeys: string[]) {
     const ids = JSON.stringify(profileIds);
-    const eventIds = JSON.stringify([...new Set([...messageIds, ...this.eventIdsOf(profileIds)])]);
-    this.sql.exec("DELETE FROM profile_events WHERE message_id IN (SELECT value FROM json_each(?))", eventIds);
+    const events = [...new Set([...messageIds, ...this.eventIdsOf(profileIds)])];
+    // In parts: a person's messageIds as one JSON string could pass SQLite's 2 MB value limit.
+    for (let i = 0; i < events.length; i += ERASE_CHUNK) {
+      const part = JSON.stringify(events.slice(i, i + ERASE_CHUNK));
+      this.sql.exec("DELETE FROM profile_events WHERE message_id IN (SELECT value FROM json_each(?))", part);
+      this.sql.exec("DELETE FROM outbox WHERE kind = 'event' AND id IN (SELECT value FROM json_each(?))", part);
+    }
     this.sql.exec("DELETE FROM profile_traits WHERE profile_id IN (SELECT value FROM json_each(?))", ids);
     this.consent.forget(profileIds);
     this.sql.exec("DELETE FROM identifier_sources WHERE key IN (SELECT value FROM json_each(?))", JSON.stringify(identifierKeys));
     this.sql.exec("DELETE FROM emissions WHERE change ->> '$.profileId' IN (SELECT value FROM json_each(?))", ids);
-    this.sql.exec(
-      `DELETE FROM outbox WHERE (kind IN ('profile', 'membership', 'audiences', 'reassign') AND id IN (SELECT value FROM json_each(?1)))
-         OR (kind = 'event' AND id IN (SELECT value FROM json_each(?2)))`,
-      ids,
-      eventIds,
-    );
+    this.sql.exec("DELETE FROM outbox WHERE kind IN ('profile', 'membership', 'audiences', 'reassign') AND id IN (SELECT value FROM json_each(?))", ids);
     for (const id of profileIds) this.markDirty("erase", id);
   }
 

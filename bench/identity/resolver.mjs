@@ -1,7 +1,7 @@
 /**
  * The real identity resolver (workers/identity), bundled with esbuild and run in Node over a
  * population's events exactly as the IdentityGraphShard Durable Object runs it
- * (durable-objects/identity-graph.ts, `resolveEvents`), one event at a time, in the given order:
+ * (durable-objects/graph-changes.ts, behind `resolveEvents`), one event at a time, in the given order:
  *
  * - an event already applied (its messageId in `graph.eventCluster`) is skipped;
  * - `extractIdentifiers(event, settings)`;
@@ -49,8 +49,9 @@ let loaded;
  */
 export function loadResolver() {
   loaded ??= (async () => {
-    const durableObject = await readFile(path.join(ROOT, "durable-objects/identity-graph.ts"), "utf8");
-    const withFeatures = /\bapplyEventWithFeatures\(/.test(durableObject);
+    // The object's event resolution lives in graph-changes.ts; identity-graph.ts is read too, in case it moves back.
+    const sources = await Promise.all(["durable-objects/graph-changes.ts", "durable-objects/identity-graph.ts"].map((file) => readFile(path.join(ROOT, file), "utf8")));
+    const withFeatures = sources.some((source) => /\bapplyEventWithFeatures\(/.test(source));
     const module = await importTypeScript(withFeatures ? ENTRY + FEATURES_ENTRY : ENTRY, "resolver");
     return { ...module, mode: withFeatures ? "with features" : "deterministic" };
   })();

@@ -95,6 +95,13 @@ describe("privacy requests", () => {
 
   it("deletes a person, leaving only hashes and a masked hint in its own record", async () => {
     const p = await collectPerson();
+    // Audit entries that name them are redacted; one whose text only runs into their id (`…0`) is not.
+    const naming = `aud_naming_${p.id}`;
+    const unrelated = `aud_unrelated_${p.id}`;
+    await env.DB.batch([
+      env.DB.prepare("INSERT INTO audit_log (id, workspace_id, actor, action, target, details) VALUES (?1, 'default', 'root', 'identity.profile.split', 'prof_x', ?2)").bind(naming, JSON.stringify({ identifiers: [`email:${p.email}`] })),
+      env.DB.prepare("INSERT INTO audit_log (id, workspace_id, actor, action, target, details) VALUES (?1, 'default', 'root', 'test.other', 'x', ?2)").bind(unrelated, JSON.stringify({ note: `${p.userId}0` })),
+    ]);
     const created = await json(await admin("/admin/v1/privacy/deletions", { method: "POST", json: { workspaceId: "default", identifier: { type: "user_id", value: p.userId } } }));
     const done = await finished("deletions", created.request.id);
     expect(done).toMatchObject({ status: "finished", stores: { r2: { status: "done" }, identity: { status: "done" }, d1: { status: "done" } } });
@@ -102,6 +109,9 @@ describe("privacy requests", () => {
 
     const profile = await admin(`/admin/v1/profiles?workspaceId=default&identifier=${encodeURIComponent(`user_id:${p.userId}`)}`);
     expect(await json(profile)).toEqual({ data: [] });
+    const audit = async (id: string) => (await env.DB.prepare("SELECT details FROM audit_log WHERE id = ?1").bind(id).first<{ details: string }>())!.details;
+    expect(JSON.parse(await audit(naming))).toEqual({ redacted: `details removed by privacy deletion ${created.request.id}` });
+    expect(JSON.parse(await audit(unrelated))).toEqual({ note: `${p.userId}0` });
     const row = await env.DB.prepare("SELECT * FROM privacy_requests WHERE id = ?1").bind(created.request.id).first();
     for (const value of [p.userId, p.email, p.anonymousId, p.colour]) expect(JSON.stringify(row)).not.toContain(value);
     const work = await env.ARCHIVE.list({ prefix: "privacy/work/" });

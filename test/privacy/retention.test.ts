@@ -183,6 +183,30 @@ describe("enforceRetention", () => {
     ]);
   });
 
+  it("deletes warehouse partitions past the archive's period with their files, as the archive they came from", async () => {
+    const ws = await workspace({ archive: 30, objectEvents: null });
+    const partition = async (kind: "events" | "profiles", period: string) => {
+      const key = `warehouse/${kind}/workspace_id=${ws}/${period}/part-0.parquet`;
+      await env.ARCHIVE.put(key, "PAR1");
+      await env.DB.prepare("INSERT INTO warehouse_exports (workspace_id, kind, period, status, files, started_at) VALUES (?1, ?2, ?3, 'done', ?4, 0)")
+        .bind(ws, kind, period, JSON.stringify([{ key, rows: 1, bytes: 4 }]))
+        .run();
+      return key;
+    };
+    const day = (days: number) => new Date(ago(days)).toISOString().slice(0, 10);
+    const hour = (days: number) => new Date(ago(days)).toISOString().slice(0, 13);
+    const oldFiles = [await partition("events", hour(31)), await partition("profiles", day(32))];
+    const youngFiles = [await partition("events", hour(29)), await partition("profiles", day(29))];
+
+    const run = await enforceRetention(env, NOW);
+
+    expect(run.workspaces[ws]!.deleted.archive).toBe(2);
+    for (const key of oldFiles) expect(await env.ARCHIVE.head(key)).toBeNull();
+    for (const key of youngFiles) expect(await env.ARCHIVE.head(key)).not.toBeNull();
+    const periods = (await env.DB.prepare("SELECT period FROM warehouse_exports WHERE workspace_id = ?1 ORDER BY period").bind(ws).all<{ period: string }>()).results.map((r) => r.period);
+    expect(periods.sort()).toEqual([hour(29), day(29)].sort());
+  });
+
   it("skips a workspace whose stored settings do not parse rather than apply the defaults to it", async () => {
     const ws = await workspace("defaults");
     await env.DB.prepare("INSERT INTO privacy_settings (workspace_id, settings, updated_at) VALUES (?1, '{\"retention\":\"broken\"}', 0)").bind(ws).run();

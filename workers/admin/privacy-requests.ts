@@ -133,7 +133,7 @@ export async function createPrivacyRequest(c: Context<AppEnv>, kind: PrivacyRequ
     identifiers,
     messageIds: person?.messageIds ?? [],
     person: {
-      userId: identifiers.find((i) => i.type === "user_id")?.value ?? null,
+      userId: person ? person.userId : (identifiers.find((i) => i.type === "user_id")?.value ?? null),
       anonymousIds: identifiers.filter((i) => i.type === "anonymous_id").map((i) => i.value),
       emails: identifiers.filter((i) => i.type === "email").map((i) => i.value),
     },

@@ -92,7 +92,11 @@ function parseStored(json: string | null): PrivacySettings | null {
 async function enforceForWorkspace(env: RetentionEnv, workspaceId: string, settings: PrivacySettings, now: Date, limits: RetentionLimits): Promise<WorkspaceRetention> {
   const logger = createLogger({ task: "retention", workspaceId });
   const steps: Record<RetentionKind, (cutoff: number) => Promise<Step>> = {
-    archive: (cutoff) => pruneArchive(env, workspaceId, cutoff, limits.archiveObjects),
+    archive: async (cutoff) => {
+      const archive = await pruneArchive(env, workspaceId, cutoff, limits.archiveObjects);
+      const warehouse = await pruneWarehouse(env, workspaceId, cutoff, limits.archiveObjects);
+      return { deleted: archive.deleted + warehouse.deleted, more: archive.more || warehouse.more };
+    },
     events: (cutoff) => deleteRows(env.DB, "profile_events", "timestamp", workspaceId, cutoff, limits.rows),
     objectEvents: (cutoff) => pruneObjectEvents(env, workspaceId, cutoff),
     // A delivery still being retried is in flight: its row is the retry's bookkeeping, so it waits until it settles.
@@ -125,6 +129,13 @@ async function enforceForWorkspace(env: RetentionEnv, workspaceId: string, setti
     }
   }
 
+  try {
+    const swept = await sweepAbandonedWork(env, workspaceId, now.getTime());
+    if (swept) logger.warn("removed the work of privacy requests whose jobs failed", { objects: swept });
+  } catch (error) {
+    logger.error("could not sweep abandoned privacy work", errorFields(error));
+  }
+
   const total = Object.values(result.deleted).reduce((sum, n) => sum + n, 0);
   if (total > 0) {
     const details = { deleted: result.deleted, cutoffs, backlog: result.backlog, ...(result.failed.length > 0 ? { failed: result.failed } : {}) };
@@ -155,6 +166,43 @@ async function pruneArchive(env: RetentionEnv, workspaceId: string, cutoff: numb
     ]);
   }
   return { deleted: keys.length, more: keys.length >= limit };
+}
+
+/**
+ * The warehouse export is built from the archive and follows its period: a
+ * Parquet partition (an events hour, a profiles snapshot day) goes with its
+ * files once it is past the cutoff, so no copy of an event outlives the
+ * archive it came from (nor escapes a deletion, which finds files through the archive).
+ */
+async function pruneWarehouse(env: RetentionEnv, workspaceId: string, cutoff: number, limit: number): Promise<Step> {
+  const cutoffHour = archiveHour(new Date(cutoff).toISOString());
+  const { results } = await env.DB.prepare(
+    `SELECT kind, period, files FROM warehouse_exports WHERE workspace_id = ?1 AND status <> 'running'
+       AND ((kind = 'events' AND period < ?2) OR (kind = 'profiles' AND period < ?3)) ORDER BY period LIMIT ?4`,
+  )
+    .bind(workspaceId, cutoffHour, cutoffHour.slice(0, 10), limit)
+    .all<{ kind: string; period: string; files: string }>();
+  let files = 0;
+  for (const row of results) {
+    const keys = (JSON.parse(row.files) as { key: string }[]).map((file) => file.key);
+    for (let i = 0; i < keys.length; i += ARCHIVE_CHUNK) await env.ARCHIVE.delete(keys.slice(i, i + ARCHIVE_CHUNK));
+    await env.DB.prepare("DELETE FROM warehouse_exports WHERE workspace_id = ?1 AND kind = ?2 AND period = ?3").bind(workspaceId, row.kind, row.period).run();
+    files += keys.length;
+  }
+  return { deleted: files, more: results.length >= limit };
+}
+
+/**
+ * A privacy request's clear-text work object is removed when its job ends; one
+ * whose job failed for good is removed here, a week on.
+ */
+export const ABANDONED_WORK_MS = 7 * DAY_MS;
+
+async function sweepAbandonedWork(env: RetentionEnv, workspaceId: string, now: number): Promise<number> {
+  const listed = await env.ARCHIVE.list({ prefix: `privacy/work/${workspaceId}/`, limit: 1000 });
+  const stale = listed.objects.filter((object) => object.uploaded.getTime() < now - ABANDONED_WORK_MS).map((object) => object.key);
+  if (stale.length) await env.ARCHIVE.delete(stale);
+  return stale.length;
 }
 
 /** Drops the object's event payloads past the cutoff, in one statement of its own storage: it reports no backlog. */

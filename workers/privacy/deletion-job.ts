@@ -1,6 +1,6 @@
 import { eraseFromR2 } from "./r2-erasure";
 import { eraseFromD1 } from "./d1-erasure";
-import { sendDeletions } from "./destination-deletions";
+import { destinationsThatReceived, sendDeletions } from "./destination-deletions";
 import { getPrivacyRequest, type PrivacyRequest, type StoreReport, updatePrivacyRequest } from "./requests-store";
 import { deleteWork, getWork, type PrivacyWork } from "./work";
 
@@ -16,12 +16,12 @@ import { deleteWork, getWork, type PrivacyWork } from "./work";
  * 4. `destinations`: each destination the delivery log says received their
  *    data is sent its deletion call, retried with backoff until it succeeds or
  *    is given up (`MAX_DELETION_ATTEMPTS`).
- * 5. `finish`: the status is settled and the job's clear-text work removed.
+ * 5. `finish`: what the live pipeline did meanwhile is put right (see
+ *    `finish`), the status is settled and the job's clear-text work removed.
  * Intake suppression of every identifier was in place before step 1 (the
  * request is created with it), so nothing new of theirs arrives meanwhile.
  */
 export const DELETION_STEPS = ["r2", "identity", "d1", "destinations", "finish"] as const;
-type Step = (typeof DELETION_STEPS)[number];
 
 export class DeletionPending extends Error {}
 
@@ -30,13 +30,17 @@ const done = (counts: Record<string, number>, now: number): StoreReport => ({ st
 export async function runDeletionStep(env: Env, requestId: string, after: string | null): Promise<{ processed: number; total: number; next: string | null; sent: number }> {
   const request = await getPrivacyRequest(env.DB, requestId);
   if (!request || request.kind !== "deletion") throw new Error(`privacy request '${requestId}' is not a deletion`);
-  const index = after === null ? 0 : DELETION_STEPS.indexOf(after as Step) + 1;
+  // The job's cursor is the index of the step done, as one digit: the jobs consumer orders cursors as text.
+  const index = after === null ? 0 : Number(after) + 1;
   const step = DELETION_STEPS[index];
   if (!step) throw new Error(`deletion '${requestId}' has no step after '${after}'`);
   const total = DELETION_STEPS.length;
-  const next = index + 1 < total ? step : null;
-  // An ended request (finished, or failed by its job's last retry) runs nothing more.
-  if (request.status !== "initialized" && request.status !== "running") return { processed: 0, total, next: null, sent: 0 };
+  const next = index + 1 < total ? String(index) : null;
+  if (request.status !== "initialized" && request.status !== "running") {
+    // An ended request (finished, or failed by its job's last retry) runs nothing more, and keeps nothing in the clear.
+    await deleteWork(env.ARCHIVE, request.workspaceId, request.id);
+    return { processed: 0, total, next: null, sent: 0 };
+  }
   const work = await getWork(env.ARCHIVE, request.workspaceId, request.id);
   if (!work) throw new Error(`deletion '${requestId}' lost its work object; it cannot continue`);
   const now = Date.now();
@@ -71,7 +75,10 @@ export async function runDeletionStep(env: Env, requestId: string, after: string
 }
 
 async function destinationsStep(env: Env, request: PrivacyRequest, work: PrivacyWork, now: number): Promise<number> {
-  const { reports, retry } = await sendDeletions(env.DB, work, request.destinations, now);
+  // A delivery already under way when the person was suppressed may have reached a destination since the request was made.
+  const destinations = { ...request.destinations };
+  for (const d of await destinationsThatReceived(env.DB, work.workspaceId, work.profileIds)) destinations[d.id] ??= { name: d.name, type: d.type, status: "pending", attempts: 0 };
+  const { reports, retry } = await sendDeletions(env.DB, work, destinations, now);
   await updatePrivacyRequest(env.DB, request.id, { status: "running", destinations: reports }, now);
   const pending = Object.values(reports).filter((r) => r.status === "retrying").length;
   // The jobs consumer retries the step with backoff; each round sends only to destinations still pending.
@@ -79,15 +86,33 @@ async function destinationsStep(env: Env, request: PrivacyRequest, work: Privacy
   return Object.values(reports).filter((r) => r.status === "finished").length;
 }
 
+/**
+ * Settles the request, after putting right what the live pipeline may have
+ * done while the steps ran: a profiles snapshot taken between the R2 step and
+ * the removal of the rows it reads, an access export that finished after the
+ * R2 step, a profile the identity object built from an event already past the
+ * suppression check. Then the clear-text work goes, after the status is recorded.
+ */
 async function finish(env: Env, request: PrivacyRequest, work: PrivacyWork, now: number) {
-  // A profiles snapshot taken after the R2 step, before the identity and D1 steps removed the rows it reads, copied the person back.
   const since = request.stores.r2?.at ?? 0;
-  const snapshot = await env.DB.prepare("SELECT 1 FROM warehouse_exports WHERE workspace_id = ?1 AND kind = 'profiles' AND coalesce(finished_at, started_at) >= ?2 LIMIT 1")
+  const snapshot = await env.DB.prepare(
+    "SELECT 1 FROM warehouse_exports WHERE workspace_id = ?1 AND kind = 'profiles' AND (finished_at IS NULL OR finished_at >= ?2 OR started_at >= ?2) LIMIT 1",
+  )
     .bind(work.workspaceId, since)
     .first();
   if (snapshot) await eraseFromR2(env, subjectOf(work));
-  const incomplete = Object.values(request.destinations).filter((r) => r.status !== "finished");
-  await deleteWork(env.ARCHIVE, work.workspaceId, request.id);
+  await deleteEarlierExports(env, request);
+  const object = env.IDENTITY.getByName(work.workspaceId);
+  for (const { type, value } of work.identifiers) {
+    const again = await object.personForPrivacy(type, value);
+    if (again) await object.erasePerson(again.profileIds);
+  }
+  await object.flush();
+  await env.DB.prepare("DELETE FROM destination_recipients WHERE workspace_id = ?1 AND profile_id IN (SELECT value FROM json_each(?2))")
+    .bind(work.workspaceId, JSON.stringify(work.profileIds))
+    .run();
+  const fresh = (await getPrivacyRequest(env.DB, request.id)) ?? request;
+  const incomplete = Object.values(fresh.destinations).filter((r) => r.status !== "finished");
   await updatePrivacyRequest(
     env.DB,
     request.id,
@@ -98,6 +123,7 @@ async function finish(env: Env, request: PrivacyRequest, work: PrivacyWork, now:
     },
     now,
   );
+  await deleteWork(env.ARCHIVE, work.workspaceId, request.id);
 }
 
 /** Access exports about the same person are copies of their data: removed, their rows kept as a record. */

@@ -8,17 +8,16 @@ import type { PrivacyWork } from "./work";
 export const MAX_DELETION_ATTEMPTS = 8;
 
 /**
- * The destinations that were sent any of these profiles' data: the delivery
- * log, and the recipients record that outlives its retention.
+ * The destinations that were sent any of these profiles' data, from the
+ * recipients record every delivery attempt writes (migration 0007 filled it
+ * from the delivery log before it), which outlives the log's retention.
  */
 export async function destinationsThatReceived(db: D1Database, workspaceId: string, profileIds: string[]): Promise<{ id: string; name: string; type: string }[]> {
   if (!profileIds.length) return [];
   const { results } = await db
     .prepare(
       `SELECT d.id, d.name, d.type FROM destinations d WHERE d.workspace_id = ?1 AND d.id IN (
-         SELECT r.destination_id FROM destination_recipients r WHERE r.workspace_id = ?1 AND r.profile_id IN (SELECT value FROM json_each(?2))
-         UNION
-         SELECT l.destination_id FROM deliveries l, json_each(l.profile_ids) p WHERE l.workspace_id = ?1 AND p.value IN (SELECT value FROM json_each(?2)))
+         SELECT destination_id FROM destination_recipients WHERE workspace_id = ?1 AND profile_id IN (SELECT value FROM json_each(?2)))
        ORDER BY d.id`,
     )
     .bind(workspaceId, JSON.stringify(profileIds))

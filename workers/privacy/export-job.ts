@@ -1,5 +1,5 @@
 import { archivedEventsOf } from "./r2-erasure";
-import { getPrivacyRequest, updatePrivacyRequest } from "./requests-store";
+import { getPrivacyRequest, type PrivacyRequest, updatePrivacyRequest } from "./requests-store";
 import { deleteWork, getWork, type PrivacyWork } from "./work";
 
 /** Where an access request's document is kept until the person's deletion or the request's retention removes it. */
@@ -15,18 +15,42 @@ export const EXPORT_FORMAT = "edge-cdp.privacy-export.v1";
 export async function runExport(env: Env, requestId: string): Promise<{ processed: number; total: number; next: null; sent: number }> {
   const request = await getPrivacyRequest(env.DB, requestId);
   if (!request || request.kind !== "export") throw new Error(`privacy request '${requestId}' is not an export`);
-  if (request.status !== "initialized" && request.status !== "running") return { processed: 0, total: 1, next: null, sent: 0 };
+  if (request.status !== "initialized" && request.status !== "running") {
+    await deleteWork(env.ARCHIVE, request.workspaceId, request.id);
+    return { processed: 0, total: 1, next: null, sent: 0 };
+  }
   const work = await getWork(env.ARCHIVE, request.workspaceId, request.id);
   if (!work) throw new Error(`export '${requestId}' lost its work object; it cannot continue`);
+  const now = Date.now();
+  const deletion = await deletionOf(env.DB, request);
+  if (deletion) {
+    // The person is being (or was) deleted: a copy of their data must not outlive that.
+    await updatePrivacyRequest(env.DB, request.id, { status: "failed", error: `the person was deleted by deletion request ${deletion}; nothing was exported`, finishedAt: now }, now);
+    await deleteWork(env.ARCHIVE, work.workspaceId, request.id);
+    return { processed: 1, total: 1, next: null, sent: 0 };
+  }
   const document = await gather(env, work);
   const body = JSON.stringify(document, null, 2);
   const key = exportDocumentKey(work.workspaceId, request.id);
   await env.ARCHIVE.put(key, body, { httpMetadata: { contentType: "application/json" }, customMetadata: { workspaceId: work.workspaceId, requestId } });
+  // Recorded before the work goes: a document no row names would never be deleted.
+  await updatePrivacyRequest(env.DB, request.id, { status: "finished", resultKey: key, resultBytes: new TextEncoder().encode(body).byteLength, finishedAt: now, stores: { document: { status: "done", counts: document.counts, at: now } } }, now);
   await deleteWork(env.ARCHIVE, work.workspaceId, request.id);
-  const now = Date.now();
-  const counts = Object.fromEntries(Object.entries(document.counts).map(([k, v]) => [k, v]));
-  await updatePrivacyRequest(env.DB, request.id, { status: "finished", resultKey: key, resultBytes: new TextEncoder().encode(body).byteLength, finishedAt: now, stores: { document: { status: "done", counts, at: now } } }, now);
   return { processed: 1, total: 1, next: null, sent: 0 };
+}
+
+/** A deletion request about the same person (sharing a profile id or an identifier), if any. */
+async function deletionOf(db: D1Database, request: PrivacyRequest): Promise<string | null> {
+  const row = await db
+    .prepare(
+      `SELECT id FROM privacy_requests WHERE workspace_id = ?1 AND kind = 'deletion' AND (
+         EXISTS (SELECT 1 FROM json_each(privacy_requests.profile_ids) p WHERE p.value IN (SELECT value FROM json_each(?2)))
+         OR EXISTS (SELECT 1 FROM json_each(privacy_requests.identifier_hashes) h WHERE h.value IN (SELECT value FROM json_each(?3))))
+       LIMIT 1`,
+    )
+    .bind(request.workspaceId, JSON.stringify(request.profileIds), JSON.stringify(request.identifierHashes))
+    .first<{ id: string }>();
+  return row?.id ?? null;
 }
 
 async function gather(env: Env, work: PrivacyWork) {
@@ -42,7 +66,9 @@ async function gather(env: Env, work: PrivacyWork) {
     env.DB.prepare(
       `SELECT l.id, l.destination_id, d.name AS destination_name, d.type AS destination_type, l.status, l.message_ids, l.attempts, l.first_attempt_at, l.updated_at
        FROM deliveries l LEFT JOIN destinations d ON d.id = l.destination_id
-       WHERE l.workspace_id = ?1 AND EXISTS (SELECT 1 FROM json_each(l.profile_ids) p WHERE p.value IN (SELECT value FROM json_each(?2))) ORDER BY l.created_at`,
+       WHERE l.workspace_id = ?1
+         AND l.destination_id IN (SELECT destination_id FROM destination_recipients WHERE workspace_id = ?1 AND profile_id IN (SELECT value FROM json_each(?2)))
+         AND EXISTS (SELECT 1 FROM json_each(l.profile_ids) p WHERE p.value IN (SELECT value FROM json_each(?2))) ORDER BY l.created_at`,
     ).bind(ws, ids),
   ]);
   const archived = await archivedEventsOf(env, ws, [...new Set(work.identifiers.map((i) => i.value))], work.messageIds);
@@ -70,6 +96,7 @@ async function gather(env: Env, work: PrivacyWork) {
       profileId: person?.profileId ?? work.profileIds[0] ?? null,
       profileIds: work.profileIds,
       identifiers: person?.identifiers ?? work.identifiers,
+      sharedIdentifiers: person?.sharedIdentifiers ?? [],
       current: person?.profile ?? null,
       consent: { current: person?.consent ?? null, history: person?.consentHistory ?? [] },
     },

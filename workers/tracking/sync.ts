@@ -4,6 +4,7 @@ import type { SourceAuth } from "../config/keys-store";
 import type { AppEnv } from "../context";
 import { queuedEventSchema } from "../intake/envelope";
 import { errorFields } from "../lib/logger";
+import { suppressedEvents } from "../privacy/suppression-store";
 import { BOOKMARK_HEADER } from "../profile-api/context";
 import type { CdpEvent } from "./normalize";
 
@@ -28,6 +29,9 @@ export interface SyncedProfile {
 export async function processNow(c: Context<AppEnv>, source: SourceAuth, event: CdpEvent): Promise<SyncedProfile | null> {
   try {
     const queued = queuedEventSchema.parse(event);
+    // This path reaches the identity object before the queue consumer's check: a stale edge cache must not re-create a deleted person here.
+    const [suppressed] = await suppressedEvents(c.env.DB, source.workspaceId, [queued], "authoritative");
+    if (suppressed) return null;
     // RPC types erase `unknown`-valued records (traits) to never; the shape is the object's own return type.
     const result = (await c.env.IDENTITY.getByName(source.workspaceId).resolveNow([queued], { sources: { [queued.messageId]: source.sourceId } })) as unknown as Awaited<ReturnType<IdentityGraphShard["resolveNow"]>>;
     if (result.bookmark) c.header(BOOKMARK_HEADER, result.bookmark);
