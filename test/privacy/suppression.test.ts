@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { dedupShardName } from "../../durable-objects/dedup-shard";
 import type { EventEnvelope } from "../../workers/intake/envelope";
 import worker from "../../workers/index";
+import { identifierKeyHash } from "../../workers/privacy/identifiers";
 import { suppress } from "../../workers/privacy/suppression-store";
 import { admin, archivedEvents, createSource, type Json, track, unique, until, waitForArchived } from "../helpers";
 
@@ -84,6 +85,24 @@ describe("suppression at the edge", () => {
     expect((await waitForArchived(`sup1-${id}-`, 1)).map((e) => e.messageId)).toEqual([`sup1-${id}-d`]);
     expect(await profileOf("default", "user_id", `single-${id}`)).toBeNull();
     for (const dropped of ["a", "b", "c"]) expect(await reachedConsumer("default", `sup1-${id}-${dropped}`)).toBe(false);
+  });
+
+  it("answers a synchronous call with no profile when the edge's cached suppressions are stale", async () => {
+    const id = unique();
+    const { writeKey } = await createSource(`suppression stale ${id}`);
+    // This isolate's edge cache is loaded now; the suppression then arrives the way another isolate's write would, unseen by it.
+    await track("/v1/track", { userId: `warm-${id}`, event: "Viewed", messageId: `sup3-${id}-warm` }, writeKey);
+    const hash = identifierKeyHash("default", `user_id:stale-${id}`);
+    await env.DB.prepare("INSERT INTO suppressions (workspace_id, key_hash, id, hint, reason, created_by, created_at) VALUES ('default', ?1, ?2, 'user_id:st***', 'manual', 'root', 0)")
+      .bind(hash, `sup_${id}`)
+      .run();
+
+    const sync = await track("/v1/identify?sync=true", { userId: `stale-${id}`, traits: { plan: "pro" }, messageId: `sup3-${id}-sync` }, writeKey);
+    expect(await sync.json()).toEqual({ success: true, profile: null });
+    await track("/v1/track", { userId: `after-${id}`, event: "Viewed", messageId: `sup3-${id}-after` }, writeKey);
+    await waitForArchived(`sup3-${id}-after`, 1);
+    expect(await profileOf("default", "user_id", `stale-${id}`)).toBeNull();
+    expect(await archivedIds()).not.toContain(`sup3-${id}-sync`);
   });
 
   it("lets the identifier's events through again once the suppression is lifted", async () => {
