@@ -169,5 +169,9 @@ describe("privacy requests", () => {
     expect(asAdmin.status).toBe(404);
     const listed = await json(await call("/admin/v1/privacy/deletions?limit=5", { headers: { authorization: bearer(privacyOnly) } }));
     expect(listed.data.map((r: Json) => r.id)).toContain(request.id);
+    // The audit log records privacy actions, so the privacy scope reads it too; a profiles:read token does not.
+    const audit = await call(`/admin/v1/audit-log?action=privacy.*&target=${request.id}`, { headers: { authorization: bearer(privacyOnly) } });
+    expect((await json(audit)).data.map((e: Json) => e.action)).toEqual(["privacy.deletion.requested"]);
+    expect((await call("/admin/v1/audit-log", { headers: { authorization: bearer("dev-access-token") } })).status).toBe(403);
   });
 });

@@ -56,7 +56,8 @@ function matches(column: SQLiteColumn, pattern: string): SQL {
 }
 
 export function registerAuditLogRoute(app: App) {
-  app.use("/admin/v1/audit-log", requireScope("admin"));
+  // Privacy officers read it as well as admins: it records both kinds of action.
+  app.use("/admin/v1/audit-log", requireScope("admin", "privacy"));
   app.openapi(
     createRoute({
       method: "get",
