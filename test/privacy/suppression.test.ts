@@ -93,8 +93,8 @@ describe("suppression at the edge", () => {
     // This isolate's edge cache is loaded now; the suppression then arrives the way another isolate's write would, unseen by it.
     await track("/v1/track", { userId: `warm-${id}`, event: "Viewed", messageId: `sup3-${id}-warm` }, writeKey);
     const hash = identifierKeyHash("default", `user_id:stale-${id}`);
-    await env.DB.prepare("INSERT INTO suppressions (workspace_id, key_hash, id, hint, reason, created_by, created_at) VALUES ('default', ?1, ?2, 'user_id:st***', 'manual', 'root', 0)")
-      .bind(hash, `sup_${id}`)
+    await env.DB.prepare("INSERT INTO suppressions (workspace_id, key_hash, id, hint, reason, created_by, created_at) VALUES ('default', ?1, ?2, 'user_id:st***', 'manual', 'root', ?3)")
+      .bind(hash, `sup_${id}`, Date.now())
       .run();
 
     const sync = await track("/v1/identify?sync=true", { userId: `stale-${id}`, traits: { plan: "pro" }, messageId: `sup3-${id}-sync` }, writeKey);
@@ -167,5 +167,25 @@ describe("suppression in the events consumer", () => {
     // The client retried the whole request: a new queue message with both events.
     expect((await deliver([{ id: `msg-${id}-retry`, body: queued }])).ackAll).toBe(true);
     expect((await archivedIds(WORKSPACE)).has(`q-${id}-gone`)).toBe(false);
+  });
+
+  it("drops an event intake stamped as checked when its suppression is newer than the stamp, and only looks that far back", async () => {
+    const id = unique();
+    const stampedAt = Date.now() - 120_000; // the edge's cached set was loaded two minutes ago
+    await suppress(env.DB, WORKSPACE, [`user_id:queued-${id}`], { reason: "deletion", requestId: `req-${id}`, actor: "test" });
+    const stale = { ...envelope(id, new Date().toISOString()), suppressionsAsOf: stampedAt };
+    expect((await deliver([{ id: `msg-${id}`, body: stale }])).ackAll).toBe(true);
+    const archived = await archivedIds(WORKSPACE);
+    expect(archived.has(`q-${id}-gone`)).toBe(false);
+    expect(archived.has(`q-${id}-stays`)).toBe(true);
+
+    // A suppression older than a fresh stamp was intake's to check; but a message without a stamp in
+    // the same batch makes the workspace's check a full one, which finds it.
+    const other = unique();
+    await suppress(env.DB, WORKSPACE, [`user_id:queued-${other}`], { reason: "manual", actor: "test", now: 0 });
+    const fresh = { ...envelope(other, new Date().toISOString()), suppressionsAsOf: Date.now() };
+    const unstamped = { ...envelope(`${other}b`, new Date().toISOString()) };
+    expect((await deliver([{ id: `msg-${other}`, body: fresh }, { id: `msg-${other}b`, body: unstamped }])).ackAll).toBe(true);
+    expect((await archivedIds(WORKSPACE)).has(`q-${other}-gone`)).toBe(false);
   });
 });

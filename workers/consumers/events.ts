@@ -13,6 +13,13 @@ interface Claimed {
   claim: ClaimResult;
 }
 
+/**
+ * How far before an envelope's stamp the consumer still looks for new
+ * suppressions: covers clock skew between the Worker that created a
+ * suppression and the edge that stamped, and a D1 read replica's lag.
+ */
+export const STAMP_MARGIN_MS = 60_000;
+
 /** Exponential backoff for whole-batch retries: 2, 4, 8 … capped at 5 minutes. */
 export const retryDelaySeconds = (attempts: number) => Math.min(300, 2 ** Math.max(1, attempts));
 
@@ -30,13 +37,17 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, proc
   const eventsById = new Map<string, QueuedEvent>();
   const sourcesByWorkspace = new Map<string, Record<string, string>>();
   const quarantined: Message<unknown>[] = [];
+  const stampByWorkspace = new Map<string, number | null>();
   for (const message of batch.messages) {
     const parsed = eventEnvelopeSchema.safeParse(message.body);
     if (!parsed.success) {
       quarantined.push(message);
       continue;
     }
-    const { workspaceId, sourceId, events } = parsed.data;
+    const { workspaceId, sourceId, events, suppressionsAsOf } = parsed.data;
+    // The oldest stamp of the workspace's messages; one without a stamp means a full check.
+    const asOf = stampByWorkspace.has(workspaceId) ? stampByWorkspace.get(workspaceId)! : (suppressionsAsOf ?? null);
+    stampByWorkspace.set(workspaceId, asOf === null || suppressionsAsOf === undefined ? null : Math.min(asOf, suppressionsAsOf));
     let requests = byWorkspace.get(workspaceId);
     if (!requests) byWorkspace.set(workspaceId, (requests = []));
     for (const event of events) {
@@ -61,7 +72,9 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, proc
       const fresh = claimed.filter((c) => c.claim.status !== "duplicate");
       // Authoritative, unlike the edge's cached check: an event queued before its suppression, retried,
       // or let through by a stale edge cache stops here, before the archive, identity and activation.
-      const suppressed = await suppressedEvents(env.DB, workspaceId, fresh.map((c) => c.event), "authoritative");
+      const stamp = stampByWorkspace.get(workspaceId) ?? null;
+      const since = stamp === null ? undefined : stamp - STAMP_MARGIN_MS;
+      const suppressed = await suppressedEvents(env.DB, workspaceId, fresh.map((c) => c.event), "authoritative", since);
       const kept = fresh.filter((_, i) => !suppressed[i]);
       if (kept.length < fresh.length) suppressedByWorkspace.set(workspaceId, fresh.length - kept.length);
       await archive(env, workspaceId, batchKey, kept);

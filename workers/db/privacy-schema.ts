@@ -71,7 +71,8 @@ export const suppressions = sqliteTable(
     createdBy: text("created_by").notNull(),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.workspaceId, t.keyHash] }), index("suppressions_id").on(t.id)],
+  // By time too: the events consumer looks only for suppressions newer than intake's check.
+  (t) => [primaryKey({ columns: [t.workspaceId, t.keyHash] }), index("suppressions_id").on(t.id), index("suppressions_time").on(t.workspaceId, t.createdAt)],
 );
 
 /** Events dropped before the archive, per workspace, day and reason (`consent`, `suppressed`). */

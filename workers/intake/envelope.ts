@@ -22,5 +22,11 @@ export const eventEnvelopeSchema = z.object({
   workspaceId: z.string().min(1),
   sourceId: z.string().min(1),
   events: z.array(queuedEventSchema).min(1),
+  /**
+   * Epoch ms: intake checked these events against every suppression created
+   * before then, so the consumer need only look for newer ones. Absent: it
+   * checks them all.
+   */
+  suppressionsAsOf: z.number().optional(),
 });
 export type EventEnvelope = z.infer<typeof eventEnvelopeSchema>;

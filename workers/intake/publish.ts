@@ -12,22 +12,23 @@ const SEND_BATCH_MESSAGES = 100;
 const encoder = new TextEncoder();
 
 /** Packs events into envelopes of at most QUEUE_MESSAGE_BUDGET bytes each. */
-export function packEnvelopes(workspaceId: string, sourceId: string, events: CdpEvent[]): { body: EventEnvelope; bytes: number }[] {
+export function packEnvelopes(workspaceId: string, sourceId: string, events: CdpEvent[], suppressionsAsOf?: number): { body: EventEnvelope; bytes: number }[] {
   const packed: { body: EventEnvelope; bytes: number }[] = [];
-  const overhead = encoder.encode(JSON.stringify({ v: 1, workspaceId, sourceId, events: [] })).byteLength;
+  const stamp = suppressionsAsOf === undefined ? {} : { suppressionsAsOf };
+  const overhead = encoder.encode(JSON.stringify({ v: 1, workspaceId, sourceId, events: [], ...stamp })).byteLength;
   let current: CdpEvent[] = [];
   let size = overhead;
   for (const event of events) {
     const bytes = encoder.encode(JSON.stringify(event)).byteLength + 1;
     if (current.length > 0 && size + bytes > QUEUE_MESSAGE_BUDGET) {
-      packed.push({ body: { v: 1, workspaceId, sourceId, events: current }, bytes: size });
+      packed.push({ body: { v: 1, workspaceId, sourceId, events: current, ...stamp }, bytes: size });
       current = [];
       size = overhead;
     }
     current.push(event);
     size += bytes;
   }
-  if (current.length > 0) packed.push({ body: { v: 1, workspaceId, sourceId, events: current }, bytes: size });
+  if (current.length > 0) packed.push({ body: { v: 1, workspaceId, sourceId, events: current, ...stamp }, bytes: size });
   return packed;
 }
 
@@ -35,13 +36,13 @@ export function packEnvelopes(workspaceId: string, sourceId: string, events: Cdp
  * Sends every event, or throws. A throw after a partial send is safe: the
  * client retries the whole request and dedup on messageId absorbs the repeats.
  */
-export async function publishEvents(queue: Queue<EventEnvelope>, workspaceId: string, sourceId: string, events: CdpEvent[]): Promise<void> {
+export async function publishEvents(queue: Queue<EventEnvelope>, workspaceId: string, sourceId: string, events: CdpEvent[], suppressionsAsOf?: number): Promise<void> {
   // One event is at most 32 KB plus enrichment: it always fits one queue message.
   if (events.length === 1) {
-    await queue.send({ v: 1, workspaceId, sourceId, events }, { contentType: "json" });
+    await queue.send({ v: 1, workspaceId, sourceId, events, ...(suppressionsAsOf === undefined ? {} : { suppressionsAsOf }) }, { contentType: "json" });
     return;
   }
-  const envelopes = packEnvelopes(workspaceId, sourceId, events);
+  const envelopes = packEnvelopes(workspaceId, sourceId, events, suppressionsAsOf);
   let batch: MessageSendRequest<EventEnvelope>[] = [];
   let batchBytes = 0;
   for (const envelope of envelopes) {

@@ -161,16 +161,50 @@ export async function listSuppressions(db: D1Database, workspaceId: string, curs
 
 /**
  * Which events carry a suppressed identifier. `authoritative` reads D1 now
- * (the queue consumer); otherwise the edge's isolate cache answers when it can.
+ * (the queue consumer), or, given `since`, only the suppressions created
+ * since then (intake checked the older ones); otherwise the edge's isolate
+ * cache answers when it can.
  */
-export async function suppressedEvents(db: D1Database, workspaceId: string, events: readonly QueuedEvent[], mode: "edge" | "authoritative"): Promise<boolean[]> {
-  const cached = mode === "edge" ? await edgeSuppressions(db, workspaceId) : null;
-  // The common case: a workspace without suppressions costs no hashing at all. At the edge the
-  // cache says so; elsewhere one indexed lookup does, which is as current as the check itself.
-  if (cached ? cached.size === 0 : mode === "authoritative" && !(await hasSuppressions(db, workspaceId))) return events.map(() => false);
+export async function suppressedEvents(db: D1Database, workspaceId: string, events: readonly QueuedEvent[], mode: "edge" | "authoritative", since?: number): Promise<boolean[]> {
+  return (await checkSuppressed(db, workspaceId, events, mode, since)).suppressed;
+}
+
+/**
+ * The check, with the time it is good as of: every suppression created before
+ * `asOf` was taken into account (the edge's cache load, or now for a D1 read).
+ */
+export async function checkSuppressed(
+  db: D1Database,
+  workspaceId: string,
+  events: readonly QueuedEvent[],
+  mode: "edge" | "authoritative",
+  since?: number,
+): Promise<{ suppressed: boolean[]; asOf: number }> {
+  const none = (asOf: number) => ({ suppressed: events.map(() => false), asOf });
+  const now = Date.now();
+  if (mode === "edge") {
+    const cached = await edgeSuppressions(db, workspaceId);
+    // The common case: a workspace without suppressions costs no hashing at all.
+    if (cached && cached.hashes.size === 0) return none(cached.loadedAt);
+    const { perEvent, distinct } = eventKeyHashes(workspaceId, events);
+    const suppressed = cached?.hashes ?? (await suppressedKeyHashes(db, workspaceId, distinct));
+    return { suppressed: perEvent.map((hashes) => hashes.some((hash) => suppressed.has(hash))), asOf: cached?.loadedAt ?? now };
+  }
+  // Authoritative: one indexed lookup says whether there is anything (new) to match at all.
+  const recent = since === undefined ? null : await recentSuppressions(db, workspaceId, since);
+  if (recent ? recent.size === 0 : !(await hasSuppressions(db, workspaceId))) return none(now);
   const { perEvent, distinct } = eventKeyHashes(workspaceId, events);
-  const suppressed = cached ?? (await suppressedKeyHashes(db, workspaceId, distinct));
-  return perEvent.map((hashes) => hashes.some((hash) => suppressed.has(hash)));
+  const suppressed = recent ?? (await suppressedKeyHashes(db, workspaceId, distinct));
+  return { suppressed: perEvent.map((hashes) => hashes.some((hash) => suppressed.has(hash))), asOf: now };
+}
+
+/** Suppressions created since `since` (epoch ms); a stamp so old that more than the edge bound are newer is answered with null: check them all. */
+async function recentSuppressions(db: D1Database, workspaceId: string, since: number): Promise<Set<string> | null> {
+  const { results } = await db
+    .prepare("SELECT key_hash FROM suppressions WHERE workspace_id = ?1 AND created_at >= ?2 LIMIT ?3")
+    .bind(workspaceId, since, EDGE_CACHE_MAX_PER_WORKSPACE + 1)
+    .all<{ key_hash: string }>();
+  return results.length > EDGE_CACHE_MAX_PER_WORKSPACE ? null : new Set(results.map((row) => row.key_hash));
 }
 
 /**
@@ -185,15 +219,16 @@ export const EDGE_CACHE_TTL_MS = 10_000;
 export const EDGE_CACHE_MAX_PER_WORKSPACE = 50_000;
 const EDGE_CACHE_MAX_TOTAL = 200_000;
 
-const edgeCache = new Map<string, { hashes: Set<string> | null; expires: number }>();
+type EdgeSet = { hashes: Set<string>; loadedAt: number };
+const edgeCache = new Map<string, { set: EdgeSet | null; expires: number }>();
 let edgeCacheTotal = 0;
 
 /** Loads in progress: concurrent requests of an isolate share one read instead of each reading every suppression. */
-const edgeLoads = new Map<string, Promise<Set<string> | null>>();
+const edgeLoads = new Map<string, Promise<EdgeSet | null>>();
 
-async function edgeSuppressions(db: D1Database, workspaceId: string, now = Date.now()): Promise<Set<string> | null> {
+async function edgeSuppressions(db: D1Database, workspaceId: string, now = Date.now()): Promise<EdgeSet | null> {
   const hit = edgeCache.get(workspaceId);
-  if (hit && hit.expires > now) return hit.hashes;
+  if (hit && hit.expires > now) return hit.set;
   let load = edgeLoads.get(workspaceId);
   if (!load) {
     load = loadEdgeSuppressions(db, workspaceId, now).finally(() => edgeLoads.delete(workspaceId));
@@ -202,26 +237,26 @@ async function edgeSuppressions(db: D1Database, workspaceId: string, now = Date.
   return load;
 }
 
-async function loadEdgeSuppressions(db: D1Database, workspaceId: string, now: number): Promise<Set<string> | null> {
+async function loadEdgeSuppressions(db: D1Database, workspaceId: string, now: number): Promise<EdgeSet | null> {
   const { results: rows } = await db
     .prepare("SELECT key_hash FROM suppressions WHERE workspace_id = ?1 LIMIT ?2")
     .bind(workspaceId, EDGE_CACHE_MAX_PER_WORKSPACE + 1)
     .all<{ key_hash: string }>();
-  const hashes = rows.length > EDGE_CACHE_MAX_PER_WORKSPACE ? null : new Set(rows.map((row) => row.key_hash));
+  // Loaded as of the read's start: a suppression created before it is in the set.
+  const set = rows.length > EDGE_CACHE_MAX_PER_WORKSPACE ? null : { hashes: new Set(rows.map((row) => row.key_hash)), loadedAt: now };
   forgetEdgeSuppressions(workspaceId);
   for (const [oldest] of edgeCache) {
-    if (edgeCacheTotal + (hashes?.size ?? 0) <= EDGE_CACHE_MAX_TOTAL) break;
+    if (edgeCacheTotal + (set?.hashes.size ?? 0) <= EDGE_CACHE_MAX_TOTAL) break;
     forgetEdgeSuppressions(oldest);
   }
-  edgeCache.set(workspaceId, { hashes, expires: now + EDGE_CACHE_TTL_MS });
-  edgeCacheTotal += hashes?.size ?? 0;
-  return hashes;
+  edgeCache.set(workspaceId, { set, expires: now + EDGE_CACHE_TTL_MS });
+  edgeCacheTotal += set?.hashes.size ?? 0;
+  return set;
 }
 
-/** Drops this isolate's cached suppressions of a workspace; other isolates refresh within EDGE_CACHE_TTL_MS. */
 export function forgetEdgeSuppressions(workspaceId: string): void {
   const entry = edgeCache.get(workspaceId);
   if (!entry) return;
-  edgeCacheTotal -= entry.hashes?.size ?? 0;
+  edgeCacheTotal -= entry.set?.hashes.size ?? 0;
   edgeCache.delete(workspaceId);
 }

@@ -6,7 +6,7 @@ import { ApiError } from "../lib/problem";
 import { missingConsent } from "../privacy/collection";
 import { recordIntakeDrops } from "../privacy/intake-drops";
 import { loadPrivacySettings } from "../privacy/settings-store";
-import { suppressedEvents } from "../privacy/suppression-store";
+import { checkSuppressed } from "../privacy/suppression-store";
 import type { CdpEvent } from "./normalize";
 
 /**
@@ -15,9 +15,11 @@ import type { CdpEvent } from "./normalize";
  * identifier. The caller still answers Segment's success for them, so SDKs do
  * not retry what will never be accepted, and a sender cannot learn from the
  * response that an identifier was deleted. Drops are counted after the
- * response (`waitUntil`).
+ * response (`waitUntil`). The events are stamped with the time the
+ * suppressions they were checked against are good as of, so the consumer only
+ * looks for newer ones.
  */
-export async function gateAtCollection(c: Context<AppEnv>, source: SourceAuth, events: CdpEvent[]): Promise<CdpEvent[]> {
+export async function gateAtCollection(c: Context<AppEnv>, source: SourceAuth, events: CdpEvent[]): Promise<{ kept: CdpEvent[]; suppressionsAsOf?: number }> {
   const { workspaceId } = source;
   let required: readonly string[];
   try {
@@ -30,9 +32,11 @@ export async function gateAtCollection(c: Context<AppEnv>, source: SourceAuth, e
   const consented = events.filter((event) => missingConsent(event, required).length === 0);
 
   let kept = consented;
+  let suppressionsAsOf: number | undefined;
   try {
-    const suppressed = await suppressedEvents(c.env.DB, workspaceId, consented, "edge");
-    kept = consented.filter((_, i) => !suppressed[i]);
+    const check = await checkSuppressed(c.env.DB, workspaceId, consented, "edge");
+    kept = consented.filter((_, i) => !check.suppressed[i]);
+    suppressionsAsOf = check.asOf;
   } catch (error) {
     // The events consumer checks suppression again with D1, so letting these through loses no protection.
     c.get("logger").warn("suppression check skipped at the edge", errorFields(error));
@@ -40,5 +44,5 @@ export async function gateAtCollection(c: Context<AppEnv>, source: SourceAuth, e
 
   const counts = { consent: events.length - consented.length, suppressed: consented.length - kept.length };
   if (counts.consent || counts.suppressed) recordIntakeDrops((promise) => c.executionCtx.waitUntil(promise), c.env.DB, workspaceId, counts);
-  return kept;
+  return { kept, ...(suppressionsAsOf === undefined ? {} : { suppressionsAsOf }) };
 }

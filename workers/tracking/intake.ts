@@ -45,12 +45,12 @@ export async function enforceSourceRateLimit(c: Ctx, source: SourceAuth): Promis
  * caller answer 200; a refused send is a 503 the SDKs retry.
  */
 export async function acceptEvents(c: Ctx, source: SourceAuth, events: CdpEvent[]): Promise<CdpEvent[]> {
-  const kept = await gateAtCollection(c, source, events);
+  const { kept, suppressionsAsOf } = await gateAtCollection(c, source, events);
   if (kept.length === 0) return kept;
   const facts = requestFacts(c.req.raw);
   for (const event of kept) enrich(event, facts);
   try {
-    await publishEvents(c.env.EVENTS_QUEUE as Queue<EventEnvelope>, source.workspaceId, source.sourceId, kept);
+    await publishEvents(c.env.EVENTS_QUEUE as Queue<EventEnvelope>, source.workspaceId, source.sourceId, kept, suppressionsAsOf);
   } catch (error) {
     c.get("logger").error("events queue refused the send", { ...errorFields(error), events: kept.length });
     throw new ApiError("UNAVAILABLE", "the event could not be stored durably right now; nothing was accepted, retry the request", {

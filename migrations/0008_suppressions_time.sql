@@ -1,0 +1,1 @@
+CREATE INDEX `suppressions_time` ON `suppressions` (`workspace_id`,`created_at`);
