@@ -198,16 +198,27 @@ async function scenario({ second, rate, waitMs = TIMEOUT_MS }) {
       /** From the last 200 to the last arrival at A. */
       tailMs: arrivals.length ? last - sent : null,
       lagMs: { p50: percentile(lags, 50), p95: percentile(lags, 95), p99: percentile(lags, 99), max: lags.at(-1) ?? null },
-      receiverA: a.stats(),
-      overviewA: await overview(server, destA.id),
-      receiverB: b ? b.stats() : null,
-      overviewB: destB ? await overview(server, destB.id) : null,
+      ...(await receiverFigures(server, { a, b, destA, destB })),
     };
   } finally {
-    await a.close();
-    await b?.close();
-    await server.dispose();
+    await closeAll(server, a, b);
   }
+}
+
+/** What each receiver got, and what each destination's delivery log says. */
+async function receiverFigures(server, { a, b, destA, destB }) {
+  return {
+    receiverA: a.stats(),
+    overviewA: await overview(server, destA.id),
+    receiverB: b ? b.stats() : null,
+    overviewB: destB ? await overview(server, destB.id) : null,
+  };
+}
+
+async function closeAll(server, a, b) {
+  await a.close();
+  await b?.close();
+  await server.dispose();
 }
 
 /** An event as intake leaves it (the shape the archive holds), for deliveries queued directly. */
@@ -259,15 +270,10 @@ async function deliverySide({ second }) {
       queueSeconds: round((queued - t0) / 1000, 2),
       seconds: round(seconds, 2),
       deliveriesPerSecond: Math.round(a.arrivals.size / seconds),
-      receiverA: a.stats(),
-      overviewA: await overview(server, destA.id),
-      receiverB: b ? b.stats() : null,
-      overviewB: destB ? await overview(server, destB.id) : null,
+      ...(await receiverFigures(server, { a, b, destA, destB })),
     };
   } finally {
-    await a.close();
-    await b?.close();
-    await server.dispose();
+    await closeAll(server, a, b);
   }
 }
 

@@ -124,6 +124,8 @@ describe("privacy requests", () => {
     expect(created.status).toBe(202);
     const done = await finished("deletions", (await json(created)).request.id);
     expect(done).toMatchObject({ status: "finished", profileIds: [], destinations: {} });
+    const suppressed = await env.DB.prepare("SELECT reason FROM suppressions WHERE workspace_id = 'default' AND request_id = ?1").bind(done.id).all();
+    expect(suppressed.results).toEqual([{ reason: "deletion" }]);
   });
 
   it("answers an export of a person no profile holds with a 404 naming the masked identifier", async () => {

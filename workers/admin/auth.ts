@@ -1,6 +1,9 @@
+import { eq } from "drizzle-orm";
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { isRootToken, resolveToken } from "../config/keys-store";
 import type { AppEnv } from "../context";
+import { workspaces } from "../db/schema";
 import { credentialFromHeader } from "../lib/credentials";
 import { ApiError } from "../lib/problem";
 
@@ -40,4 +43,20 @@ export function targetWorkspace(admin: NonNullable<AppEnv["Variables"]["admin"]>
   }
   if (requested && requested !== admin.workspaceId) throw new ApiError("NOT_FOUND", `workspace '${requested}' not found`);
   return admin.workspaceId;
+}
+
+/**
+ * `targetWorkspace` for a route that creates or reads something in the
+ * workspace: the root token may name only a workspace that exists (a
+ * workspace token's own always does, its tokens go with it), so nothing is
+ * created for, or reported about, a workspace that is not there.
+ */
+export async function existingWorkspace(c: Context<AppEnv>, requested: string | undefined): Promise<string> {
+  const admin = c.get("admin")!;
+  const workspaceId = targetWorkspace(admin, requested);
+  if (admin.workspaceId === null) {
+    const row = await c.get("db").select({ id: workspaces.id }).from(workspaces).where(eq(workspaces.id, workspaceId)).get();
+    if (!row) throw new ApiError("NOT_FOUND", `workspace '${workspaceId}' not found`, { errors: [{ path: "workspaceId", message: "no such workspace" }] });
+  }
+  return workspaceId;
 }

@@ -1,14 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, lt, type SQL } from "drizzle-orm";
 import type { App } from "../context";
-import { WAREHOUSE_EXPORT_KINDS, WAREHOUSE_EXPORT_STATUSES, warehouseExports, workspaces } from "../db/schema";
+import { WAREHOUSE_EXPORT_KINDS, WAREHOUSE_EXPORT_STATUSES, warehouseExports } from "../db/schema";
 import { exportEventsHour } from "../export/events";
 import { dayOf, eventsPrefix, hourOf, hourStart, isDay, isHour, profilesPrefix } from "../export/layout";
 import { exportProfilesSnapshot } from "../export/profiles";
 import type { WarehouseExport } from "../export/registry";
 import { ApiError } from "../lib/problem";
 import { auditInsert } from "./audit";
-import { requireScope, targetWorkspace } from "./auth";
+import { existingWorkspace, requireScope, targetWorkspace } from "./auth";
 import { isoDate, json, problemResponses } from "./schemas";
 
 /** Files a profiles snapshot started here may write in the request; a larger one is finished by the cron. */
@@ -91,10 +91,7 @@ export function registerExportRoutes(app: App) {
     }),
     async (c) => {
       const body = c.req.valid("json");
-      const workspaceId = targetWorkspace(c.get("admin")!, body.workspaceId);
-      const db = c.get("db");
-      const workspace = await db.select({ id: workspaces.id }).from(workspaces).where(eq(workspaces.id, workspaceId)).get();
-      if (!workspace) throw new ApiError("NOT_FOUND", `workspace '${workspaceId}' not found`, { errors: [{ path: "workspaceId", message: "no such workspace" }] });
+      const workspaceId = await existingWorkspace(c, body.workspaceId);
       const now = Date.now();
       let result: WarehouseExport;
       if (body.kind === "events") {

@@ -1,11 +1,9 @@
 import { z } from "@hono/zod-openapi";
-import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
-import { workspaces } from "../db/schema";
 import type { MergeRecord, ReviewItem } from "../identity/graph";
 import { ApiError } from "../lib/problem";
-import { targetWorkspace } from "./auth";
+import { existingWorkspace } from "./auth";
 import { problemSchema } from "./schemas";
 
 /**
@@ -21,12 +19,7 @@ import { problemSchema } from "./schemas";
  * created for a workspace that does not exist.
  */
 export async function identityGraphFor(c: Context<AppEnv>, requested: string | undefined) {
-  const admin = c.get("admin")!;
-  const workspaceId = targetWorkspace(admin, requested);
-  if (admin.workspaceId === null) {
-    const row = await c.get("db").select({ id: workspaces.id }).from(workspaces).where(eq(workspaces.id, workspaceId)).get();
-    if (!row) throw new ApiError("NOT_FOUND", `workspace '${workspaceId}' not found`, { errors: [{ path: "workspaceId", message: "no such workspace" }] });
-  }
+  const workspaceId = await existingWorkspace(c, requested);
   return { workspaceId, graph: c.env.IDENTITY.getByName(workspaceId) };
 }
 

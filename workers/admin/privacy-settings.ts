@@ -2,7 +2,6 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import type { App, AppEnv } from "../context";
-import { workspaces } from "../db/schema";
 import { privacySettings } from "../db/privacy-schema";
 import { errorFields } from "../lib/logger";
 import { ApiError, type FieldError, fieldErrors } from "../lib/problem";
@@ -10,7 +9,7 @@ import { RETENTION_KINDS } from "../maintenance/retention";
 import { DEFAULT_PRIVACY_SETTINGS, type PrivacySettings, privacySettingsSchema } from "../privacy/settings";
 import { savePrivacySettings, SETTINGS_TTL_MS } from "../privacy/settings-store";
 import { auditInsert } from "./audit";
-import { requireScope, targetWorkspace } from "./auth";
+import { existingWorkspace, requireScope } from "./auth";
 import { json, problemResponses, workspaceQuery } from "./schemas";
 
 const PATH = "/admin/v1/privacy/settings";
@@ -35,16 +34,6 @@ const APPLY =
   `Consent at collection follows a change within ${SETTINGS_TTL_MS / 1000} s. Retention is enforced by the maintenance cron (every 5 minutes), a bounded amount per data type per run, ` +
   "so a shortened period takes effect over the next runs; data already deleted does not come back when a period is lengthened.";
 
-/** The workspace a request acts on; for the root token, only an existing one, so settings never outlive or precede their workspace. */
-async function workspaceFor(c: Context<AppEnv>, requested: string | undefined): Promise<string> {
-  const admin = c.get("admin")!;
-  const workspaceId = targetWorkspace(admin, requested);
-  if (admin.workspaceId === null) {
-    const row = await c.get("db").select({ id: workspaces.id }).from(workspaces).where(eq(workspaces.id, workspaceId)).get();
-    if (!row) throw new ApiError("NOT_FOUND", `workspace '${workspaceId}' not found`, { errors: [{ path: "workspaceId", message: "no such workspace" }] });
-  }
-  return workspaceId;
-}
 
 /** Read from D1 rather than the per-isolate cache: an admin reads back what was just saved. */
 async function storedState(c: Context<AppEnv>, workspaceId: string) {
@@ -103,7 +92,7 @@ export function registerPrivacySettingsRoutes(app: App) {
       request: { query: workspaceQuery },
       responses: { 200: json(stateSchema, "The settings in force"), ...problemResponses },
     }),
-    async (c) => c.json(await storedState(c, await workspaceFor(c, c.req.valid("query").workspaceId)), 200),
+    async (c) => c.json(await storedState(c, await existingWorkspace(c, c.req.valid("query").workspaceId)), 200),
   );
 
   app.openapi(
@@ -119,7 +108,7 @@ export function registerPrivacySettingsRoutes(app: App) {
       responses: { 200: json(stateSchema, "The settings now in force"), ...problemResponses },
     }),
     async (c) => {
-      const workspaceId = await workspaceFor(c, c.req.valid("query").workspaceId);
+      const workspaceId = await existingWorkspace(c, c.req.valid("query").workspaceId);
       const settings = c.req.valid("json");
       const before = await storedState(c, workspaceId);
       const now = Date.now();

@@ -1,7 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { eq } from "drizzle-orm";
 import type { App } from "../context";
-import { workspaces } from "../db/schema";
 import { IDENTIFIER_TYPE_PATTERN } from "../identity/settings";
 import { BUILT_IN_TYPES } from "../identity/types";
 import { ApiError } from "../lib/problem";
@@ -16,7 +14,7 @@ import {
   unsuppressStatement,
 } from "../privacy/suppression-store";
 import { auditInsert } from "./audit";
-import { requireScope, targetWorkspace } from "./auth";
+import { existingWorkspace, requireScope, targetWorkspace } from "./auth";
 import { idParam, json, problemResponses, workspaceQuery } from "./schemas";
 
 const PATH = "/admin/v1/privacy/suppressions";
@@ -116,11 +114,9 @@ export function registerPrivacySuppressionRoutes(app: App) {
     async (c) => {
       const body = c.req.valid("json");
       const admin = c.get("admin")!;
-      const workspaceId = targetWorkspace(admin, body.workspaceId);
       const keys = suppressionKeys(body.identifiers);
       if (!keys.ok) throw new ApiError("VALIDATION_FAILED", `${keys.errors.length} of the identifiers cannot be suppressed; nothing was changed`, { errors: keys.errors });
-      const workspace = await c.get("db").select({ id: workspaces.id }).from(workspaces).where(eq(workspaces.id, workspaceId)).get();
-      if (!workspace) throw new ApiError("NOT_FOUND", `workspace '${workspaceId}' not found`, { errors: [{ path: "workspaceId", message: "no such workspace" }] });
+      const workspaceId = await existingWorkspace(c, body.workspaceId);
       const plan = await planSuppressions(c.env.DB, workspaceId, keys.keys, { reason: "manual", actor: admin.actor });
       const audits = plan.suppressions
         .filter((s) => s.created)

@@ -1,12 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import type { App } from "../context";
-import { sources, workspaces } from "../db/schema";
+import { sources } from "../db/schema";
 import { forgetCredential } from "../config/keys-store";
 import { displayPrefix, generateId, generateSecret, sha256Hex } from "../lib/keys";
 import { ApiError } from "../lib/problem";
 import { auditInsert } from "./audit";
-import { requireScope, targetWorkspace } from "./auth";
+import { existingWorkspace, requireScope, targetWorkspace } from "./auth";
 import { idParam, isoDate, json, problemResponses, workspaceQuery } from "./schemas";
 
 const sourceSchema = z
@@ -65,10 +65,8 @@ export function registerSourceRoutes(app: App) {
     }),
     async (c) => {
       const body = c.req.valid("json");
-      const workspaceId = targetWorkspace(c.get("admin")!, body.workspaceId);
+      const workspaceId = await existingWorkspace(c, body.workspaceId);
       const db = c.get("db");
-      const workspace = await db.select({ id: workspaces.id }).from(workspaces).where(eq(workspaces.id, workspaceId)).get();
-      if (!workspace) throw new ApiError("NOT_FOUND", `workspace '${workspaceId}' not found`, { errors: [{ path: "workspaceId", message: "no such workspace" }] });
       const writeKey = generateSecret("wk");
       const id = generateId("src");
       const [rows] = await db.batch([

@@ -1,12 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import type { App } from "../context";
-import { tokens, workspaces } from "../db/schema";
+import { tokens } from "../db/schema";
 import { forgetCredential } from "../config/keys-store";
 import { displayPrefix, generateId, generateSecret, sha256Hex } from "../lib/keys";
 import { ApiError } from "../lib/problem";
 import { auditInsert } from "./audit";
-import { requireScope, SCOPES, targetWorkspace } from "./auth";
+import { existingWorkspace, requireScope, SCOPES, targetWorkspace } from "./auth";
 import { idParam, isoDate, json, problemResponses, workspaceQuery } from "./schemas";
 
 const tokenSchema = z
@@ -75,15 +75,13 @@ export function registerTokenRoutes(app: App) {
     async (c) => {
       const body = c.req.valid("json");
       const admin = c.get("admin")!;
-      const workspaceId = targetWorkspace(admin, body.workspaceId);
       const escalation = body.scopes.filter((scope) => !admin.scopes.includes(scope));
       if (escalation.length > 0) throw new ApiError("FORBIDDEN", `a token cannot grant scopes it lacks: ${escalation.join(", ")}`);
       if (body.expiresAt && Date.parse(body.expiresAt) <= Date.now()) {
         throw new ApiError("VALIDATION_FAILED", "expiresAt is in the past", { errors: [{ path: "expiresAt", message: "must be in the future" }] });
       }
+      const workspaceId = await existingWorkspace(c, body.workspaceId);
       const db = c.get("db");
-      const workspace = await db.select({ id: workspaces.id }).from(workspaces).where(eq(workspaces.id, workspaceId)).get();
-      if (!workspace) throw new ApiError("NOT_FOUND", `workspace '${workspaceId}' not found`, { errors: [{ path: "workspaceId", message: "no such workspace" }] });
       const secret = generateSecret("at");
       const id = generateId("tok");
       const [rows] = await db.batch([

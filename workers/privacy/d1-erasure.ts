@@ -1,4 +1,3 @@
-import { identifierHash } from "../archive/writer";
 import { mentions } from "./r2/subject";
 import type { PrivacyWork } from "./work";
 
@@ -15,7 +14,6 @@ export async function eraseFromD1(db: D1Database, work: PrivacyWork): Promise<Re
   const ids = JSON.stringify(work.profileIds);
   const keys = JSON.stringify(work.identifiers.map((i) => `${i.type}\u0000${i.value}`));
   const values = [...new Set(work.identifiers.map((i) => i.value))];
-  const archiveHashes = JSON.stringify(await Promise.all(values.map((value) => identifierHash(ws, value))));
   const statements = {
     profiles: db.prepare("DELETE FROM profiles WHERE workspace_id = ?1 AND (profile_id IN (SELECT value FROM json_each(?2)) OR canonical_id IN (SELECT value FROM json_each(?2)))").bind(ws, ids),
     profileIdentifiers: db
@@ -27,7 +25,6 @@ export async function eraseFromD1(db: D1Database, work: PrivacyWork): Promise<Re
     // By profile: every event row names the profile it was written for, and the person's messageIds could outgrow one bound string.
     profileEvents: db.prepare("DELETE FROM profile_events WHERE workspace_id = ?1 AND profile_id IN (SELECT value FROM json_each(?2))").bind(ws, ids),
     accountLinks: db.prepare("DELETE FROM account_links WHERE workspace_id = ?1 AND profile_id IN (SELECT value FROM json_each(?2))").bind(ws, ids),
-    archiveIndex: db.prepare("DELETE FROM archive_index WHERE workspace_id = ?1 AND identifier_hash IN (SELECT value FROM json_each(?2))").bind(ws, archiveHashes),
   };
   const results = await db.batch(Object.values(statements));
   const counts = Object.fromEntries(Object.keys(statements).map((name, i) => [name, results[i]!.meta.changes ?? 0]));

@@ -104,8 +104,8 @@ async function finish(env: Env, request: PrivacyRequest, work: PrivacyWork, now:
   await deleteEarlierExports(env, request);
   const object = env.IDENTITY.getByName(work.workspaceId);
   for (const { type, value } of work.identifiers) {
-    const again = await object.personForPrivacy(type, value);
-    if (again) await object.erasePerson(again.profileIds);
+    const again = await object.lookup(`${type}:${value}`);
+    if (again) await object.erasePerson([again.profileId]);
   }
   await object.flush();
   await env.DB.prepare("DELETE FROM destination_recipients WHERE workspace_id = ?1 AND profile_id IN (SELECT value FROM json_each(?2))")
