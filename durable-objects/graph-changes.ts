@@ -37,12 +37,16 @@ export class GraphChanges {
    * `sources`: messageId → the source it came from, kept with each trait write and event.
    */
   resolve(events: QueuedEvent[], sources: Record<string, string>): EventAssignment[] {
+    return this.log.atomically(() => this.resolveAll(events, sources));
+  }
+
+  private resolveAll(events: QueuedEvent[], sources: Record<string, string>): EventAssignment[] {
     const graph = this.log.graph();
     const settings = this.log.settings();
     const inputs: EventInput[] = [];
     const out: EventAssignment[] = [];
     for (const event of events) {
-      if (graph.eventCluster.has(event.messageId)) {
+      if (graph.events.clusterOf(event.messageId) !== undefined) {
         out.push({ messageId: event.messageId, profileId: graph.clusterOfEvent(event.messageId)?.id ?? null, dropped: [] });
         continue;
       }
@@ -87,26 +91,30 @@ export class GraphChanges {
    */
   decide<T extends object>(run: () => T, op: Operation): Decision<T> {
     try {
-      const result = this.withMerges(run);
-      // Unmerges and splits move events between profiles: each follows the graph, and traits and consent are recomputed.
-      if ("restored" in result && "kept" in result) {
-        const graph = this.log.graph();
-        const retracted = op.kind === "unmerge" ? (graph.merges.get(op.mergeId)?.absorbed ?? []) : [];
-        const restored = result.restored as string[];
-        const touched = this.store.regrouped([result.kept as string, ...restored, ...retracted], (messageId) => graph.clusterOfEvent(messageId)?.id ?? null);
-        for (const id of touched) if (graph.resolve(id).id === id) this.rebuildAudiences(id);
-        for (const id of retracted) {
-          this.store.markDirty("profile", id);
-          this.store.markDirty("membership", id);
-          if (graph.resolve(id).id !== id) this.audiences.forget(id);
-        }
-      }
-      this.log.record(op);
-      return { ok: true, ...result };
+      return this.log.atomically(() => this.decideNow(run, op));
     } catch (error) {
       if (!(error instanceof IdentityRuleError)) throw error;
       return { ok: false, code: error.code, detail: error.message };
     }
+  }
+
+  private decideNow<T extends object>(run: () => T, op: Operation): Decision<T> {
+    const result = this.withMerges(run);
+    // Unmerges and splits move events between profiles: each follows the graph, and traits and consent are recomputed.
+    if ("restored" in result && "kept" in result) {
+      const graph = this.log.graph();
+      const retracted = op.kind === "unmerge" ? (graph.merges.get(op.mergeId)?.absorbed ?? []) : [];
+      const restored = result.restored as string[];
+      const touched = this.store.regrouped([result.kept as string, ...restored, ...retracted], (messageId) => graph.clusterOfEvent(messageId)?.id ?? null);
+      for (const id of touched) if (graph.resolve(id).id === id) this.rebuildAudiences(id);
+      for (const id of retracted) {
+        this.store.markDirty("profile", id);
+        this.store.markDirty("membership", id);
+        if (graph.resolve(id).id !== id) this.audiences.forget(id);
+      }
+    }
+    this.log.record(op);
+    return { ok: true, ...result };
   }
 
   /** Segment state follows the person's events: rebuilt whenever a merge or unmerge changes which events are theirs. */

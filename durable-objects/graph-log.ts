@@ -3,8 +3,9 @@ import { applyEventWithFeatures, type EventInput } from "../workers/identity/app
 import { eraseClusters } from "../workers/identity/erase";
 import { IdentityGraph } from "../workers/identity/graph";
 import { DEFAULT_IDENTITY_SETTINGS, type IdentitySettings, identitySettingsSchema } from "../workers/identity/settings";
-import { fromSnapshot, toSnapshot } from "../workers/identity/snapshot";
-import { approveReview, rejectReview, splitIdentifiers, unmerge } from "../workers/identity/unmerge";
+import { fromSnapshot, holdsEvents, toSnapshot } from "../workers/identity/snapshot";
+import { approveReview, IdentityRuleError, rejectReview, splitIdentifiers, unmerge } from "../workers/identity/unmerge";
+import { SqlEventLinks } from "./sql-event-links";
 
 /** Every change to the graph is one of these, logged before it is acknowledged and replayed on wake. */
 const operationSchema = z.discriminatedUnion("kind", [
@@ -32,21 +33,35 @@ export type Operation = z.infer<typeof operationSchema>;
 const SNAPSHOT_EVERY_OPERATIONS = 500;
 const SNAPSHOT_CHUNK_CHARS = 1_000_000;
 
+/** Operations that take links away or move them between clusters: the snapshot is taken at once after them. */
+const RETRACTING = new Set<Operation["kind"]>(["unmerge", "split", "erase"]);
+
 /**
  * The identity graph's durability: the graph lives in memory, every change is
  * an operation appended to a log in SQLite before it is acknowledged, and every
  * SNAPSHOT_EVERY_OPERATIONS operations the whole graph is written as a chunked
  * snapshot and the log before it dropped. Waking replays snapshot then log; the
  * same operations in the same order give the same graph.
+ *
+ * Per-event state (which cluster each event is in, and its link) is not in
+ * memory or in the snapshot: it is written to SQLite tables as operations run,
+ * so on wake those tables are already as of the log's end. Replaying the
+ * logged operations over them is harmless because every write is a "set" and
+ * the operations after a snapshot only add links and move them from absorbed
+ * clusters to survivors, never read them. The operations that do read and
+ * retract links (unmerge, split, erase) are followed at once by a snapshot, so
+ * they are never replayed.
  */
 export class GraphLog {
   private readonly sql: SqlStorage;
   private current: IdentityGraph | null = null;
   private currentSettings: IdentitySettings = DEFAULT_IDENTITY_SETTINGS;
   private operationsSinceSnapshot = 0;
+  private readonly events: SqlEventLinks;
 
   constructor(private readonly storage: DurableObjectStorage) {
     this.sql = storage.sql;
+    this.events = new SqlEventLinks(storage.sql);
     this.sql.exec("CREATE TABLE IF NOT EXISTS operations (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL)");
     this.sql.exec("CREATE TABLE IF NOT EXISTS snapshot (chunk INTEGER PRIMARY KEY, seq INTEGER NOT NULL, data TEXT NOT NULL)");
   }
@@ -55,15 +70,19 @@ export class GraphLog {
     if (this.current) return this.current;
     const chunks = this.sql.exec<{ seq: number; data: string }>("SELECT seq, data FROM snapshot ORDER BY chunk").toArray();
     const since = chunks[0]?.seq ?? 0;
+    let upgrade = false;
     if (chunks.length) {
       const parsed = JSON.parse(chunks.map((c) => c.data).join("")) as { graph: unknown; settings: unknown };
-      this.current = fromSnapshot(parsed.graph);
+      // A snapshot from before per-event state moved to SQLite: its links fill the tables, then it is rewritten without them.
+      upgrade = holdsEvents(parsed.graph);
+      this.current = fromSnapshot(parsed.graph, this.events);
       this.currentSettings = identitySettingsSchema.parse(parsed.settings);
-    } else this.current = new IdentityGraph();
+    } else this.current = new IdentityGraph(0, this.events);
     for (const row of this.sql.exec<{ op: string }>("SELECT op FROM operations WHERE seq > ? ORDER BY seq", since)) {
       this.apply(operationSchema.parse(JSON.parse(row.op)));
       this.operationsSinceSnapshot++;
     }
+    if (upgrade) this.snapshot();
     return this.current;
   }
 
@@ -76,7 +95,7 @@ export class GraphLog {
   record(op: Operation) {
     if (op.kind === "settings") this.currentSettings = identitySettingsSchema.parse(op.settings);
     this.sql.exec("INSERT INTO operations (op) VALUES (?)", JSON.stringify(op));
-    if (++this.operationsSinceSnapshot >= SNAPSHOT_EVERY_OPERATIONS) this.snapshot();
+    if (++this.operationsSinceSnapshot >= SNAPSHOT_EVERY_OPERATIONS || RETRACTING.has(op.kind)) this.snapshot();
   }
 
   /** Replays one logged operation. */
@@ -92,13 +111,19 @@ export class GraphLog {
   }
 
   /**
-   * Writes the whole graph as the snapshot and drops every logged operation:
-   * after an erasure, because earlier `events` operations hold the erased
-   * identifier values.
+   * Runs a change to the graph and its storage as one transaction. If it
+   * throws, storage rolls back, and the in-memory graph, which may be half
+   * changed, is dropped so the next read rebuilds it from storage: per-event
+   * rows never outlive the operation that wrote them.
    */
-  compact() {
-    this.graph();
-    this.snapshot();
+  atomically<T>(run: () => T): T {
+    try {
+      return this.storage.transactionSync(run);
+    } catch (error) {
+      // A rule refusal is checked before anything changes: the graph in memory is still good.
+      if (!(error instanceof IdentityRuleError)) this.reload();
+      throw error;
+    }
   }
 
   /** Forgets the in-memory graph: the next read rebuilds it from storage, as a fresh instance would. */
@@ -110,7 +135,7 @@ export class GraphLog {
 
   private snapshot() {
     const seq = this.sql.exec<{ seq: number }>("SELECT coalesce(max(seq), 0) AS seq FROM operations").one().seq;
-    const data = JSON.stringify({ graph: toSnapshot(this.current!), settings: this.currentSettings });
+    const data = JSON.stringify({ graph: toSnapshot(this.current!, { events: false }), settings: this.currentSettings });
     this.storage.transactionSync(() => {
       this.sql.exec("DELETE FROM snapshot");
       for (let i = 0; i * SNAPSHOT_CHUNK_CHARS < data.length; i++) {

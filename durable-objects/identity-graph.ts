@@ -128,7 +128,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
 
   /** How many events the graph has applied: callers wait on it to see their writes. */
   appliedEvents(): number {
-    return this.load().eventCluster.size;
+    return this.load().events.count();
   }
 
   profile(profileId: string) {
@@ -244,7 +244,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
   }
 
   private privacyParts() {
-    return { storage: this.ctx.storage, log: this.log, store: this.store, audiences: this.audiences };
+    return { log: this.log, store: this.store, audiences: this.audiences };
   }
 
   private audienceParts() {

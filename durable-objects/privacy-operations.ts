@@ -70,7 +70,6 @@ export interface ErasureCounts {
 }
 
 export interface PrivacyParts {
-  storage: DurableObjectStorage;
   log: GraphLog;
   store: ProfileStore;
   audiences: AudienceEngine;
@@ -90,7 +89,7 @@ function findLive(graph: IdentityGraph, log: GraphLog, rawType: string, value: s
 
 /** The events a person has in the graph and in the store. */
 function eventIds(graph: IdentityGraph, store: ProfileStore, found: Footprint): string[] {
-  const fromGraph = found.messageIds.filter((id) => graph.eventCluster.has(id) && isEvent(id));
+  const fromGraph = found.messageIds.filter((id) => graph.events.clusterOf(id) !== undefined && isEvent(id));
   return [...new Set([...fromGraph, ...store.eventIdsOf(found.clusterIds)])].sort();
 }
 
@@ -133,23 +132,17 @@ const parseKey = (key: string): Identifier => {
  * values) stays in storage. Their D1 rows go with the next write-through.
  * Idempotent: a person already erased counts zero.
  */
-export function erasePerson({ storage, log, store, audiences }: PrivacyParts, profileIds: string[]): ErasureCounts {
+export function erasePerson({ log, store, audiences }: PrivacyParts, profileIds: string[]): ErasureCounts {
   const graph = log.graph();
   const found = footprint(graph, profileIds);
   if (found.clusterIds.length === 0) return { profiles: 0, identifiers: 0, events: 0 };
   const events = eventIds(graph, store, found);
-  try {
-    storage.transactionSync(() => {
-      store.erase(found.clusterIds, events, found.ownKeys);
-      for (const id of found.clusterIds) audiences.forget(id);
-      eraseClusters(graph, found.clusterIds);
-      log.record({ kind: "erase", profileIds: found.clusterIds });
-      log.compact();
-    });
-  } catch (error) {
-    // Storage rolled back but the in-memory graph may already be changed: rebuild it from storage.
-    log.reload();
-    throw error;
-  }
+  log.atomically(() => {
+    store.erase(found.clusterIds, events, found.ownKeys);
+    for (const id of found.clusterIds) audiences.forget(id);
+    eraseClusters(graph, found.clusterIds);
+    // Logging an erasure takes a snapshot and drops the log before it.
+    log.record({ kind: "erase", profileIds: found.clusterIds });
+  });
   return { profiles: found.clusterIds.length, identifiers: found.ownKeys.length, events: events.length };
 }

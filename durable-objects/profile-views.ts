@@ -125,7 +125,7 @@ export function graphView(graph: IdentityGraph, store: ProfileStore, profileId: 
     profileId: cluster.id,
     requestedId: profileId,
     identifiers: [...cluster.identifiers.values()],
-    links: cluster.links,
+    links: graph.events.links(cluster.id),
     merges,
     conflicts: graph.conflicts.filter((c) => c.clusters.includes(cluster.id)),
     consent: store.consent.of(cluster.id),

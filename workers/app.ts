@@ -4,7 +4,7 @@ import { registerAdminRoutes } from "./admin";
 import type { AppEnv } from "./context";
 import { lazyDb } from "./db/client";
 import { createLogger, errorFields } from "./lib/logger";
-import { ApiError, fieldErrors, problemResponse } from "./lib/problem";
+import { ApiError, fieldErrors, overloadedAsProblem, problemResponse } from "./lib/problem";
 import { registerProfileApiRoutes } from "./profile-api/routes";
 import { registerTrackingRoutes } from "./tracking/routes";
 
@@ -32,9 +32,11 @@ export function createApp() {
   // adding a header never has its retries blocked. The write key, not the origin, authenticates.
   app.use("/v1/*", cors({ origin: "*", allowMethods: ["GET", "POST", "OPTIONS"], maxAge: 86_400 }));
 
-  app.onError((error, c) => {
+  app.onError((thrown, c) => {
     const requestId = c.get("requestId");
     const logger = c.get("logger") ?? createLogger({ requestId });
+    // An overloaded Durable Object, from any route: a 503 the client can wait out.
+    const error = overloadedAsProblem(thrown);
     if (error instanceof ApiError) {
       logger.warn("request rejected", { status: error.status, code: error.code, detail: error.message, errors: error.options.errors });
       return problemResponse(error, requestId, corsHeaders(c.req.path));

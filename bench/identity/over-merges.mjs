@@ -7,7 +7,7 @@
  * - the cluster's main person is the one with most events in it; every other person in it is a
  *   "minority" person;
  * - a minority person's bridging identifiers are the keys on the links (the identifiers the resolver
- *   accepted, `cluster.links[].keys`) of their events in the cluster that also appear on the links
+ *   accepted, the keys of its link) of their events in the cluster that also appear on the links
  *   of another person's events in the same cluster;
  * - each bridging key is classified by what it is in the population (see `hazardOf`); a minority
  *   person is counted under the hazard of their first bridging key in a fixed order of hazards;
@@ -99,7 +99,7 @@ export function overMergeBreakdown(population, predicted, graph, { unattributabl
     ids.push(e.messageId);
   }
   const linkKeys = new Map(); // messageId -> accepted keys
-  for (const cluster of graph.liveClusters()) for (const link of cluster.links) linkKeys.set(link.messageId, link.keys);
+  for (const { link } of graph.events.allLinks()) linkKeys.set(link.messageId, link.keys);
   // Anonymous: no userId, or a placeholder one (the resolver refuses it).
   const customerIds = new Set(population.people.map((p) => p.customerId).filter(Boolean));
   const anonymous = new Set(events.filter((e) => !customerIds.has(e.userId)).map((e) => e.messageId));

@@ -3,7 +3,7 @@
  * population's events exactly as the IdentityGraphShard Durable Object runs it
  * (durable-objects/graph-changes.ts, behind `resolveEvents`), one event at a time, in the given order:
  *
- * - an event already applied (its messageId in `graph.eventCluster`) is skipped;
+ * - an event already applied (the graph has assigned its messageId) is skipped;
  * - `extractIdentifiers(event, settings)`;
  * - an alias's `previousUserId(event, settings)` is added when the graph already indexes it;
  * - `at` = `Date.parse(event.timestamp) || Date.parse(event.receivedAt)`;
@@ -75,7 +75,7 @@ export function runResolver(resolver, events, { settings = resolver.DEFAULT_IDEN
   let handoffs = 0;
   const t0 = performance.now();
   for (const event of events) {
-    if (graph.eventCluster.has(event.messageId)) continue;
+    if (graph.events.clusterOf(event.messageId) !== undefined) continue;
     const { identifiers } = extractIdentifiers(event, settings);
     const previous = previousUserId(event, settings);
     if (previous && graph.index.has(identifierKey(previous))) identifiers.push(previous);

@@ -1,7 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
 import type { AppEnv } from "../context";
 import type { MergeRecord, ReviewItem } from "../identity/graph";
+import { resilientStub } from "../lib/durable-object-retry";
 import { ApiError } from "../lib/problem";
 import { existingWorkspace } from "./auth";
 import { problemSchema } from "./schemas";
@@ -17,11 +19,38 @@ import { problemSchema } from "./schemas";
  * token is confined to its own workspace by `targetWorkspace`; the root token
  * may name any, but only an existing one: a Durable Object would otherwise be
  * created for a workspace that does not exist.
+ *
+ * The stub retries the reads in `IDENTITY_READS` on a retryable error and
+ * sends everything else once: an unmerge, an approval or a settings change
+ * that may already have been applied must not be sent again blindly. An
+ * overloaded object answers 503 with Retry-After, reads and writes alike.
  */
 export async function identityGraphFor(c: Context<AppEnv>, requested: string | undefined) {
   const workspaceId = await existingWorkspace(c, requested);
-  return { workspaceId, graph: c.env.IDENTITY.getByName(workspaceId) };
+  const graph = resilientStub(() => c.env.IDENTITY.getByName(workspaceId), {
+    object: `IDENTITY:${workspaceId}`,
+    idempotent: IDENTITY_READS,
+  });
+  return { workspaceId, graph };
 }
+
+/** The identity object's methods that only read: safe to send twice. */
+const IDENTITY_READS = [
+  "getSettings",
+  "reviews",
+  "merge",
+  "lookup",
+  "listProfiles",
+  "profile",
+  "profileByKey",
+  "profileEvents",
+  "account",
+  "accountMembers",
+  "listAudiences",
+  "previewAudience",
+  "audienceMembers",
+  "personForPrivacy",
+] as const satisfies readonly (keyof DurableObjectStub<IdentityGraphShard>)[];
 
 /** A refused decision from the graph (`{ ok: false, code, detail }`) as the matching problem document. */
 export function refusal(result: { ok: false; code: "NOT_FOUND" | "CONFLICT"; detail: string }): never {

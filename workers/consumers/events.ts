@@ -1,7 +1,8 @@
-import { dedupShardName, type ClaimRequest, type ClaimResult } from "../../durable-objects/dedup-shard";
+import { dedupShardName, type ClaimRequest, type ClaimResult, type DedupShard } from "../../durable-objects/dedup-shard";
 import { archiveHour, archiveObjectKey } from "../archive/layout";
 import { readArchiveObject, writeArchiveObject } from "../archive/writer";
 import { eventEnvelopeSchema, type QueuedEvent } from "../intake/envelope";
+import { callDurableObject, DurableObjectOverloaded, isOverloaded } from "../lib/durable-object-retry";
 import { sha256Hex } from "../lib/keys";
 import { createLogger, errorFields, type Logger } from "../lib/logger";
 import type { EventProcessor } from "../pipeline/processor";
@@ -22,6 +23,13 @@ export const STAMP_MARGIN_MS = 60_000;
 
 /** Exponential backoff for whole-batch retries: 2, 4, 8 … capped at 5 minutes. */
 export const retryDelaySeconds = (attempts: number) => Math.min(300, 2 ** Math.max(1, attempts));
+
+/**
+ * The shortest redelivery delay after a Durable Object was overloaded. Every
+ * batch of the workspace goes to the same identity object, so coming back
+ * within seconds adds to the load it is shedding; half a minute lets it drain.
+ */
+export const OVERLOADED_RETRY_DELAY_SECONDS = 30;
 
 /**
  * Consumes the events queue: drops client retries (dedup on messageId) and
@@ -88,6 +96,13 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, proc
     batch.ackAll();
   } catch (error) {
     const attempts = Math.max(...batch.messages.map((m) => m.attempts));
+    if (isOverloaded(error)) {
+      const delaySeconds = Math.max(OVERLOADED_RETRY_DELAY_SECONDS, retryDelaySeconds(attempts));
+      const object = error instanceof DurableObjectOverloaded ? error.object : "unknown";
+      logger.error("events batch failed: Durable Object overloaded; retrying later", { ...errorFields(error), object, attempts, delaySeconds });
+      batch.retryAll({ delaySeconds });
+      return;
+    }
     logger.error("events batch failed; retrying", { ...errorFields(error), attempts });
     batch.retryAll({ delaySeconds: retryDelaySeconds(attempts) });
   }
@@ -102,9 +117,18 @@ async function countSuppressedDrops(db: D1Database, counts: Map<string, number>,
   }
 }
 
+/**
+ * Both shard calls are idempotent, so a retryable error is retried in place
+ * rather than by redelivering the whole batch: `claim` run twice with the same
+ * claimant answers "mine" where it first answered "new", and the consumer
+ * treats the two alike; `markArchived` sets the same columns to the same values.
+ */
+const dedupCall = <R>(env: Env, name: string, call: (shard: DurableObjectStub<DedupShard>) => Promise<R>) =>
+  callDurableObject(() => env.DEDUP.getByName(name), call, { object: `DEDUP:${name}` });
+
 async function claimAll(env: Env, workspaceId: string, requests: ClaimRequest[], eventsById: Map<string, QueuedEvent>): Promise<Claimed[]> {
   const shards = groupBy(requests, (request) => dedupShardName(workspaceId, request.messageId));
-  const results = await Promise.all([...shards].map(([name, shardRequests]) => env.DEDUP.getByName(name).claim(shardRequests)));
+  const results = await Promise.all([...shards].map(([name, shardRequests]) => dedupCall(env, name, (shard) => shard.claim(shardRequests))));
   // Two copies of one messageId inside the same batch: the first wins, the rest are duplicates.
   const seen = new Set<string>();
   return results.flat().map((claim) => {
@@ -161,5 +185,5 @@ function groupBy<T>(items: T[], keyOf: (item: T) => string): Map<string, T[]> {
 
 async function markArchived(env: Env, workspaceId: string, messageIds: string[], batchKey: string) {
   const shards = groupBy(messageIds, (id) => dedupShardName(workspaceId, id));
-  await Promise.all([...shards].map(([name, ids]) => env.DEDUP.getByName(name).markArchived(ids, batchKey)));
+  await Promise.all([...shards].map(([name, ids]) => dedupCall(env, name, (shard) => shard.markArchived(ids, batchKey))));
 }

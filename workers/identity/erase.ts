@@ -40,12 +40,12 @@ export function footprint(graph: IdentityGraph, ids: Iterable<string>): Footprin
   for (const id of clusterIds) {
     const cluster = graph.clusters.get(id)!;
     for (const key of cluster.identifiers.keys()) keys.add(key);
-    for (const link of cluster.links) {
+    for (const link of graph.events.links(id)) {
       messageIds.add(link.messageId);
       for (const key of link.keys) keys.add(key);
     }
   }
-  for (const [messageId, clusterId] of graph.eventCluster) if (mine.has(clusterId)) messageIds.add(messageId);
+  for (const messageId of graph.events.eventsOf(mine)) messageIds.add(messageId);
   const merges = [...graph.merges.values()].filter((m) => namesAny(mine, [m.survivor, ...m.absorbed, ...(m.retracted?.restored ?? []), ...m.evidence.map((e) => e.clusterId)]));
   // A merge's evidence event may belong to the other part since an unmerge: only their evidence identifiers are theirs.
   for (const merge of merges) for (const { key, clusterId } of merge.evidence) if (mine.has(clusterId)) keys.add(key);
@@ -101,7 +101,7 @@ export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Foot
     }
     for (const userId of userIds) entry.userIds.delete(userId);
   }
-  for (const [messageId, clusterId] of graph.eventCluster) if (clusters.has(clusterId) || messages.has(messageId)) graph.eventCluster.delete(messageId);
+  graph.events.forget(clusters, messages);
   for (const messageId of messages) graph.tombstones.delete(messageId);
   for (const merge of found.merges) graph.merges.delete(merge.id);
   for (const review of found.reviews) graph.reviews.delete(review.id);
@@ -126,8 +126,13 @@ export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Foot
     if (members.size === 0) graph.blocks.delete(key);
   }
   // Another cluster's links may still name an identifier only they held (a split-off link): it links nothing now.
-  for (const cluster of graph.clusters.values()) {
-    if (cluster.links.some((l) => l.keys.some((k) => own.has(k)))) cluster.links = cluster.links.map((l) => ({ ...l, keys: l.keys.filter((k) => !own.has(k)) })).filter((l) => l.keys.length > 0);
+  const naming = graph.events.linksNaming(own);
+  for (const clusterId of new Set(naming.map((n) => n.clusterId))) {
+    const links = graph.events.links(clusterId).map((l) => ({ ...l, keys: l.keys.filter((k) => !own.has(k)) }));
+    graph.events.setLinks(
+      clusterId,
+      links.filter((l) => l.keys.length > 0),
+    );
   }
   return found;
 }

@@ -1,3 +1,4 @@
+import { type EventLinks, MemoryEventLinks } from "./event-links";
 import type { FieldEvidence, ProfileFeatures } from "./probabilistic";
 import type { Identifier } from "./types";
 import { identifierKey } from "./types";
@@ -15,20 +16,12 @@ export interface ClusterIdentifier extends Identifier {
   lastSeen: number;
 }
 
-/** One applied event: the identifiers it carried (after guards) are linked to each other. */
-export interface Link {
-  messageId: string;
-  keys: string[];
-  at: number;
-}
-
 export interface Cluster {
   id: string;
   /** Creation order decides the survivor of a merge: the older cluster keeps its id. */
   createdAt: number;
   seq: number;
   identifiers: Map<string, ClusterIdentifier>;
-  links: Link[];
   /** Set when absorbed by a merge: every lookup follows it to the survivor. */
   forwardedTo?: string;
 }
@@ -92,8 +85,6 @@ export class IdentityGraph {
   readonly neverMerge = new Set<string>();
   /** Events whose links were retracted by an unmerge: replaying them links nothing. */
   readonly tombstones = new Set<string>();
-  /** Which cluster each applied event belongs to (events follow their identifiers on unmerge). */
-  readonly eventCluster = new Map<string, string>();
   /** What each live cluster offers probabilistic matching. */
   readonly features = new Map<string, ProfileFeatures>();
   /** Blocking key → clusters that had it; rebuilt from `features`, so never persisted. Entries may be stale (merged away). */
@@ -102,7 +93,19 @@ export class IdentityGraph {
   readonly suggested = new Set<string>();
   /** Open reviews by the identifiers they name, so a repeated conflict does not queue again. Derived, never persisted. */
   readonly openReviewsByIdentifier = new Map<string, Set<string>>();
-  constructor(private counter = 0) {}
+  /**
+   * Which cluster each applied event belongs to (events follow their identifiers
+   * on unmerge) and the links they left: kept outside the graph's memory by the
+   * Durable Object, since it grows with every event.
+   */
+  readonly events: EventLinks;
+
+  constructor(
+    private counter = 0,
+    events?: EventLinks,
+  ) {
+    this.events = events ?? new MemoryEventLinks();
+  }
 
   counterValue(): number {
     return this.counter;
@@ -131,7 +134,7 @@ export class IdentityGraph {
   }
 
   clusterOfEvent(messageId: string): Cluster | undefined {
-    const id = this.eventCluster.get(messageId);
+    const id = this.events.clusterOf(messageId);
     return id ? this.resolve(id) : undefined;
   }
 
@@ -176,3 +179,4 @@ export class IdentityGraph {
 }
 
 export { identifierKey };
+export type { Link } from "./event-links";

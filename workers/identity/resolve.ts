@@ -77,8 +77,8 @@ export function applyEvent(graph: IdentityGraph, settings: IdentitySettings, inp
   if (accepted.length === 0) return result;
   const target = mergeInto(graph, [...targets.values()], input, accepted, result);
   for (const identifier of accepted) addIdentifier(graph, target, identifier, input.at, userId);
-  target.links.push({ messageId: input.messageId, keys: accepted.map(identifierKey), at: input.at });
-  graph.eventCluster.set(input.messageId, target.id);
+  graph.events.addLink(target.id, { messageId: input.messageId, keys: accepted.map(identifierKey), at: input.at });
+  graph.events.assign(input.messageId, target.id);
   result.clusterId = target.id;
   // A review names both sides: the clusters the refused identifier reached and the event's own.
   for (const review of result.reviews) if (review.kind !== "quarantine" && !review.clusters.includes(target.id)) review.clusters.push(target.id);
@@ -186,7 +186,7 @@ function addIdentifier(graph: IdentityGraph, cluster: Cluster, identifier: Ident
 /** The older cluster survives; the others forward to it and hand over their identifiers and links. */
 export function mergeInto(graph: IdentityGraph, clusters: Cluster[], input: ResolveInput, accepted: Identifier[], result: { created: boolean; merge?: MergeRecord }, rule: MergeRecord["rule"] = "shared-identifier"): Cluster {
   if (clusters.length === 0) {
-    const cluster: Cluster = { id: graph.nextId("prof"), createdAt: input.at, seq: graph.nextSeq(), identifiers: new Map(), links: [] };
+    const cluster: Cluster = { id: graph.nextId("prof"), createdAt: input.at, seq: graph.nextSeq(), identifiers: new Map() };
     graph.clusters.set(cluster.id, cluster);
     result.created = true;
     return cluster;
@@ -201,14 +201,13 @@ export function mergeInto(graph: IdentityGraph, clusters: Cluster[], input: Reso
       const entry = graph.index.get(key);
       if (entry && graph.resolve(entry.clusterId).id === cluster.id) entry.clusterId = survivor!.id;
     }
-    survivor!.links.push(...cluster.links);
+    graph.events.moveLinks(cluster.id, survivor!.id);
     const absorbedFeatures = graph.features.get(cluster.id);
     if (absorbedFeatures) {
       graph.features.set(survivor!.id, mergeFeatures(graph.features.get(survivor!.id), absorbedFeatures));
       graph.features.delete(cluster.id);
     }
     cluster.identifiers = new Map();
-    cluster.links = [];
     cluster.forwardedTo = survivor!.id;
   }
   const merge: MergeRecord = {
@@ -230,7 +229,7 @@ function replayTombstoned(graph: IdentityGraph, input: ResolveInput, ordered: Id
   for (const identifier of ordered) {
     const cluster = graph.clusterOf(identifierKey(identifier));
     if (cluster) {
-      graph.eventCluster.set(input.messageId, cluster.id);
+      graph.events.assign(input.messageId, cluster.id);
       result.clusterId = cluster.id;
       return result;
     }

@@ -1,10 +1,14 @@
 import { z } from "zod";
+import type { EventLinks } from "./event-links";
 import { IdentityGraph, type ReviewItem } from "./graph";
 import { blockingKeys, type ProfileFeatures } from "./probabilistic";
 
 /**
  * The graph as JSON, for Durable Object snapshots. Parsed with zod on the way
- * back in: stored JSON is never trusted.
+ * back in: stored JSON is never trusted. Per-event state (event assignments and
+ * links) is included only on request: the Durable Object keeps it in SQLite
+ * rather than in its snapshots. Version 1 snapshots held it inside each
+ * cluster; reading one moves it into the graph's event store.
  */
 const identifierSchema = z.object({ type: z.string(), value: z.string(), firstSeen: z.number(), lastSeen: z.number() });
 const linkSchema = z.object({ messageId: z.string(), keys: z.array(z.string()), at: z.number() });
@@ -13,7 +17,8 @@ const clusterSchema = z.object({
   createdAt: z.number(),
   seq: z.number(),
   identifiers: z.array(z.tuple([z.string(), identifierSchema])),
-  links: z.array(linkSchema),
+  /** Version 1 only. */
+  links: z.array(linkSchema).optional(),
   forwardedTo: z.string().optional(),
 });
 const mergeSchema = z.object({
@@ -57,7 +62,7 @@ const featuresSchema = z.object({
 });
 
 export const graphSnapshotSchema = z.object({
-  v: z.literal(1),
+  v: z.union([z.literal(1), z.literal(2)]),
   counter: z.number(),
   clusters: z.array(clusterSchema),
   index: z.array(z.tuple([z.string(), z.object({ clusterId: z.string(), userIds: z.array(z.string()), quarantined: z.boolean(), shared: z.boolean().optional() })])),
@@ -66,15 +71,16 @@ export const graphSnapshotSchema = z.object({
   reviews: z.array(reviewSchema),
   neverMerge: z.array(z.string()),
   tombstones: z.array(z.string()),
-  eventCluster: z.array(z.tuple([z.string(), z.string()])),
+  eventCluster: z.array(z.tuple([z.string(), z.string()])).optional(),
+  links: z.array(z.tuple([z.string(), linkSchema])).optional(),
   features: z.array(z.tuple([z.string(), featuresSchema])).default([]),
   suggested: z.array(z.string()).default([]),
 });
 export type GraphSnapshot = z.infer<typeof graphSnapshotSchema>;
 
-export function toSnapshot(graph: IdentityGraph): GraphSnapshot {
+export function toSnapshot(graph: IdentityGraph, { events = true } = {}): GraphSnapshot {
   return {
-    v: 1,
+    v: 2,
     counter: graph.counterValue(),
     clusters: [...graph.clusters.values()].map((c) => ({ ...c, identifiers: [...c.identifiers], ...(c.forwardedTo ? { forwardedTo: c.forwardedTo } : {}) })),
     index: [...graph.index].map(([key, entry]) => [key, { ...entry, userIds: [...entry.userIds] }]),
@@ -83,23 +89,28 @@ export function toSnapshot(graph: IdentityGraph): GraphSnapshot {
     reviews: [...graph.reviews.values()],
     neverMerge: [...graph.neverMerge],
     tombstones: [...graph.tombstones],
-    eventCluster: [...graph.eventCluster],
+    ...(events ? { eventCluster: [...graph.events.assignments()], links: [...graph.events.allLinks()].map(({ clusterId, link }) => [clusterId, link] as [string, typeof link]) } : {}),
     features: [...graph.features],
     suggested: [...graph.suggested],
   };
 }
 
-export function fromSnapshot(raw: unknown): IdentityGraph {
+/** `events`: where the graph keeps per-event state; any the snapshot holds is written into it. */
+export function fromSnapshot(raw: unknown, events?: EventLinks): IdentityGraph {
   const snapshot = graphSnapshotSchema.parse(raw);
-  const graph = new IdentityGraph(snapshot.counter);
-  for (const c of snapshot.clusters) graph.clusters.set(c.id, { ...c, identifiers: new Map(c.identifiers) });
+  const graph = new IdentityGraph(snapshot.counter, events);
+  for (const { links, ...c } of snapshot.clusters) {
+    graph.clusters.set(c.id, { ...c, identifiers: new Map(c.identifiers) });
+    for (const link of links ?? []) graph.events.addLink(c.id, link);
+  }
+  for (const [clusterId, link] of snapshot.links ?? []) graph.events.addLink(clusterId, link);
   for (const [key, entry] of snapshot.index) graph.index.set(key, { ...entry, userIds: new Set(entry.userIds) });
   for (const m of snapshot.merges) graph.merges.set(m.id, m);
   graph.conflicts.push(...snapshot.conflicts);
   for (const r of snapshot.reviews) graph.addReview(r as ReviewItem);
   for (const pair of snapshot.neverMerge) graph.neverMerge.add(pair);
   for (const messageId of snapshot.tombstones) graph.tombstones.add(messageId);
-  for (const [messageId, clusterId] of snapshot.eventCluster) graph.eventCluster.set(messageId, clusterId);
+  for (const [messageId, clusterId] of snapshot.eventCluster ?? []) graph.events.assign(messageId, clusterId);
   for (const [clusterId, features] of snapshot.features) {
     graph.features.set(clusterId, features as ProfileFeatures);
     for (const key of blockingKeys(features as ProfileFeatures)) {
@@ -110,4 +121,10 @@ export function fromSnapshot(raw: unknown): IdentityGraph {
   }
   for (const pair of snapshot.suggested) graph.suggested.add(pair);
   return graph;
+}
+
+/** True when a snapshot carries per-event state (version 1, or one taken with `events`). */
+export function holdsEvents(raw: unknown): boolean {
+  if (typeof raw !== "object" || raw === null) return false;
+  return (raw as { v?: unknown }).v === 1 || "eventCluster" in raw || "links" in raw;
 }

@@ -50,7 +50,7 @@ export function suggestMatches(graph: IdentityGraph, settings: IdentitySettings,
       const messageId = `match:${pair}`;
       const representatives = [cluster, other].map((c) => [...c.identifiers.keys()][0]).filter((k): k is string => Boolean(k));
       const survivor = mergeInto(graph, [cluster, other], { messageId, at, identifiers: [] }, [], holder, "probabilistic");
-      survivor.links.push({ messageId, keys: representatives, at });
+      graph.events.addLink(survivor.id, { messageId, keys: representatives, at });
       out.push({ merge: holder.merge! });
       continue;
     }

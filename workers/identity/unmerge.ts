@@ -25,8 +25,12 @@ export function unmerge(graph: IdentityGraph, mergeId: string, at: number): { ke
   if (merge.retracted) throw new IdentityRuleError("CONFLICT", `merge ${mergeId} was already retracted`);
   const survivor = graph.resolve(merge.survivor);
 
-  const evidenceLinks = survivor.links.filter((link) => link.messageId === merge.messageId);
-  survivor.links = survivor.links.filter((link) => link.messageId !== merge.messageId);
+  const links = graph.events.links(survivor.id);
+  const evidenceLinks = links.filter((link) => link.messageId === merge.messageId);
+  graph.events.setLinks(
+    survivor.id,
+    links.filter((link) => link.messageId !== merge.messageId),
+  );
   graph.tombstones.add(merge.messageId);
   const sides = new Map<string, string[]>();
   for (const { key, clusterId } of merge.evidence) sides.set(clusterId, [...(sides.get(clusterId) ?? []), key]);
@@ -44,7 +48,7 @@ export function unmerge(graph: IdentityGraph, mergeId: string, at: number): { ke
   }
   // The retracted event stays with the part that holds its strongest identifier.
   const strongest = evidenceLinks[0]?.keys[0];
-  if (strongest) graph.eventCluster.set(merge.messageId, graph.clusterOf(strongest)?.id ?? survivor.id);
+  if (strongest) graph.events.assign(merge.messageId, graph.clusterOf(strongest)?.id ?? survivor.id);
   merge.retracted = { at, restored };
   return { kept: survivor.id, restored };
 }
@@ -63,7 +67,8 @@ export function split(graph: IdentityGraph, cluster: Cluster, keepKey?: string):
     return root;
   };
   for (const key of cluster.identifiers.keys()) parent.set(key, key);
-  for (const link of cluster.links) {
+  let links = graph.events.links(cluster.id);
+  for (const link of links) {
     const present = link.keys.filter((k) => parent.has(k));
     for (const key of present.slice(1)) parent.set(find(key), find(present[0]!));
   }
@@ -80,7 +85,7 @@ export function split(graph: IdentityGraph, cluster: Cluster, keepKey?: string):
   );
   const restored: string[] = [];
   for (const keys of ordered.slice(1)) {
-    const part: Cluster = { id: graph.nextId("prof"), createdAt: firstSeen(keys), seq: graph.nextSeq(), identifiers: new Map(), links: [] };
+    const part: Cluster = { id: graph.nextId("prof"), createdAt: firstSeen(keys), seq: graph.nextSeq(), identifiers: new Map() };
     graph.clusters.set(part.id, part);
     const inPart = new Set(keys);
     for (const key of keys) {
@@ -89,14 +94,16 @@ export function split(graph: IdentityGraph, cluster: Cluster, keepKey?: string):
       const entry = graph.index.get(key);
       if (entry && graph.resolve(entry.clusterId).id === cluster.id) entry.clusterId = part.id;
     }
-    part.links = cluster.links.filter((link) => link.keys.some((k) => inPart.has(k)));
-    cluster.links = cluster.links.filter((link) => !link.keys.some((k) => inPart.has(k)));
-    for (const link of part.links) if (graph.eventCluster.has(link.messageId)) graph.eventCluster.set(link.messageId, part.id);
+    const partLinks = links.filter((link) => link.keys.some((k) => inPart.has(k)));
+    links = links.filter((link) => !link.keys.some((k) => inPart.has(k)));
+    graph.events.setLinks(part.id, partLinks);
+    for (const link of partLinks) if (graph.events.clusterOf(link.messageId) !== undefined) graph.events.assign(link.messageId, part.id);
     // Match features are not kept per event, so each part starts from the merged profile's.
     const features = graph.features.get(cluster.id);
     if (features) graph.features.set(part.id, features);
     restored.push(part.id);
   }
+  graph.events.setLinks(cluster.id, links);
   return restored;
 }
 
@@ -121,8 +128,8 @@ export function approveReview(graph: IdentityGraph, reviewId: string, at: number
   // The approval itself is a link between the parts, so that retracting some other merge later keeps them together.
   const representatives = clusters.map((c) => [...c.identifiers.keys()][0]).filter((k): k is string => Boolean(k));
   const survivor = mergeInto(graph, clusters, { messageId, at, identifiers: [] }, [], result, "review-approved");
-  survivor.links.push({ messageId, keys: representatives, at });
-  graph.eventCluster.set(messageId, survivor.id);
+  graph.events.addLink(survivor.id, { messageId, keys: representatives, at });
+  graph.events.assign(messageId, survivor.id);
   return { review, merge: result.merge };
 }
 
@@ -156,12 +163,26 @@ export function splitIdentifiers(graph: IdentityGraph, profileId: string, keys: 
   if (missing.length) throw new IdentityRuleError("CONFLICT", `profile ${cluster.id} does not hold ${missing.join(", ")}`);
   const rest = [...cluster.identifiers.keys()].filter((key) => !chosen.has(key));
   if (rest.length === 0) throw new IdentityRuleError("CONFLICT", `splitting out every identifier of ${cluster.id} would leave nothing behind`);
-  cluster.links = cluster.links.flatMap((link) => {
-    const mine = link.keys.filter((key) => chosen.has(key));
-    if (mine.length === 0 || mine.length === link.keys.length) return [link];
-    const others = link.keys.filter((key) => !chosen.has(key));
-    return [{ ...link, keys: others }, { ...link, messageId: `${link.messageId}#split`, keys: mine }];
-  });
+  const taken = new Set<string>();
+  // A link's messageId is unique in the graph: a link split twice gets `#split#split`.
+  const splitId = (messageId: string) => {
+    let id = `${messageId}#split`;
+    while (taken.has(id) || graph.events.hasLink(id)) id += "#split";
+    taken.add(id);
+    return id;
+  };
+  graph.events.setLinks(
+    cluster.id,
+    graph.events.links(cluster.id).flatMap((link) => {
+      const mine = link.keys.filter((key) => chosen.has(key));
+      if (mine.length === 0 || mine.length === link.keys.length) return [link];
+      const others = link.keys.filter((key) => !chosen.has(key));
+      return [
+        { ...link, keys: others },
+        { ...link, messageId: splitId(link.messageId), keys: mine },
+      ];
+    }),
+  );
   for (const key of chosen) for (const other of rest) graph.neverMerge.add(IdentityGraph.pairKey(key, other));
   return { kept: cluster.id, restored: split(graph, cluster, rest[0]) };
 }

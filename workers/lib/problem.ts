@@ -1,3 +1,5 @@
+import { DurableObjectOverloaded, isOverloaded } from "./durable-object-retry";
+
 /**
  * Every error a caller can cause is one of these codes. The code decides the
  * HTTP status and the problem `type`; nothing else in the codebase picks a status.
@@ -87,6 +89,25 @@ export function problemResponse(error: ApiError, requestId?: string, extraHeader
       ...error.options.headers,
       ...extraHeaders,
     },
+  });
+}
+
+/**
+ * Seconds a caller is asked to stay away from an overloaded Durable Object:
+ * the runtime sheds load in windows of a few seconds, and an immediate retry
+ * is the load it is shedding.
+ */
+export const OVERLOADED_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * An overloaded Durable Object as the 503 problem a client can act on (wait,
+ * then retry); any other error unchanged, for `onError` to handle as before.
+ */
+export function overloadedAsProblem(error: unknown): unknown {
+  if (!isOverloaded(error)) return error;
+  const object = error instanceof DurableObjectOverloaded ? `Durable Object ${error.object}` : "a Durable Object";
+  return new ApiError("UNAVAILABLE", `${object} is overloaded; retry after ${OVERLOADED_RETRY_AFTER_SECONDS} seconds`, {
+    headers: { "retry-after": String(OVERLOADED_RETRY_AFTER_SECONDS) },
   });
 }
 

@@ -4,6 +4,7 @@ import type { AppEnv } from "../context";
 import { normalizeIdentifier } from "../identity/extract";
 import type { IdentitySettings } from "../identity/settings";
 import { credentialFromHeader } from "../lib/credentials";
+import { resilientStub } from "../lib/durable-object-retry";
 import { ApiError } from "../lib/problem";
 import { D1ProfileReader } from "./d1-reader";
 import type { ProfileReader } from "./reader";
@@ -39,7 +40,11 @@ export const profileApi = createMiddleware<AppEnv>(async (c, next) => {
   if (consistency !== "eventual" && consistency !== "strong") {
     throw new ApiError("VALIDATION_FAILED", "consistency must be 'eventual' (the default) or 'strong'", { errors: [{ path: "consistency", message: "must be eventual or strong" }] });
   }
-  const graph = c.env.IDENTITY.getByName(space);
+  // Every call the Profile API makes to the identity object is a read, so all are retried; an overloaded object is a 503.
+  const graph = resilientStub(() => c.env.IDENTITY.getByName(space), {
+    object: `IDENTITY:${space}`,
+    idempotent: ["getSettings", "profileByKey", "profileEvents", "account", "accountMembers"],
+  });
   const reader = consistency === "strong" ? new StrongProfileReader(graph) : new D1ProfileReader(c.env.DB.withSession(c.req.header(BOOKMARK_HEADER) || "first-unconstrained"), space);
   const settings = await identitySettings(space, () => graph.getSettings() as Promise<IdentitySettings>);
   c.set("profiles", {

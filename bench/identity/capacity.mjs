@@ -1,0 +1,116 @@
+/**
+ * How much isolate memory the identity graph takes, and what a snapshot costs,
+ * with its per-event state (event assignments and links) kept in memory (the
+ * pure graph's default, and what the object did before) and kept in SQLite
+ * (what the object does: durable-objects/sql-event-links.ts, here over
+ * node:sqlite with a database file, as the object's storage is a file rather
+ * than heap).
+ *
+ *   node --expose-gc bench/identity/capacity.mjs [people,people,...] [seed]
+ *
+ * Each population is the identity benchmark's (bench/identity/population.mjs),
+ * resolved by the real modules as the object runs them (resolver.mjs). Heap is
+ * measured after a full collection, with the population's events already in
+ * memory, so the difference is the graph alone.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { importTypeScript } from "../lib/bundle.mjs";
+import { generatePopulation } from "./population.mjs";
+import { loadResolver, runResolver } from "./resolver.mjs";
+
+const STORE_ENTRY = `
+export { SqlEventLinks } from "./durable-objects/sql-event-links.ts";
+export { MemoryEventLinks } from "./workers/identity/event-links.ts";
+export { toSnapshot, fromSnapshot } from "./workers/identity/snapshot.ts";
+`;
+
+/** `SqlStorage.exec` over node:sqlite: the subset SqlEventLinks uses. */
+function sqlOver(db) {
+  const statements = new Map();
+  return {
+    exec(query, ...bindings) {
+      let statement = statements.get(query);
+      if (!statement) statements.set(query, (statement = db.prepare(query)));
+      const isRead = /^\s*(SELECT|WITH)/i.test(query);
+      const rows = isRead ? statement.all(...bindings) : (statement.run(...bindings), []);
+      return { toArray: () => rows, one: () => rows[0] };
+    },
+  };
+}
+
+const gc = () => {
+  if (!globalThis.gc) throw new Error("run with node --expose-gc");
+  for (let i = 0; i < 3; i++) globalThis.gc();
+  return process.memoryUsage().heapUsed;
+};
+const mb = (bytes) => bytes / 1_048_576;
+
+async function measure(resolver, stores, events, kind) {
+  const dir = mkdtempSync(path.join(tmpdir(), "edge-cdp-capacity-"));
+  const db = kind === "sqlite" ? new DatabaseSync(path.join(dir, "graph.sqlite")) : null;
+  try {
+    if (db) db.exec("PRAGMA journal_mode = WAL");
+    const before = gc();
+    const links = db ? new stores.SqlEventLinks(sqlOver(db)) : new stores.MemoryEventLinks();
+    const graph = new resolver.IdentityGraph(0, links);
+    if (db) db.exec("BEGIN");
+    const run = runResolver(resolver, events, { graph });
+    if (db) db.exec("COMMIT");
+    const ms = run.ms;
+    run.predicted = null;
+    const heap = gc() - before;
+    const t0 = performance.now();
+    const json = JSON.stringify(stores.toSnapshot(graph, { events: kind === "memory" }));
+    const snapshotMs = performance.now() - t0;
+    const t1 = performance.now();
+    stores.fromSnapshot(JSON.parse(json), kind === "memory" ? new stores.MemoryEventLinks() : new stores.SqlEventLinks(sqlOver(new DatabaseSync(":memory:"))));
+    const loadMs = performance.now() - t1;
+    const identifiers = graph.index.size;
+    return { kind, heapMB: mb(heap), snapshotMB: mb(json.length), snapshotMs, loadMs, identifiers, eventsPerSecond: events.length / (ms / 1000) };
+  } finally {
+    db?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function benchCapacity({ sizes = [10_000, 30_000], seed = 42 } = {}) {
+  const resolver = await loadResolver();
+  const stores = await importTypeScript(STORE_ENTRY, "capacity");
+  const rows = [];
+  for (const people of sizes) {
+    const { events } = generatePopulation({ people, seed });
+    for (const kind of ["memory", "sqlite"]) rows.push({ people, events: events.length, ...(await measure(resolver, stores, events, kind)) });
+  }
+  return rows;
+}
+
+export function printCapacity(rows) {
+  console.log("\nidentity graph memory (heap after GC) and snapshot, per-event state in memory vs in SQLite");
+  console.log("people  events   store    identifiers  heap MB  B/event  B/identifier  snapshot MB  write ms  load ms  events/s");
+  for (const r of rows) {
+    console.log(
+      [
+        String(r.people).padEnd(7),
+        String(r.events).padEnd(8),
+        r.kind.padEnd(8),
+        String(r.identifiers).padStart(11),
+        r.heapMB.toFixed(1).padStart(8),
+        String(Math.round((r.heapMB * 1_048_576) / r.events)).padStart(8),
+        String(Math.round((r.heapMB * 1_048_576) / r.identifiers)).padStart(13),
+        r.snapshotMB.toFixed(1).padStart(12),
+        r.snapshotMs.toFixed(0).padStart(9),
+        r.loadMs.toFixed(0).padStart(8),
+        Math.round(r.eventsPerSecond).toLocaleString("en-US").padStart(9),
+      ].join(" "),
+    );
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const sizes = process.argv[2] ? process.argv[2].split(",").map(Number) : undefined;
+  const seed = process.argv[3] ? Number(process.argv[3]) : undefined;
+  printCapacity(await benchCapacity({ sizes, seed }));
+}
