@@ -69,7 +69,7 @@ async function measure(resolver, stores, events, kind) {
     stores.fromSnapshot(JSON.parse(json), kind === "memory" ? new stores.MemoryEventLinks() : new stores.SqlEventLinks(sqlOver(new DatabaseSync(":memory:"))));
     const loadMs = performance.now() - t1;
     const identifiers = graph.index.size;
-    return { kind, heapMB: mb(heap), snapshotMB: mb(json.length), snapshotMs, loadMs, identifiers, eventsPerSecond: events.length / (ms / 1000) };
+    return { kind, heapMB: mb(heap), snapshotMB: mb(json.length), snapshotMs, loadMs, identifiers, reviews: graph.reviews.size, eventsPerSecond: events.length / (ms / 1000) };
   } finally {
     db?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -89,7 +89,7 @@ export async function benchCapacity({ sizes = [10_000, 30_000], seed = 42 } = {}
 
 export function printCapacity(rows) {
   console.log("\nidentity graph memory (heap after GC) and snapshot, per-event state in memory vs in SQLite");
-  console.log("people  events   store    identifiers  heap MB  B/event  B/identifier  snapshot MB  write ms  load ms  events/s");
+  console.log("people  events   store    identifiers  reviews  heap MB  B/event  B/identifier  snapshot MB  write ms  load ms  events/s");
   for (const r of rows) {
     console.log(
       [
@@ -97,6 +97,7 @@ export function printCapacity(rows) {
         String(r.events).padEnd(8),
         r.kind.padEnd(8),
         String(r.identifiers).padStart(11),
+        String(r.reviews).padStart(8),
         r.heapMB.toFixed(1).padStart(8),
         String(Math.round((r.heapMB * 1_048_576) / r.events)).padStart(8),
         String(Math.round((r.heapMB * 1_048_576) / r.identifiers)).padStart(13),

@@ -80,7 +80,8 @@ describe("scoring a pair of profiles", () => {
     });
     const result = score(katherineOnPhone, onLaptop);
     expect(result.probability).toBeGreaterThan(0.9);
-    expect(levelOf(result, "email")).toBe("exact");
+    // `kjohnson` is Katherine Johnson's initial and surname: with the names agreeing, it adds nothing of its own.
+    expect(levelOf(result, "email")).toBe("missing");
     expect(levelOf(result, "address")).toBe("same street and postal code");
   });
 
@@ -89,7 +90,7 @@ describe("scoring a pair of profiles", () => {
     const result = score(katherineOnPhone, inStore);
     expect(levelOf(result, "lastName")).toBe("jaro-winkler>=0.92");
     expect(levelOf(result, "phone")).toBe("exact");
-    expect(levelOf(result, "email")).toBe("different");
+    expect(levelOf(result, "email")).toBe("missing");
     expect(result.probability).toBeGreaterThan(0.9);
   });
 
@@ -132,7 +133,7 @@ describe("scoring a pair of profiles", () => {
     expect(result.fields.map(({ field, level }) => [field, level])).toEqual([
       ["firstName", "jaro-winkler>=0.92"],
       ["lastName", "exact"],
-      ["email", "exact"],
+      ["email", "missing"],
       ["phone", "exact"],
       ["address", "missing"],
       ["ip", "shared"],
@@ -141,6 +142,28 @@ describe("scoring a pair of profiles", () => {
     expect(result.fields.find((evidence) => evidence.field === "address")?.weight).toBe(0);
     expect(result.fields.find((evidence) => evidence.field === "ip")!.weight).toBeCloseTo(Math.log2(0.25 / 0.06), 9);
     expect(result.weight).toBeCloseTo(result.fields.reduce((sum, { weight }) => sum + weight, 0), 9);
+  });
+
+  it("does not count an email local part that names explain, so namesakes are not one person by email", () => {
+    const patricia = profile({ firstName: "Patricia", lastName: "Walker", emails: ["patriciaw@gmx.de"] });
+    const namesake = profile({ firstName: "Patricia", lastName: "Walker", emails: ["patricia.walker910@proton.me"] });
+    const result = score(patricia, namesake);
+    expect(levelOf(result, "email")).toBe("missing");
+    expect(result.weight).toBeCloseTo(levelOf(result, "firstName") === "exact" ? Math.log2(0.85 / 0.01) + Math.log2(0.88 / 0.01) : Number.NaN, 9);
+  });
+
+  it("still counts the handle a person chose, once the names are taken out", () => {
+    const atWork = profile({ firstName: "James", lastName: "Sanchez", emails: ["james.sanchez431@yahoo.com"] });
+    const atHome = profile({ firstName: "James", lastName: "Sanchez", emails: ["sanchez_431@icloud.com"] });
+    const stranger = profile({ firstName: "James", lastName: "Sanchez", emails: ["james.sanchez66@icloud.com"] });
+    expect(levelOf(score(atWork, atHome), "email")).toBe("exact");
+    expect(levelOf(score(atWork, stranger), "email")).toBe("missing");
+    // What is left is a number: numbers are compared exactly, since `p162` is not a typo of `162`.
+    const pat = profile({ firstName: "Patricia", lastName: "Thomas", emails: ["pthomas162@proton.me"] });
+    expect(levelOf(score(pat, profile({ firstName: "Patricia", lastName: "Thomas", emails: ["patricia.thomas162@gmail.com"] })), "email")).toBe("different");
+    // A name known on one side only still explains the local part; with no names known, all of it is the handle.
+    expect(levelOf(score(profile({ emails: ["patriciaw@gmx.de"] }), profile({ firstName: "Patricia", emails: ["patriciaw@proton.me"] })), "email")).toBe("missing");
+    expect(levelOf(score(profile({ emails: ["patriciaw@gmx.de"] }), profile({ emails: ["patriciaw@proton.me"] })), "email")).toBe("exact");
   });
 
   it("grades phones with the same last 7 digits, postal-only addresses and same-family agents", () => {

@@ -53,6 +53,35 @@ describe("probabilistic suggestions", () => {
     expect(graph.reviews.size).toBe(0);
   });
 
+  it("never suggests namesakes who share nothing but their name, and does once something corroborates it", () => {
+    const graph = new IdentityGraph();
+    const jane = (n: number, keys: string[], features: Partial<ProfileFeatures>) => applyEventWithFeatures(graph, DEFAULT_IDENTITY_SETTINGS, input(n, keys, { firstName: "Jane", lastName: "Doe", ...features }));
+    jane(5, ["anonymous_id:a", "email:jd1@gmail.com"], { emails: ["jd1@gmail.com"], ips: ["203.0.113.9"] });
+    const namesake = jane(6, ["anonymous_id:b", "email:jane.d@yahoo.fr"], { emails: ["jane.d@yahoo.fr"], ips: ["203.0.113.9"] });
+    // First and last name agree exactly (about 12.9 bits) and so does the IP: above the threshold on its own, but no email, phone or address agrees.
+    expect(namesake.suggestions).toEqual([]);
+    // The same postal code and city is not enough: thousands share them.
+    jane(7, ["anonymous_id:b"], { address: { ...home, street: "3 Quai Perrache" } });
+    expect(jane(8, ["anonymous_id:a"], { address: home }).suggestions).toEqual([]);
+    // A third Jane Doe at the street where the first one lives: that points at one person.
+    const corroborated = jane(9, ["anonymous_id:c"], { address: home });
+    expect(corroborated.suggestions).toHaveLength(1);
+    expect(corroborated.suggestions[0]!.review!.clusters.sort()).toEqual([graph.clusterOf("anonymous_id:a")!.id, graph.clusterOf("anonymous_id:c")!.id].sort());
+    expect(corroborated.suggestions[0]!.review!.evidence!.find((f) => f.field === "address")!.weight).toBeGreaterThan(0);
+    expect([...graph.reviews.values()].filter((r) => r.kind === "probabilistic")).toHaveLength(1);
+  });
+
+  it("does not suggest two user ids that share a household phone the guards already kept apart", () => {
+    const graph = new IdentityGraph();
+    const landline = "+33478123456";
+    applyEventWithFeatures(graph, DEFAULT_IDENTITY_SETTINGS, input(11, ["user_id:mum", `phone:${landline}`], { firstName: "Marie", lastName: "Curie", phones: [landline] }));
+    const daughter = applyEventWithFeatures(graph, DEFAULT_IDENTITY_SETTINGS, input(12, ["user_id:irene", `phone:${landline}`], { firstName: "Irène", lastName: "Curie", phones: [landline] }));
+    expect(daughter.dropped.map((d) => d.dropped)).toEqual([`phone:${landline}`]);
+    expect(daughter.suggestions).toEqual([]);
+    expect(graph.features.get(graph.clusterOf("user_id:irene")!.id)!.phones).toEqual([]);
+    expect([...graph.reviews.values()].filter((r) => r.kind === "probabilistic")).toHaveLength(0);
+  });
+
   it("suggests a pair once, however many events follow", () => {
     const graph = new IdentityGraph();
     applyEventWithFeatures(graph, DEFAULT_IDENTITY_SETTINGS, janeOnLaptop);

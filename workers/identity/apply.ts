@@ -19,10 +19,25 @@ export function applyEventWithFeatures(graph: IdentityGraph, settings: IdentityS
   const result = applyEvent(graph, settings, input);
   if (!result.clusterId || !input.features) return { ...result, suggestions: [] };
   const before = graph.features.get(result.clusterId);
-  const after = mergeFeatures(before, input.features);
+  const after = mergeFeatures(before, heldOnly(input.features, result));
   graph.features.set(result.clusterId, after);
   const known = new Set(before ? blockingKeys(before) : []);
   const gainedKey = blockingKeys(after).some((key) => !known.has(key));
   const suggestions = gainedKey && hasMatchableFeatures(after) ? suggestMatches(graph, settings, result.clusterId, input.at) : [];
   return { ...result, suggestions };
+}
+
+/**
+ * An email or phone the guards dropped from the event is someone else's (a
+ * household line, a shared inbox): that decision is made, and must not come
+ * back as a match suggestion between the two.
+ */
+function heldOnly(features: Partial<ProfileFeatures>, result: ResolveResult): Partial<ProfileFeatures> {
+  if (result.dropped.length === 0) return features;
+  const dropped = new Set(result.dropped.map((conflict) => conflict.dropped));
+  return {
+    ...features,
+    ...(features.emails ? { emails: features.emails.filter((value) => !dropped.has(`email:${value}`)) } : {}),
+    ...(features.phones ? { phones: features.phones.filter((value) => !dropped.has(`phone:${value}`)) } : {}),
+  };
 }

@@ -15,6 +15,7 @@
  * opts in merges above a second, higher threshold (see DESIGN.md).
  */
 import { parseUserAgent } from "../tracking/enrich";
+import { emailHandles, emailLocals } from "./email-locals";
 import { jaroWinkler, normalizeName, soundex } from "./string-similarity";
 
 export interface ProfileFeatures {
@@ -155,7 +156,7 @@ export function score(a: ProfileFeatures, b: ProfileFeatures, model: LinkageMode
   const levels: { [F in Field]: Level<F> | "missing" } = {
     firstName: compareNames(a.firstName, b.firstName),
     lastName: compareNames(a.lastName, b.lastName),
-    email: best("email", emailLocals(a), emailLocals(b), compareEmailLocals),
+    email: emailLevel(a, b),
     phone: best("phone", digitsOf(a.phones), digitsOf(b.phones), comparePhones),
     address: compareAddresses(a.address, b.address),
     ip: compareIps(a.ips, b.ips),
@@ -221,8 +222,23 @@ function compareNames(a?: string, b?: string): Level<"firstName"> | "missing" {
   return similarity >= 0.92 ? "jaro-winkler>=0.92" : similarity >= 0.85 ? "jaro-winkler>=0.85" : "different";
 }
 
+/**
+ * Fields are assumed independent given the match status, and an email local
+ * part built from a name is not: two namesakes' `jane.doe` and `janedoe77`
+ * agree because their names do, and `andrewl` is every Andrew L. So local
+ * parts are compared with every name known on either side taken out, and only
+ * a handle of the person's own making (`jd_climbs`, `doe431`) is evidence.
+ * Names are scored by their own fields.
+ */
+function emailLevel(a: ProfileFeatures, b: ProfileFeatures): Level<"email"> | "missing" {
+  const names = [a.firstName, a.lastName, b.firstName, b.lastName].map(normalizeName).filter((n): n is string => Boolean(n));
+  return best("email", emailHandles(a, names), emailHandles(b, names), compareEmailLocals);
+}
+
+/** Numbers are random, not misspelt: `p162` and `162` share no typo, so handles without three letters compare exactly only. */
+const letters = (value: string) => value.replace(/[^\p{L}]/gu, "").length;
 const compareEmailLocals = (a: string, b: string): Level<"email"> =>
-  a === b ? "exact" : jaroWinkler(a, b) >= 0.9 ? "jaro-winkler>=0.9" : "different";
+  a === b ? "exact" : letters(a) >= 3 && letters(b) >= 3 && jaroWinkler(a, b) >= 0.9 ? "jaro-winkler>=0.9" : "different";
 
 const comparePhones = (a: string, b: string): Level<"phone"> =>
   a === b ? "exact" : a.length >= 7 && b.length >= 7 && a.slice(-7) === b.slice(-7) ? "same last 7 digits" : "different";
@@ -257,23 +273,6 @@ function compareUserAgents(a: string, b: string): Level<"userAgent"> {
 }
 
 // ---- normalisation --------------------------------------------------------
-
-/** Role mailboxes name a business, not a person: never evidence, never a block. */
-const ROLE_LOCALS = new Set(["info", "admin", "contact", "support", "sales", "hello", "office", "noreply", "no-reply", "mail"]);
-
-/** Email local parts, lowercased, with +tags and dots removed (Gmail aliases; elsewhere dots rarely tell people apart). */
-function emailLocals(features: ProfileFeatures): string[] {
-  const locals = new Set<string>();
-  for (const email of features.emails) {
-    const at = email.lastIndexOf("@");
-    if (at <= 0) continue;
-    const raw = email.slice(0, at).trim().toLowerCase();
-    if (ROLE_LOCALS.has(raw)) continue;
-    const local = raw.split("+")[0]!.replaceAll(".", "");
-    if (local && !ROLE_LOCALS.has(local)) locals.add(local);
-  }
-  return [...locals];
-}
 
 const digitsOf = (phones: string[]): string[] => [...new Set(phones.map((phone) => phone.replace(/\D/g, "")).filter(Boolean))];
 

@@ -7,6 +7,16 @@ import type { IdentitySettings } from "./settings";
 const MAX_BLOCK = 200;
 /** Candidates scored per run, so one event's cost stays bounded. */
 const MAX_CANDIDATES = 50;
+/**
+ * Fields that can point at one person rather than describe many. A pair must
+ * agree on one of them with at least CORROBORATION_BITS of evidence (a similar
+ * email local part, a phone number or its last 7 digits, the same street and
+ * postal code): namesakes are common (an exact first and last name alone pass
+ * the review threshold), a postal code or a city holds thousands, and a shared
+ * IP or browser is a household's, so a queue fed by those fills with strangers.
+ */
+const CORROBORATING_FIELDS = new Set(["email", "phone", "address"]);
+const CORROBORATION_BITS = 4;
 
 export interface Suggestion {
   review?: ReviewItem;
@@ -42,6 +52,7 @@ export function suggestMatches(graph: IdentityGraph, settings: IdentitySettings,
     if (graph.suggested.has(pair) || !otherFeatures) continue;
     const result = score(features, otherFeatures, DEFAULT_MODEL);
     if (result.probability < settings.probabilistic.reviewThreshold) continue;
+    if (!result.fields.some((f) => CORROBORATING_FIELDS.has(f.field) && f.weight >= CORROBORATION_BITS)) continue;
     graph.suggested.add(pair);
     const other = graph.resolve(otherId);
     const auto = settings.probabilistic.autoMerge && result.probability >= settings.probabilistic.autoMergeThreshold && !checkGuards(graph, settings, [cluster, other], [], at);
