@@ -46,8 +46,9 @@ export class GraphChanges {
     const inputs: EventInput[] = [];
     const out: EventAssignment[] = [];
     for (const event of events) {
-      if (graph.events.clusterOf(event.messageId) !== undefined) {
-        out.push({ messageId: event.messageId, profileId: graph.clusterOfEvent(event.messageId)?.id ?? null, dropped: [] });
+      const applied = graph.events.clusterOf(event.messageId);
+      if (applied !== undefined) {
+        out.push({ messageId: event.messageId, profileId: graph.resolve(applied).id, dropped: [] });
         continue;
       }
       const { identifiers } = extractIdentifiers(event, settings);
@@ -57,7 +58,8 @@ export class GraphChanges {
       inputs.push(input);
       const fresh = identifiers.map(identifierKey).filter((key) => !graph.index.has(key));
       const result = this.withMerges(() => applyEventWithFeatures(graph, settings, input));
-      const profileId = graph.clusterOfEvent(event.messageId)?.id ?? null;
+      // The event's cluster, followed through any merge its own suggestions made: no need to read it back from storage.
+      const profileId = result.clusterId ? graph.resolve(result.clusterId).id : null;
       const recorded = this.store.recordEvent(event, sources[event.messageId] ?? null, profileId, fresh);
       if (recorded && profileId) this.audiences.onEvent(profileId, personEventOf(recorded), Date.now());
       out.push({

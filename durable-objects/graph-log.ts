@@ -82,6 +82,7 @@ export class GraphLog {
       this.apply(operationSchema.parse(JSON.parse(row.op)));
       this.operationsSinceSnapshot++;
     }
+    this.events.flush();
     if (upgrade) this.snapshot();
     return this.current;
   }
@@ -118,16 +119,22 @@ export class GraphLog {
    */
   atomically<T>(run: () => T): T {
     try {
-      return this.storage.transactionSync(run);
+      return this.storage.transactionSync(() => {
+        const result = run();
+        this.events.flush();
+        return result;
+      });
     } catch (error) {
       // A rule refusal is checked before anything changes: the graph in memory is still good.
-      if (!(error instanceof IdentityRuleError)) this.reload();
+      if (error instanceof IdentityRuleError) this.events.discard();
+      else this.reload();
       throw error;
     }
   }
 
   /** Forgets the in-memory graph: the next read rebuilds it from storage, as a fresh instance would. */
   reload() {
+    this.events.discard();
     this.current = null;
     this.currentSettings = DEFAULT_IDENTITY_SETTINGS;
     this.operationsSinceSnapshot = 0;

@@ -16,25 +16,35 @@ const keysSchema = z.array(z.string());
  */
 export class SqlEventLinks implements EventLinks {
   constructor(private readonly sql: SqlExec) {
+    // Written for every event, so each table is one B-tree keyed by messageId and links get a single index;
+    // finding a person's assignments (privacy requests only) scans the table instead of taxing every write.
     sql.exec("CREATE TABLE IF NOT EXISTS graph_event_clusters (message_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL) WITHOUT ROWID");
-    sql.exec("CREATE INDEX IF NOT EXISTS graph_event_clusters_cluster ON graph_event_clusters (cluster_id)");
-    sql.exec("CREATE TABLE IF NOT EXISTS graph_links (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE, cluster_id TEXT NOT NULL, keys TEXT NOT NULL, at INTEGER NOT NULL)");
-    sql.exec("CREATE INDEX IF NOT EXISTS graph_links_cluster ON graph_links (cluster_id, seq)");
+    sql.exec("CREATE TABLE IF NOT EXISTS graph_links (message_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, keys TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID");
+    sql.exec("CREATE INDEX IF NOT EXISTS graph_links_cluster ON graph_links (cluster_id, at)");
   }
 
+  /** Writes not yet sent: one statement per operation instead of two per event. */
+  private readonly pendingEvents = new Map<string, string>();
+  private readonly pendingLinks = new Map<string, { clusterId: string; link: Link }>();
+
   clusterOf(messageId: string) {
+    const pending = this.pendingEvents.get(messageId);
+    if (pending !== undefined) return pending;
     return this.sql.exec<{ cluster_id: string }>("SELECT cluster_id FROM graph_event_clusters WHERE message_id = ?", messageId).toArray()[0]?.cluster_id;
   }
   assign(messageId: string, clusterId: string) {
-    this.sql.exec("INSERT OR REPLACE INTO graph_event_clusters (message_id, cluster_id) VALUES (?, ?)", messageId, clusterId);
+    this.pendingEvents.set(messageId, clusterId);
   }
   count() {
+    this.flush();
     return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM graph_event_clusters").one().n;
   }
   assignments() {
+    this.flush();
     return this.sql.exec<{ message_id: string; cluster_id: string }>("SELECT message_id, cluster_id FROM graph_event_clusters").toArray().map((r) => [r.message_id, r.cluster_id] as [string, string]);
   }
   eventsOf(clusterIds: Iterable<string>) {
+    this.flush();
     return this.sql
       .exec<{ message_id: string }>("SELECT message_id FROM graph_event_clusters WHERE cluster_id IN (SELECT value FROM json_each(?))", JSON.stringify([...clusterIds]))
       .toArray()
@@ -42,33 +52,40 @@ export class SqlEventLinks implements EventLinks {
   }
 
   addLink(clusterId: string, link: Link) {
-    this.sql.exec("INSERT OR REPLACE INTO graph_links (message_id, cluster_id, keys, at) VALUES (?, ?, ?, ?)", link.messageId, clusterId, JSON.stringify(link.keys), link.at);
+    this.pendingLinks.set(link.messageId, { clusterId, link });
   }
   hasLink(messageId: string) {
+    if (this.pendingLinks.has(messageId)) return true;
     return this.sql.exec("SELECT 1 FROM graph_links WHERE message_id = ?", messageId).toArray().length > 0;
   }
   links(clusterId: string) {
-    return this.rows("SELECT message_id, cluster_id, keys, at FROM graph_links WHERE cluster_id = ? ORDER BY seq", clusterId).map((r) => r.link);
+    this.flush();
+    return this.rows("SELECT message_id, cluster_id, keys, at FROM graph_links WHERE cluster_id = ? ORDER BY at, message_id", clusterId).map((r) => r.link);
   }
   setLinks(clusterId: string, links: Link[]) {
+    this.flush();
     this.sql.exec("DELETE FROM graph_links WHERE cluster_id = ?", clusterId);
     for (const link of links) this.addLink(clusterId, link);
   }
   moveLinks(from: string, to: string) {
+    for (const pending of this.pendingLinks.values()) if (pending.clusterId === from) pending.clusterId = to;
     this.sql.exec("UPDATE graph_links SET cluster_id = ? WHERE cluster_id = ?", to, from);
   }
   linksNaming(keys: Set<string>) {
     if (keys.size === 0) return [];
+    this.flush();
     return this.rows(
-      "SELECT message_id, cluster_id, keys, at FROM graph_links WHERE EXISTS (SELECT 1 FROM json_each(graph_links.keys) AS k WHERE k.value IN (SELECT value FROM json_each(?))) ORDER BY seq",
+      "SELECT message_id, cluster_id, keys, at FROM graph_links WHERE EXISTS (SELECT 1 FROM json_each(graph_links.keys) AS k WHERE k.value IN (SELECT value FROM json_each(?))) ORDER BY at, message_id",
       JSON.stringify([...keys]),
     );
   }
   allLinks() {
-    return this.rows("SELECT message_id, cluster_id, keys, at FROM graph_links ORDER BY seq");
+    this.flush();
+    return this.rows("SELECT message_id, cluster_id, keys, at FROM graph_links ORDER BY at, message_id");
   }
 
   forget(clusterIds: Set<string>, messageIds: Set<string>) {
+    this.flush();
     const clusters = JSON.stringify([...clusterIds]);
     this.sql.exec(
       "DELETE FROM graph_event_clusters WHERE cluster_id IN (SELECT value FROM json_each(?)) OR message_id IN (SELECT value FROM json_each(?))",
@@ -78,6 +95,33 @@ export class SqlEventLinks implements EventLinks {
     this.sql.exec("DELETE FROM graph_links WHERE cluster_id IN (SELECT value FROM json_each(?))", clusters);
   }
 
+  /**
+   * Sends buffered writes, as a few statements whatever their number (the rows
+   * travel as one JSON parameter). The graph's log calls this before an
+   * operation's transaction commits; every read above calls it first.
+   */
+  flush() {
+    if (this.pendingEvents.size) {
+      for (const chunk of chunks([...this.pendingEvents])) {
+        this.sql.exec("INSERT OR REPLACE INTO graph_event_clusters (message_id, cluster_id) SELECT value ->> 0, value ->> 1 FROM json_each(?)", JSON.stringify(chunk));
+      }
+      this.pendingEvents.clear();
+    }
+    if (this.pendingLinks.size) {
+      const rows = [...this.pendingLinks.values()].map(({ clusterId, link }) => [link.messageId, clusterId, JSON.stringify(link.keys), link.at]);
+      for (const chunk of chunks(rows)) {
+        this.sql.exec("INSERT OR REPLACE INTO graph_links (message_id, cluster_id, keys, at) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?)", JSON.stringify(chunk));
+      }
+      this.pendingLinks.clear();
+    }
+  }
+
+  /** Drops buffered writes: their operation failed and its transaction rolled back. */
+  discard() {
+    this.pendingEvents.clear();
+    this.pendingLinks.clear();
+  }
+
   /** Rows are parsed, not trusted: a corrupt `keys` cell fails loudly here rather than linking the wrong people. */
   private rows(query: string, ...bindings: unknown[]) {
     return this.sql
@@ -85,4 +129,12 @@ export class SqlEventLinks implements EventLinks {
       .toArray()
       .map((r) => ({ clusterId: r.cluster_id, link: { messageId: r.message_id, keys: keysSchema.parse(JSON.parse(r.keys)), at: Number(r.at) } }));
   }
+}
+
+/** Rows per statement: keeps each JSON parameter well under SQLite's string limits. */
+const CHUNK = 2_000;
+function chunks<T>(rows: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += CHUNK) out.push(rows.slice(i, i + CHUNK));
+  return out;
 }

@@ -29,7 +29,7 @@ export interface EventLinks {
   /** Records a link; a link with the same messageId is replaced. */
   addLink(clusterId: string, link: Link): void;
   hasLink(messageId: string): boolean;
-  /** The cluster's links in the order they were made. */
+  /** The cluster's links in event time order (then by messageId). */
   links(clusterId: string): Link[];
   /** Replaces every link of a cluster (unmerge and split recompute them). */
   setLinks(clusterId: string, links: Link[]): void;
@@ -44,12 +44,13 @@ export interface EventLinks {
   forget(clusterIds: Set<string>, messageIds: Set<string>): void;
 }
 
+const byTime = (a: Link, b: Link) => a.at - b.at || (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0);
+
 /** Maps in memory: the pure graph's default. */
 export class MemoryEventLinks implements EventLinks {
   private readonly events = new Map<string, string>();
-  private readonly linkById = new Map<string, { clusterId: string; link: Link; order: number }>();
+  private readonly linkById = new Map<string, { clusterId: string; link: Link }>();
   private readonly byCluster = new Map<string, Set<string>>();
-  private order = 0;
 
   clusterOf(messageId: string) {
     return this.events.get(messageId);
@@ -70,17 +71,14 @@ export class MemoryEventLinks implements EventLinks {
 
   addLink(clusterId: string, link: Link) {
     this.removeLink(link.messageId);
-    this.linkById.set(link.messageId, { clusterId, link, order: ++this.order });
+    this.linkById.set(link.messageId, { clusterId, link });
     this.members(clusterId).add(link.messageId);
   }
   hasLink(messageId: string) {
     return this.linkById.has(messageId);
   }
   links(clusterId: string) {
-    return [...(this.byCluster.get(clusterId) ?? [])]
-      .map((id) => this.linkById.get(id)!)
-      .sort((a, b) => a.order - b.order)
-      .map((entry) => entry.link);
+    return [...(this.byCluster.get(clusterId) ?? [])].map((id) => this.linkById.get(id)!.link).sort(byTime);
   }
   setLinks(clusterId: string, links: Link[]) {
     for (const id of [...(this.byCluster.get(clusterId) ?? [])]) this.removeLink(id);
@@ -95,10 +93,10 @@ export class MemoryEventLinks implements EventLinks {
     this.byCluster.delete(from);
   }
   linksNaming(keys: Set<string>) {
-    return [...this.linkById.values()].filter(({ link }) => link.keys.some((k) => keys.has(k))).map(({ clusterId, link }) => ({ clusterId, link }));
+    return [...this.linkById.values()].sort((a, b) => byTime(a.link, b.link)).filter(({ link }) => link.keys.some((k) => keys.has(k))).map(({ clusterId, link }) => ({ clusterId, link }));
   }
   allLinks() {
-    return [...this.linkById.values()].map(({ clusterId, link }) => ({ clusterId, link }));
+    return [...this.linkById.values()].sort((a, b) => byTime(a.link, b.link)).map(({ clusterId, link }) => ({ clusterId, link }));
   }
 
   forget(clusterIds: Set<string>, messageIds: Set<string>) {
