@@ -6,8 +6,10 @@
  * Identity (bench/identity/): resolution quality and speed on the synthetic
  * population (BENCH_IDENTITY_PEOPLE, default 10,000), then the same population
  * end to end through the API (BENCH_IDENTITY_E2E_PEOPLE, default 10,000;
- * BENCH_IDENTITY_E2E=0 skips it). BENCH_ONLY=identity runs only these and
- * replaces the `identity` entry of an existing latest.json, keeping the rest.
+ * BENCH_IDENTITY_E2E=0 skips it), and the graph's memory per population
+ * (BENCH_IDENTITY_CAPACITY, people per run, "10000,30000" by default).
+ * BENCH_ONLY=identity runs only these and replaces the `identity` entry of an
+ * existing latest.json, keeping the rest.
  *
  * Profile API (bench/profiles.mjs): read latency and throughput of `/traits` and `/events` beside a
  * trivial Worker and a one-SELECT D1 Worker, and identify → visible freshness (BENCH_PROFILES_*
@@ -29,6 +31,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { benchActivation, printActivation } from "./activation.mjs";
 import { benchCollection, TRACK_BODY } from "./collection.mjs";
+import { benchCapacity, printCapacity } from "./identity/capacity.mjs";
 import { benchIdentityEndToEnd, printIdentityEndToEnd } from "./identity/end-to-end.mjs";
 import { benchIdentity, printIdentity } from "./identity/run.mjs";
 import { benchPrivacy, printPrivacy } from "./privacy.mjs";
@@ -63,9 +66,11 @@ if (!only || only === "identity") {
   // After the collection and Profile API servers are gone: the in-memory resolver is CPU-bound.
   const resolution = await benchIdentity();
   printIdentity(resolution);
+  const capacity = await benchCapacity({ sizes: (process.env.BENCH_IDENTITY_CAPACITY ?? "10000,30000").split(",").map(Number) });
+  printCapacity(capacity);
   const endToEnd = process.env.BENCH_IDENTITY_E2E === "0" ? null : await benchIdentityEndToEnd();
   if (endToEnd) printIdentityEndToEnd(endToEnd);
-  results.identity = { machine, at, resolution, endToEnd };
+  results.identity = { machine, at, resolution, capacity, endToEnd };
 }
 
 if (!only || only === "segments") {

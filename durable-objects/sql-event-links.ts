@@ -68,7 +68,7 @@ export class SqlEventLinks implements EventLinks {
     for (const link of links) this.addLink(clusterId, link);
   }
   moveLinks(from: string, to: string) {
-    for (const pending of this.pendingLinks.values()) if (pending.clusterId === from) pending.clusterId = to;
+    this.flush();
     this.sql.exec("UPDATE graph_links SET cluster_id = ? WHERE cluster_id = ?", to, from);
   }
   linksNaming(keys: Set<string>) {
