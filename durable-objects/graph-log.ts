@@ -118,6 +118,8 @@ export class GraphLog {
    * rows never outlive the operation that wrote them.
    */
   atomically<T>(run: () => T): T {
+    // Loading (and upgrading an old snapshot) commits on its own, whatever becomes of this change.
+    this.graph();
     try {
       return this.storage.transactionSync(() => {
         const result = run();
