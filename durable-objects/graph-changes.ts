@@ -45,8 +45,10 @@ export class GraphChanges {
     const settings = this.log.settings();
     const inputs: EventInput[] = [];
     const out: EventAssignment[] = [];
+    // One lookup for the batch; an event repeated within it is found in `known` once applied.
+    const known = graph.events.clustersOf(events.map((event) => event.messageId));
     for (const event of events) {
-      const applied = graph.events.clusterOf(event.messageId);
+      const applied = known.get(event.messageId);
       if (applied !== undefined) {
         out.push({ messageId: event.messageId, profileId: graph.resolve(applied).id, dropped: [] });
         continue;
@@ -60,6 +62,7 @@ export class GraphChanges {
       const result = this.withMerges(() => applyEventWithFeatures(graph, settings, input));
       // The event's cluster, followed through any merge its own suggestions made: no need to read it back from storage.
       const profileId = result.clusterId ? graph.resolve(result.clusterId).id : null;
+      if (result.clusterId) known.set(event.messageId, result.clusterId);
       const recorded = this.store.recordEvent(event, sources[event.messageId] ?? null, profileId, fresh);
       if (recorded && profileId) this.audiences.onEvent(profileId, personEventOf(recorded), Date.now());
       out.push({

@@ -32,6 +32,13 @@ export class SqlEventLinks implements EventLinks {
     if (pending !== undefined) return pending;
     return this.sql.exec<{ cluster_id: string }>("SELECT cluster_id FROM graph_event_clusters WHERE message_id = ?", messageId).toArray()[0]?.cluster_id;
   }
+  clustersOf(messageIds: string[]) {
+    this.flush();
+    const rows = this.sql
+      .exec<{ message_id: string; cluster_id: string }>("SELECT message_id, cluster_id FROM graph_event_clusters WHERE message_id IN (SELECT value FROM json_each(?))", JSON.stringify(messageIds))
+      .toArray();
+    return new Map(rows.map((r) => [r.message_id, r.cluster_id]));
+  }
   assign(messageId: string, clusterId: string) {
     this.pendingEvents.set(messageId, clusterId);
   }

@@ -77,6 +77,16 @@ describe("per-event graph state", () => {
     expect(await stub.appliedEvents()).toBe(600);
   });
 
+  it("applies an event repeated within one batch once, and answers both copies with its profile", async () => {
+    const stub = env.IDENTITY.getByName("links-repeat");
+    const twice = event({ anonymousId: "r1", traits: { email: "r@acme-shop.com" } });
+    const [first, again, other] = await stub.resolveEvents([twice, twice, event({ anonymousId: "r2" })]);
+    expect(again).toEqual({ messageId: twice.messageId, profileId: first!.profileId, dropped: [] });
+    expect(other!.profileId).not.toBe(first!.profileId);
+    expect(await stub.appliedEvents()).toBe(2);
+    expect(await rows(stub, "SELECT count(*) AS n FROM graph_links")).toEqual([{ n: 2 }]);
+  });
+
   it("wakes with the same links and assignments, replaying the log over tables that already hold it", async () => {
     const stub = env.IDENTITY.getByName("links-wake");
     const [first] = await stub.resolveEvents([event({ anonymousId: "w1", traits: { email: "w@acme-shop.com" } })]);

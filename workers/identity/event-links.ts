@@ -18,6 +18,8 @@ export interface Link {
 export interface EventLinks {
   /** The cluster an event was assigned to when applied (follow forwards through the graph). */
   clusterOf(messageId: string): string | undefined;
+  /** `clusterOf` for many events at once: those never applied are absent. */
+  clustersOf(messageIds: string[]): Map<string, string>;
   assign(messageId: string, clusterId: string): void;
   /** How many events have been assigned. */
   count(): number;
@@ -54,6 +56,9 @@ export class MemoryEventLinks implements EventLinks {
 
   clusterOf(messageId: string) {
     return this.events.get(messageId);
+  }
+  clustersOf(messageIds: string[]) {
+    return new Map(messageIds.flatMap((id) => (this.events.has(id) ? [[id, this.events.get(id)!] as const] : [])));
   }
   assign(messageId: string, clusterId: string) {
     this.events.set(messageId, clusterId);
