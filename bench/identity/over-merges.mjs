@@ -162,6 +162,6 @@ export function overMergeBreakdown(population, predicted, graph, { unattributabl
   const topBridges = [...bridges.entries()]
     .sort((a, b) => b[1].events - a[1].events)
     .slice(0, 10)
-    .map(([key, b]) => ({ key, hazard: b.hazard, clusters: b.clusters.size, "minority people": b.people, "their events": b.events, quarantined: !!graph.index.get(key)?.quarantined, "user ids seen": graph.index.get(key)?.userIds.size ?? 0 }));
+    .map(([key, b]) => ({ key, hazard: b.hazard, clusters: b.clusters.size, "minority people": b.people, "their events": b.events, quarantined: !!graph.index.get(key)?.quarantined, "user ids seen": graph.index.get(key)?.userIds.length ?? 0 }));
   return { table, topBridges, wrongPairs, predictedPairs };
 }

@@ -99,7 +99,7 @@ export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Foot
       if (holder) entry.clusterId = holder.id;
       else graph.index.delete(key);
     }
-    for (const userId of userIds) entry.userIds.delete(userId);
+    if (entry.userIds.some((userId) => userIds.has(userId))) entry.userIds = entry.userIds.filter((userId) => !userIds.has(userId));
   }
   graph.events.forget(clusters, messages);
   for (const messageId of messages) graph.tombstones.delete(messageId);

@@ -68,8 +68,12 @@ export interface ReviewItem {
 
 export interface IndexEntry {
   clusterId: string;
-  /** Distinct user ids seen on events with this identifier: more than the threshold quarantines it. */
-  userIds: Set<string>;
+  /**
+   * Distinct user ids seen on events with this identifier: more than the
+   * threshold quarantines it, so it never holds more than threshold + 1. An
+   * array, not a Set: one per identifier, a Set took a quarter of the graph's memory.
+   */
+  userIds: string[];
   quarantined: boolean;
   /** A person approved this identifier as legitimately shared: it is not quarantined again. */
   shared?: boolean;

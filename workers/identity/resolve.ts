@@ -107,10 +107,10 @@ function dedupe(identifiers: Identifier[]): Identifier[] {
 function noteUserId(graph: IdentityGraph, settings: IdentitySettings, key: string, userId: string, input: ResolveInput, result: ResolveResult): boolean {
   const entry = graph.index.get(key);
   if (!entry || entry.quarantined || entry.shared) return false;
-  entry.userIds.add(userId);
-  if (entry.userIds.size <= settings.bridgeQuarantineThreshold) return false;
+  if (!entry.userIds.includes(userId)) entry.userIds.push(userId);
+  if (entry.userIds.length <= settings.bridgeQuarantineThreshold) return false;
   entry.quarantined = true;
-  result.reviews.push(queueReview(graph, "quarantine", [graph.resolve(entry.clusterId).id], [key], input, `${key} was seen with ${entry.userIds.size} user ids`));
+  result.reviews.push(queueReview(graph, "quarantine", [graph.resolve(entry.clusterId).id], [key], input, `${key} was seen with ${entry.userIds.length} user ids`));
   return true;
 }
 
@@ -180,7 +180,7 @@ function addIdentifier(graph: IdentityGraph, cluster: Cluster, identifier: Ident
   } else cluster.identifiers.set(key, { ...identifier, firstSeen: at, lastSeen: at });
   const entry = graph.index.get(key);
   if (entry) entry.clusterId = cluster.id;
-  else graph.index.set(key, { clusterId: cluster.id, userIds: new Set(userId !== undefined && identifier.type !== "user_id" ? [userId] : []), quarantined: false });
+  else graph.index.set(key, { clusterId: cluster.id, userIds: userId !== undefined && identifier.type !== "user_id" ? [userId] : [], quarantined: false });
 }
 
 /** The older cluster survives; the others forward to it and hand over their identifiers and links. */

@@ -83,7 +83,7 @@ export function toSnapshot(graph: IdentityGraph, { events = true } = {}): GraphS
     v: 2,
     counter: graph.counterValue(),
     clusters: [...graph.clusters.values()].map((c) => ({ ...c, identifiers: [...c.identifiers], ...(c.forwardedTo ? { forwardedTo: c.forwardedTo } : {}) })),
-    index: [...graph.index].map(([key, entry]) => [key, { ...entry, userIds: [...entry.userIds] }]),
+    index: [...graph.index],
     merges: [...graph.merges.values()],
     conflicts: graph.conflicts,
     reviews: [...graph.reviews.values()],
@@ -104,7 +104,7 @@ export function fromSnapshot(raw: unknown, events?: EventLinks): IdentityGraph {
     for (const link of links ?? []) graph.events.addLink(c.id, link);
   }
   for (const [clusterId, link] of snapshot.links ?? []) graph.events.addLink(clusterId, link);
-  for (const [key, entry] of snapshot.index) graph.index.set(key, { ...entry, userIds: new Set(entry.userIds) });
+  for (const [key, entry] of snapshot.index) graph.index.set(key, entry);
   for (const m of snapshot.merges) graph.merges.set(m.id, m);
   graph.conflicts.push(...snapshot.conflicts);
   for (const r of snapshot.reviews) graph.addReview(r as ReviewItem);
