@@ -10,7 +10,7 @@ import { applyEvent } from "../../workers/identity/resolve";
 import { DEFAULT_IDENTITY_SETTINGS } from "../../workers/identity/settings";
 import { toSnapshot } from "../../workers/identity/snapshot";
 import { splitIdentifiers, unmerge } from "../../workers/identity/unmerge";
-import type { QueuedEvent } from "../../workers/intake/envelope";
+import { queuedEvents } from "./queued-events";
 
 const T0 = Date.UTC(2026, 10, 1);
 const ids = (keys: string[]) => keys.map((k) => ({ type: k.slice(0, k.indexOf(":")), value: k.slice(k.indexOf(":") + 1) }));
@@ -39,16 +39,7 @@ function comparable(graph: IdentityGraph) {
   return { ...snapshot, eventCluster: [...(snapshot.eventCluster ?? [])].sort(), links: [...(snapshot.links ?? [])].sort((a, b) => a[1].messageId.localeCompare(b[1].messageId)) };
 }
 
-let n = 0;
-const event = (fields: Partial<QueuedEvent> & Record<string, unknown>): QueuedEvent => ({
-  type: "identify",
-  messageId: `links-${++n}`,
-  receivedAt: "2026-11-22T10:00:00.000Z",
-  timestamp: new Date(Date.UTC(2026, 10, 22, 10, 0, n)).toISOString(),
-  context: {},
-  integrations: {},
-  ...fields,
-});
+const event = queuedEvents("links");
 
 type Row = Record<string, SqlStorageValue>;
 const rows = (stub: DurableObjectStub<IdentityGraphShard>, query: string) => runInDurableObject(stub, (_i: IdentityGraphShard, state) => state.storage.sql.exec<Row>(query).toArray());

@@ -2,18 +2,9 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
-import type { QueuedEvent } from "../../workers/intake/envelope";
+import { queuedEvents } from "./queued-events";
 
-let n = 0;
-const event = (fields: Partial<QueuedEvent> & Record<string, unknown>): QueuedEvent => ({
-  type: "identify",
-  messageId: `obj-${++n}`,
-  receivedAt: "2026-11-22T10:00:00.000Z",
-  timestamp: new Date(Date.UTC(2026, 10, 22, 10, 0, n)).toISOString(),
-  context: {},
-  integrations: {},
-  ...fields,
-});
+const event = queuedEvents("obj");
 
 describe("IdentityGraphShard", () => {
   it("resolves events, and a redelivered batch changes nothing", async () => {
