@@ -3,7 +3,7 @@ import { applyEventWithFeatures, type EventInput } from "../workers/identity/app
 import { eraseClusters } from "../workers/identity/erase";
 import { IdentityGraph } from "../workers/identity/graph";
 import { DEFAULT_IDENTITY_SETTINGS, type IdentitySettings, identitySettingsSchema } from "../workers/identity/settings";
-import { fromSnapshot, holdsEvents, toSnapshot } from "../workers/identity/snapshot";
+import { fromSnapshot, fromSnapshotParts, snapshotParts } from "../workers/identity/snapshot";
 import { approveReview, IdentityRuleError, rejectReview, splitIdentifiers, unmerge } from "../workers/identity/unmerge";
 import { SqlEventLinks } from "./sql-event-links";
 
@@ -31,7 +31,8 @@ const operationSchema = z.discriminatedUnion("kind", [
 export type Operation = z.infer<typeof operationSchema>;
 
 const SNAPSHOT_EVERY_OPERATIONS = 500;
-const SNAPSHOT_CHUNK_CHARS = 1_000_000;
+/** Well under the 2 MB a row may hold. */
+const SNAPSHOT_PART_CHARS = 500_000;
 
 /** Operations that take links away or move them between clusters: the snapshot is taken at once after them. */
 const RETRACTING = new Set<Operation["kind"]>(["unmerge", "split", "erase"]);
@@ -68,16 +69,24 @@ export class GraphLog {
 
   graph(): IdentityGraph {
     if (this.current) return this.current;
-    const chunks = this.sql.exec<{ seq: number; data: string }>("SELECT seq, data FROM snapshot ORDER BY chunk").toArray();
-    const since = chunks[0]?.seq ?? 0;
+    const first = this.sql.exec<{ seq: number; data: string }>("SELECT seq, data FROM snapshot ORDER BY chunk LIMIT 1").toArray()[0];
+    const since = first?.seq ?? 0;
     let upgrade = false;
-    if (chunks.length) {
-      const parsed = JSON.parse(chunks.map((c) => c.data).join("")) as { graph: unknown; settings: unknown };
-      // A snapshot from before per-event state moved to SQLite: its links fill the tables, then it is rewritten without them.
-      upgrade = holdsEvents(parsed.graph);
+    if (!first) this.current = new IdentityGraph(0, this.events);
+    else if (first.data.startsWith('{"settings":')) {
+      // Parts are read one row at a time: the snapshot is never one string in memory.
+      const rows = this.sql.exec<{ data: string }>("SELECT data FROM snapshot ORDER BY chunk");
+      const head = rows.next();
+      this.currentSettings = identitySettingsSchema.parse((JSON.parse(head.done ? "{}" : head.value.data) as { settings?: unknown }).settings);
+      this.current = fromSnapshotParts((function* () { for (const row of rows) yield row.data; })(), this.events);
+    } else {
+      // Written before snapshots came in parts: one JSON cut into chunks, possibly with per-event state to move into the tables.
+      const all = this.sql.exec<{ data: string }>("SELECT data FROM snapshot ORDER BY chunk").toArray();
+      const parsed = JSON.parse(all.map((c) => c.data).join("")) as { graph: unknown; settings: unknown };
       this.current = fromSnapshot(parsed.graph, this.events);
       this.currentSettings = identitySettingsSchema.parse(parsed.settings);
-    } else this.current = new IdentityGraph(0, this.events);
+      upgrade = true;
+    }
     for (const row of this.sql.exec<{ op: string }>("SELECT op FROM operations WHERE seq > ? ORDER BY seq", since)) {
       this.apply(operationSchema.parse(JSON.parse(row.op)));
       this.operationsSinceSnapshot++;
@@ -142,14 +151,18 @@ export class GraphLog {
     this.operationsSinceSnapshot = 0;
   }
 
+  /**
+   * Writes the graph as the snapshot, one row per part (the settings first),
+   * and drops the log it covers. Parts are produced and written one at a time,
+   * so the snapshot never needs the whole graph's size again in memory.
+   */
   private snapshot() {
     const seq = this.sql.exec<{ seq: number }>("SELECT coalesce(max(seq), 0) AS seq FROM operations").one().seq;
-    const data = JSON.stringify({ graph: toSnapshot(this.current!, { events: false }), settings: this.currentSettings });
     this.storage.transactionSync(() => {
       this.sql.exec("DELETE FROM snapshot");
-      for (let i = 0; i * SNAPSHOT_CHUNK_CHARS < data.length; i++) {
-        this.sql.exec("INSERT INTO snapshot (chunk, seq, data) VALUES (?, ?, ?)", i, seq, data.slice(i * SNAPSHOT_CHUNK_CHARS, (i + 1) * SNAPSHOT_CHUNK_CHARS));
-      }
+      let chunk = 0;
+      this.sql.exec("INSERT INTO snapshot (chunk, seq, data) VALUES (?, ?, ?)", chunk++, seq, JSON.stringify({ settings: this.currentSettings }));
+      for (const part of snapshotParts(this.current!, SNAPSHOT_PART_CHARS)) this.sql.exec("INSERT INTO snapshot (chunk, seq, data) VALUES (?, ?, ?)", chunk++, seq, part);
       this.sql.exec("DELETE FROM operations WHERE seq <= ?", seq);
     });
     this.operationsSinceSnapshot = 0;

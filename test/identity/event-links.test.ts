@@ -8,7 +8,7 @@ import { MemoryEventLinks } from "../../workers/identity/event-links";
 import { IdentityGraph } from "../../workers/identity/graph";
 import { applyEvent } from "../../workers/identity/resolve";
 import { DEFAULT_IDENTITY_SETTINGS } from "../../workers/identity/settings";
-import { toSnapshot } from "../../workers/identity/snapshot";
+import { fromSnapshotParts, snapshotParts, toSnapshot } from "../../workers/identity/snapshot";
 import { splitIdentifiers, unmerge } from "../../workers/identity/unmerge";
 import { queuedEvents } from "./queued-events";
 
@@ -58,12 +58,15 @@ describe("per-event graph state", () => {
     const stub = env.IDENTITY.getByName("links-snapshot");
     const events = Array.from({ length: 600 }, (_, i) => event({ userId: `u${i % 150}`, anonymousId: `dev-${i % 150}-${i % 2}` }));
     for (let i = 0; i < events.length; i += 1) await stub.resolveEvents([events[i]!]);
-    const [snapshot] = await rows(stub, "SELECT group_concat(data, '') AS data FROM (SELECT data FROM snapshot ORDER BY chunk)");
-    const graph = (JSON.parse(String(snapshot!.data)) as { graph: Record<string, unknown> & { clusters: Record<string, unknown>[] } }).graph;
-    expect(graph.v).toBe(2);
-    expect(graph).not.toHaveProperty("eventCluster");
-    expect(graph).not.toHaveProperty("links");
-    expect(graph.clusters.every((c) => !("links" in c))).toBe(true);
+    const [settings, head, ...parts] = (await rows(stub, "SELECT data FROM snapshot ORDER BY chunk")).map((r) => JSON.parse(String(r.data)) as Record<string, unknown>);
+    expect(Object.keys(settings!)).toEqual(["settings"]);
+    expect(head).toMatchObject({ v: 3 });
+    expect(parts.length).toBeGreaterThan(0);
+    for (const part of parts) {
+      expect(part).not.toHaveProperty("eventCluster");
+      expect(part).not.toHaveProperty("links");
+      for (const cluster of (part.clusters ?? []) as Record<string, unknown>[]) expect(cluster).not.toHaveProperty("links");
+    }
     expect(await rows(stub, "SELECT count(*) AS n FROM graph_links")).toEqual([{ n: 600 }]);
     expect(await stub.appliedEvents()).toBe(600);
   });
@@ -112,7 +115,26 @@ describe("per-event graph state", () => {
     const mum = await stub.lookup("user_id:mum");
     expect(mum!.links.map((l) => l.messageId).sort()).toEqual(old.events.links(old.clusterOf("user_id:mum")!.id).map((l) => l.messageId).sort());
     expect(await stub.appliedEvents()).toBe(old.events.count());
-    const [snapshot] = await rows(stub, "SELECT data FROM snapshot ORDER BY chunk LIMIT 1");
-    expect(String(snapshot!.data)).not.toContain('"links"');
+    // Rewritten in parts, without per-event state.
+    const parts = (await rows(stub, "SELECT data FROM snapshot ORDER BY chunk")).map((r) => String(r.data));
+    expect(parts[0]).toMatch(/^\{"settings":/);
+    expect(parts.join("")).not.toContain('"links"');
+  });
+});
+
+describe("snapshots in parts", () => {
+  it("cuts the graph into parts of bounded size that rebuild the same graph", () => {
+    const graph = household(new IdentityGraph());
+    const parts = [...snapshotParts(graph, 300)];
+    expect(parts.length).toBeGreaterThan(8);
+    // A part closes once it passes the bound, so none is over it by more than its last item.
+    for (const part of parts.slice(1)) expect(part.length).toBeLessThan(300 + 1_000);
+    const rebuilt = fromSnapshotParts(parts, new MemoryEventLinks());
+    expect(toSnapshot(rebuilt, { events: false })).toEqual(toSnapshot(graph, { events: false }));
+  });
+
+  it("refuses a part that does not validate, naming what is wrong", () => {
+    const [head, ...rest] = [...snapshotParts(household(new IdentityGraph()))];
+    expect(() => fromSnapshotParts([head!, '{"clusters":[{"id":7}]}', ...rest])).toThrow(/clusters/);
   });
 });

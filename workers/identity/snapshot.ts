@@ -99,19 +99,78 @@ export function toSnapshot(graph: IdentityGraph, { events = true } = {}): GraphS
 export function fromSnapshot(raw: unknown, events?: EventLinks): IdentityGraph {
   const snapshot = graphSnapshotSchema.parse(raw);
   const graph = new IdentityGraph(snapshot.counter, events);
-  for (const { links, ...c } of snapshot.clusters) {
+  addToGraph(graph, snapshot);
+  return graph;
+}
+
+/** A slice of a snapshot: any of its collections, each possibly in part. */
+const snapshotPartSchema = graphSnapshotSchema.omit({ v: true, counter: true }).partial();
+type SnapshotPart = z.infer<typeof snapshotPartSchema>;
+const snapshotHeadSchema = z.object({ v: z.literal(3), counter: z.number() });
+
+/**
+ * The graph as a series of JSON parts, none much over `maxChars`: a head with
+ * the id counter, then each collection in slices. Writing parts one at a time
+ * never holds the whole graph as one string, which would need as much memory
+ * again as the graph itself. Per-event state is never included.
+ */
+export function* snapshotParts(graph: IdentityGraph, maxChars = 500_000): Generator<string> {
+  yield JSON.stringify({ v: 3, counter: graph.counterValue() });
+  const clusters = function* () {
+    for (const c of graph.clusters.values()) yield { ...c, identifiers: [...c.identifiers] };
+  };
+  const collections: [keyof SnapshotPart, Iterable<unknown>][] = [
+    ["clusters", clusters()],
+    ["index", graph.index],
+    ["merges", graph.merges.values()],
+    ["conflicts", graph.conflicts],
+    ["reviews", graph.reviews.values()],
+    ["neverMerge", graph.neverMerge],
+    ["tombstones", graph.tombstones],
+    ["features", graph.features],
+    ["suggested", graph.suggested],
+  ];
+  for (const [name, items] of collections) {
+    let slice: string[] = [];
+    let size = 0;
+    for (const item of items) {
+      const json = JSON.stringify(item);
+      slice.push(json);
+      size += json.length + 1;
+      if (size < maxChars) continue;
+      yield `{"${name}":[${slice.join(",")}]}`;
+      slice = [];
+      size = 0;
+    }
+    if (slice.length) yield `{"${name}":[${slice.join(",")}]}`;
+  }
+}
+
+/** Rebuilds a graph from `snapshotParts`' output, in order; each part is parsed and validated on its own. */
+export function fromSnapshotParts(parts: Iterable<string>, events?: EventLinks): IdentityGraph {
+  let graph: IdentityGraph | undefined;
+  for (const part of parts) {
+    if (!graph) graph = new IdentityGraph(snapshotHeadSchema.parse(JSON.parse(part)).counter, events);
+    else addToGraph(graph, snapshotPartSchema.parse(JSON.parse(part)));
+  }
+  if (!graph) throw new Error("a snapshot has at least its head part");
+  return graph;
+}
+
+function addToGraph(graph: IdentityGraph, snapshot: SnapshotPart) {
+  for (const { links, ...c } of snapshot.clusters ?? []) {
     graph.clusters.set(c.id, { ...c, identifiers: new Map(c.identifiers) });
     for (const link of links ?? []) graph.events.addLink(c.id, link);
   }
   for (const [clusterId, link] of snapshot.links ?? []) graph.events.addLink(clusterId, link);
-  for (const [key, entry] of snapshot.index) graph.index.set(key, entry);
-  for (const m of snapshot.merges) graph.merges.set(m.id, m);
-  graph.conflicts.push(...snapshot.conflicts);
-  for (const r of snapshot.reviews) graph.addReview(r as ReviewItem);
-  for (const pair of snapshot.neverMerge) graph.neverMerge.add(pair);
-  for (const messageId of snapshot.tombstones) graph.tombstones.add(messageId);
+  for (const [key, entry] of snapshot.index ?? []) graph.index.set(key, entry);
+  for (const m of snapshot.merges ?? []) graph.merges.set(m.id, m);
+  graph.conflicts.push(...(snapshot.conflicts ?? []));
+  for (const r of snapshot.reviews ?? []) graph.addReview(r as ReviewItem);
+  for (const pair of snapshot.neverMerge ?? []) graph.neverMerge.add(pair);
+  for (const messageId of snapshot.tombstones ?? []) graph.tombstones.add(messageId);
   for (const [messageId, clusterId] of snapshot.eventCluster ?? []) graph.events.assign(messageId, clusterId);
-  for (const [clusterId, features] of snapshot.features) {
+  for (const [clusterId, features] of snapshot.features ?? []) {
     graph.features.set(clusterId, features as ProfileFeatures);
     for (const key of blockingKeys(features as ProfileFeatures)) {
       let block = graph.blocks.get(key);
@@ -119,12 +178,5 @@ export function fromSnapshot(raw: unknown, events?: EventLinks): IdentityGraph {
       block.add(clusterId);
     }
   }
-  for (const pair of snapshot.suggested) graph.suggested.add(pair);
-  return graph;
-}
-
-/** True when a snapshot carries per-event state (version 1, or one taken with `events`). */
-export function holdsEvents(raw: unknown): boolean {
-  if (typeof raw !== "object" || raw === null) return false;
-  return (raw as { v?: unknown }).v === 1 || "eventCluster" in raw || "links" in raw;
+  for (const pair of snapshot.suggested ?? []) graph.suggested.add(pair);
 }
