@@ -53,7 +53,13 @@ export async function waitForArchived(prefix: string, count: number, timeoutMs =
 export const unique = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export type Json = Record<string, any>;
-export const json = async (response: Response) => (await response.json()) as Json;
+export const json = async <T = Json>(response: Response) => (await response.json()) as T;
+/** A problem document as the API answers errors. */
+export interface Problem {
+  code: string;
+  detail: string;
+  errors?: { path: string; message: string }[];
+}
 
 /** Polls `check` until it returns a value (not undefined), or fails naming `what` after `timeoutMs`. */
 export async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {

@@ -2,7 +2,7 @@ import { createExecutionContext, createMessageBatch, createScheduledController, 
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../workers/index";
-import { admin, bearer, call, track } from "../helpers";
+import { admin, bearer, call, json, type Problem, sleep, track, unique } from "../helpers";
 import { waitForProfile } from "../profiles/helpers";
 
 /**
@@ -39,16 +39,8 @@ interface Member {
   value?: unknown;
   since: string;
 }
-interface Problem {
-  code: string;
-  detail: string;
-  errors?: { path: string; message: string }[];
-}
 
-const json = async <T>(response: Response) => (await response.json()) as T;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Lowercase letters and digits: fit for keys, trait names and event names alike. */
-const unique = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
 
 const SEGMENTS = "/admin/v1/segments";
 const COMPUTED = "/admin/v1/computed-traits";

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { admin, basic, bearer, call } from "../helpers";
+import { admin, basic, bearer, call, json, type Problem, unique } from "../helpers";
 
 /**
  * The audit log: that admin actions leave entries saying who did what, when and
@@ -23,14 +23,7 @@ interface Page {
   data: Entry[];
   next: string | null;
 }
-interface Problem {
-  code: string;
-  detail: string;
-  errors?: { path: string; message: string }[];
-}
 
-const json = async <T>(response: Response) => (await response.json()) as T;
-const unique = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
 const LOG = "/admin/v1/audit-log";
 
 /**

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { destinationSchema } from "../../workers/activation/destination";
 import { newlySubscribed } from "../../workers/admin/destinations";
 import { jobMessage, jobMessageSchema } from "../../workers/jobs/backfill";
-import { admin } from "../helpers";
+import { admin, json, unique } from "../helpers";
 
 /**
  * The jobs queue's message kinds, and the admin routes that start the
@@ -23,8 +23,6 @@ interface Problem {
   errors?: { path: string; message: string }[];
 }
 
-const json = async <T>(response: Response) => (await response.json()) as T;
-const unique = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
 const PATH = "/admin/v1/destinations";
 const webhook = { type: "webhook", settings: { url: "https://hooks.example.com/cdp" }, secrets: { signingSecret: "whsec_s3cret_value_0001" } };
 

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { deadLetterKey } from "../../workers/consumers/activation";
-import { admin, bearer, call } from "../helpers";
+import { admin, bearer, call, json, type Problem, sleep, unique } from "../helpers";
 
 /**
  * Destinations, their delivery overview and log, and dead-letter replay through
@@ -38,15 +38,7 @@ interface DeliveryView {
   firstAttemptAt: string | null;
   updatedAt: string | null;
 }
-interface Problem {
-  code: string;
-  detail: string;
-  errors?: { path: string; message: string }[];
-}
 
-const json = async <T>(response: Response) => (await response.json()) as T;
-const unique = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const PATH = "/admin/v1/destinations";
 const DAY_MS = 86_400_000;

@@ -7,7 +7,7 @@ import type { QueuedEvent } from "../../workers/intake/envelope";
 import { enforceRetention, type RetentionLimits } from "../../workers/maintenance/retention";
 import { DEFAULT_PRIVACY_SETTINGS, type Retention } from "../../workers/privacy/settings";
 import { savePrivacySettings } from "../../workers/privacy/settings-store";
-import { admin, track } from "../helpers";
+import { admin, track, unique } from "../helpers";
 
 /**
  * Retention with simulated time: rows and objects of known ages are seeded in
@@ -18,7 +18,6 @@ import { admin, track } from "../helpers";
 
 const DAY = 86_400_000;
 const NOW = new Date(Date.UTC(2031, 0, 15, 12, 30));
-const unique = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
 const ago = (days: number, from = NOW) => from.getTime() - days * DAY;
 
 async function workspace(retention: Partial<Retention> | "defaults"): Promise<string> {

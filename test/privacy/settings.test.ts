@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_PRIVACY_SETTINGS, type PrivacySettings } from "../../workers/privacy/settings";
 import { loadPrivacySettings } from "../../workers/privacy/settings-store";
-import { admin, bearer, call } from "../helpers";
+import { admin, bearer, call, json, type Problem, unique } from "../helpers";
 
 /**
  * The privacy settings API through real HTTP and D1. Storage is shared by the
@@ -15,11 +15,6 @@ interface State {
   settings: PrivacySettings;
   updatedAt: string | null;
 }
-interface Problem {
-  code: string;
-  detail: string;
-  errors?: { path: string; message: string }[];
-}
 interface AuditEntry {
   actor: string;
   action: string;
@@ -28,8 +23,6 @@ interface AuditEntry {
   createdAt: string;
 }
 
-const json = async <T>(response: Response) => (await response.json()) as T;
-const unique = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
 const PATH = "/admin/v1/privacy/settings";
 
 async function createWorkspace(): Promise<string> {

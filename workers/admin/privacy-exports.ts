@@ -2,43 +2,29 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../context";
 import { ApiError } from "../lib/problem";
 import { auditInsert } from "./audit";
-import { requireScope } from "./auth";
-import { createdSchema, createPrivacyRequest, createRequestBody, findPrivacyRequest, registerPrivacyRequestReads, toPrivacyRequestView } from "./privacy-requests";
-import { idParam, json, problemResponses, workspaceQuery } from "./schemas";
+import { findPrivacyRequest, registerPrivacyRequestRoutes } from "./privacy-requests";
+import { idParam, problemResponses, workspaceQuery } from "./schemas";
 
 const PATH = "/admin/v1/privacy/exports";
-const TAG = "Privacy";
 const exportId = idParam("Access request", "exp_4f1c2a9e0b7d4c3a8e6f1a2b");
 
 export function registerPrivacyExportRoutes(app: App) {
-  app.use(PATH, requireScope("privacy"));
-  app.use(`${PATH}/*`, requireScope("privacy"));
-
-  app.openapi(
-    createRoute({
-      method: "post",
-      path: PATH,
-      tags: [TAG],
-      summary: "Export everything known about a person, found by any identifier",
-      description:
-        "A job gathers the profile, its identifiers and merge history, traits and computed traits, segment memberships, consent state and history, events from the identity object, " +
-        "D1 and the R2 archive, account links and the delivery log into one JSON document, downloadable from `download` once the request is `finished`.",
-      request: { body: { required: true, content: { "application/json": { schema: createRequestBody } } } },
-      responses: { 202: json(createdSchema, "The access request and its job"), ...problemResponses },
-    }),
-    async (c) => {
-      const { id, job } = await createPrivacyRequest(c, "export", c.req.valid("json"));
-      return c.json({ request: toPrivacyRequestView(await findPrivacyRequest(c, "export", id, undefined)), job }, 202);
-    },
-  );
-
-  registerPrivacyRequestReads(app, "export", PATH, "Access request", "exp_4f1c2a9e0b7d4c3a8e6f1a2b");
+  registerPrivacyRequestRoutes(app, {
+    kind: "export",
+    path: PATH,
+    noun: "Access request",
+    example: "exp_4f1c2a9e0b7d4c3a8e6f1a2b",
+    summary: "Export everything known about a person, found by any identifier",
+    description:
+      "A job gathers the profile, its identifiers and merge history, traits and computed traits, segment memberships, consent state and history, events from the identity object, " +
+      "D1 and the R2 archive, account links and the delivery log into one JSON document, downloadable from `download` once the request is `finished`.",
+  });
 
   app.openapi(
     createRoute({
       method: "get",
       path: `${PATH}/{id}/download`,
-      tags: [TAG],
+      tags: ["Privacy"],
       summary: "Download a finished access request's JSON document",
       request: { params: exportId, query: workspaceQuery },
       responses: {

@@ -15,7 +15,7 @@ import { type DestinationReport, getPrivacyRequest, listPrivacyRequests, type Pr
 import { suppress } from "../privacy/suppression-store";
 import { type PrivacyWork, putWork } from "../privacy/work";
 import { auditInsert } from "./audit";
-import { targetWorkspace } from "./auth";
+import { requireScope, targetWorkspace } from "./auth";
 import { identityGraphFor } from "./identity-common";
 import { jobSchema, toJob } from "./jobs";
 import { idParam, json, problemResponses, workspaceQuery } from "./schemas";
@@ -35,7 +35,7 @@ export const subjectSchema = z
   })
   .openapi("PrivacySubject", { description: "Any identifier of the person (or their profile id): the request reaches everything of the profile that holds it." });
 
-export const createRequestBody = z.strictObject({ workspaceId: workspaceQuery.shape.workspaceId, identifier: subjectSchema });
+const createRequestBody = z.strictObject({ workspaceId: workspaceQuery.shape.workspaceId, identifier: subjectSchema });
 
 const storeSchema = z.object({ status: z.enum(["pending", "done", "failed"]), counts: z.record(z.string(), z.number()), detail: z.string().optional(), at: z.string().nullable() });
 const destinationSchema = z.object({
@@ -72,7 +72,7 @@ export const privacyRequestSchema = z
 
 const iso = (ms: number | null | undefined) => (typeof ms === "number" ? new Date(ms).toISOString() : null);
 
-export const toPrivacyRequestView = (request: PrivacyRequest) => ({
+const toPrivacyRequestView = (request: PrivacyRequest) => ({
   id: request.id,
   workspaceId: request.workspaceId,
   kind: request.kind,
@@ -93,7 +93,7 @@ export const toPrivacyRequestView = (request: PrivacyRequest) => ({
   finishedAt: iso(request.finishedAt),
 });
 
-export const createdSchema = z.object({ request: privacyRequestSchema, job: jobSchema });
+const createdSchema = z.object({ request: privacyRequestSchema, job: jobSchema });
 
 /** The subject as a normalised identifier key (`type:value`); a value that cannot be one is a 400 naming the field. */
 function subjectKey(subject: z.infer<typeof subjectSchema>): { type: string; value: string } {
@@ -112,7 +112,7 @@ function subjectKey(subject: z.infer<typeof subjectSchema>): { type: string; val
  * archived events and the suppression still matter). An export of an unknown
  * person is a 404.
  */
-export async function createPrivacyRequest(c: Context<AppEnv>, kind: PrivacyRequestKind, body: z.infer<typeof createRequestBody>) {
+async function createPrivacyRequest(c: Context<AppEnv>, kind: PrivacyRequestKind, body: z.infer<typeof createRequestBody>) {
   const { workspaceId, graph } = await identityGraphFor(c, body.workspaceId);
   const subject = subjectKey(body.identifier);
   const hint = maskIdentifier(identifierKey(subject));
@@ -206,7 +206,41 @@ export async function listRequests(c: Context<AppEnv>, kind: PrivacyRequestKind,
 }
 
 /** The two reads every kind of request has: the workspace's list, and one request with its progress. */
-export function registerPrivacyRequestReads(app: App, kind: PrivacyRequestKind, path: string, noun: string, example: string) {
+export interface PrivacyRequestRoutes {
+  kind: PrivacyRequestKind;
+  path: string;
+  /** How the API names one request ("Deletion request"), and an example id. */
+  noun: string;
+  example: string;
+  summary: string;
+  description: string;
+}
+
+/** A kind of privacy request's routes, all behind the `privacy` scope: create (202 with its job), list, and read one. */
+export function registerPrivacyRequestRoutes(app: App, { kind, path, noun, example, summary, description }: PrivacyRequestRoutes) {
+  app.use(path, requireScope("privacy"));
+  app.use(`${path}/*`, requireScope("privacy"));
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path,
+      tags: ["Privacy"],
+      summary,
+      description,
+      request: { body: { required: true, content: { "application/json": { schema: createRequestBody } } } },
+      responses: { 202: json(createdSchema, `The ${noun.toLowerCase()} and its job`), ...problemResponses },
+    }),
+    async (c) => {
+      const { id, job } = await createPrivacyRequest(c, kind, c.req.valid("json"));
+      return c.json({ request: toPrivacyRequestView(await findPrivacyRequest(c, kind, id, undefined)), job }, 202);
+    },
+  );
+
+  registerPrivacyRequestReads(app, kind, path, noun, example);
+}
+
+function registerPrivacyRequestReads(app: App, kind: PrivacyRequestKind, path: string, noun: string, example: string) {
   app.openapi(
     createRoute({
       method: "get",
