@@ -34,12 +34,7 @@ export interface AudienceParts {
 
 /** Live profile ids in id order after `after`: the backfill's and the preview's walk. */
 function liveIdsAfter(graph: IdentityGraph, after: string | null, limit: number): string[] {
-  return graph
-    .liveClusters()
-    .map((c) => c.id)
-    .filter((id) => after === null || id > after)
-    .sort()
-    .slice(0, limit);
+  return graph.clusters.liveIds(after, limit);
 }
 
 /**
@@ -51,7 +46,7 @@ export function backfillChunk({ graph, store, engine }: AudienceParts, after: st
   const ids = liveIdsAfter(graph, after, limit);
   let changed = 0;
   for (const id of ids) if (engine.rebuild(id, store.personEvents(id), now)) changed++;
-  return { processed: ids.length, changed, next: ids.length === limit ? ids.at(-1)! : null, total: graph.liveClusters().length };
+  return { processed: ids.length, changed, next: ids.length === limit ? ids.at(-1)! : null, total: graph.clusters.liveCount() };
 }
 
 /** How many live profiles a definition would hold now, and a sample of them, without saving anything. */
@@ -104,7 +99,7 @@ export function applyStatistics({ graph, engine }: AudienceParts, statistics: Re
   // The cron sends them every run: unchanged figures change no one's membership.
   if (canonical(engine.statisticsNow()) === canonical(statistics)) return 0;
   engine.putStatistics(statistics);
-  return graph.liveClusters().filter((c) => engine.reevaluate(c.id, now)).length;
+  return liveIdsAfter(graph, null, Number.POSITIVE_INFINITY).filter((id) => engine.reevaluate(id, now)).length;
 }
 
 /** Adds or replaces a segment or computed trait; a backfill brings existing profiles up to date. */
@@ -112,7 +107,7 @@ export function putDefinition({ graph, engine }: AudienceParts, input: unknown):
   const parsed = audienceSchema.safeParse(input);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   engine.put(parsed.data);
-  return { ok: true, audience: parsed.data, profiles: graph.liveClusters().length };
+  return { ok: true, audience: parsed.data, profiles: graph.clusters.liveCount() };
 }
 
 export function previewDefinition(parts: AudienceParts, input: unknown, sampleSize: number, now: number) {

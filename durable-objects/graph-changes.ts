@@ -1,11 +1,12 @@
 import { applyEventWithFeatures, type EventInput } from "../workers/identity/apply";
 import { extractIdentifiers, previousUserId } from "../workers/identity/extract";
 import { featuresFromEvent } from "../workers/identity/features";
+import type { MergeRecord } from "../workers/identity/graph";
 import { identifierKey } from "../workers/identity/types";
 import { IdentityRuleError } from "../workers/identity/unmerge";
 import type { QueuedEvent } from "../workers/intake/envelope";
 import type { AudienceEngine } from "./audience-engine";
-import type { GraphLog, Operation } from "./graph-log";
+import type { GraphStore } from "./graph-store";
 import { personEventOf, type ProfileStore } from "./profile-store";
 
 export interface EventAssignment {
@@ -26,7 +27,7 @@ export type Decision<T> = ({ ok: true } & T) | { ok: false; code: "NOT_FOUND" | 
  */
 export class GraphChanges {
   constructor(
-    private readonly log: GraphLog,
+    private readonly graphs: GraphStore,
     private readonly store: ProfileStore,
     private readonly audiences: AudienceEngine,
   ) {}
@@ -37,13 +38,12 @@ export class GraphChanges {
    * `sources`: messageId → the source it came from, kept with each trait write and event.
    */
   resolve(events: QueuedEvent[], sources: Record<string, string>): EventAssignment[] {
-    return this.log.atomically(() => this.resolveAll(events, sources));
+    return this.graphs.atomically(() => this.resolveAll(events, sources));
   }
 
   private resolveAll(events: QueuedEvent[], sources: Record<string, string>): EventAssignment[] {
-    const graph = this.log.graph();
-    const settings = this.log.settings();
-    const inputs: EventInput[] = [];
+    const graph = this.graphs.graph();
+    const settings = this.graphs.settings();
     const out: EventAssignment[] = [];
     // One lookup for the batch; an event repeated within it is found in `known` once applied.
     const known = graph.events.clustersOf(events.map((event) => event.messageId));
@@ -57,7 +57,6 @@ export class GraphChanges {
       const previous = previousUserId(event, settings);
       if (previous && graph.index.has(identifierKey(previous))) identifiers.push(previous);
       const input: EventInput = { messageId: event.messageId, at: Date.parse(event.timestamp) || Date.parse(event.receivedAt), identifiers, features: featuresFromEvent(event, identifiers) };
-      inputs.push(input);
       const fresh = identifiers.map(identifierKey).filter((key) => !graph.index.has(key));
       const result = this.withMerges(() => applyEventWithFeatures(graph, settings, input));
       // The event's cluster, followed through any merge its own suggestions made: no need to read it back from storage.
@@ -72,17 +71,21 @@ export class GraphChanges {
         dropped: result.dropped.map((d) => ({ identifier: d.dropped, reason: d.reason })),
       });
     }
-    if (inputs.length) this.log.record({ kind: "events", inputs });
     return out;
   }
 
   /** Runs a graph change and moves profile state along with every merge it made. */
   withMerges<T>(run: () => T): T {
-    const graph = this.log.graph();
-    // Merges are kept in insertion order, so the ones this change made are the last.
-    const before = graph.merges.size;
-    const result = run();
-    for (const merge of [...graph.merges.values()].slice(before)) {
+    const graph = this.graphs.graph();
+    const made: MergeRecord[] = [];
+    graph.onMerge = (merge) => made.push(merge);
+    let result: T;
+    try {
+      result = run();
+    } finally {
+      graph.onMerge = undefined;
+    }
+    for (const merge of made) {
       this.store.merged(merge.survivor, merge.absorbed);
       for (const id of merge.absorbed) this.audiences.forget(id);
       this.rebuildAudiences(graph.resolve(merge.survivor).id);
@@ -94,21 +97,21 @@ export class GraphChanges {
    * A person's decision: refused ones come back as a result, not a thrown error,
    * so the caller can answer with a problem document. Rules check before they change anything.
    */
-  decide<T extends object>(run: () => T, op: Operation): Decision<T> {
+  decide<T extends object>(run: () => T, unmerging?: string): Decision<T> {
     try {
-      return this.log.atomically(() => this.decideNow(run, op));
+      return this.graphs.atomically(() => this.decideNow(run, unmerging));
     } catch (error) {
       if (!(error instanceof IdentityRuleError)) throw error;
       return { ok: false, code: error.code, detail: error.message };
     }
   }
 
-  private decideNow<T extends object>(run: () => T, op: Operation): Decision<T> {
+  private decideNow<T extends object>(run: () => T, unmerging: string | undefined): Decision<T> {
     const result = this.withMerges(run);
     // Unmerges and splits move events between profiles: each follows the graph, and traits and consent are recomputed.
     if ("restored" in result && "kept" in result) {
-      const graph = this.log.graph();
-      const retracted = op.kind === "unmerge" ? (graph.merges.get(op.mergeId)?.absorbed ?? []) : [];
+      const graph = this.graphs.graph();
+      const retracted = unmerging ? (graph.merges.get(unmerging)?.absorbed ?? []) : [];
       const restored = result.restored as string[];
       const touched = this.store.regrouped([result.kept as string, ...restored, ...retracted], (messageId) => graph.clusterOfEvent(messageId)?.id ?? null);
       for (const id of touched) if (graph.resolve(id).id === id) this.rebuildAudiences(id);
@@ -118,7 +121,6 @@ export class GraphChanges {
         if (graph.resolve(id).id !== id) this.audiences.forget(id);
       }
     }
-    this.log.record(op);
     return { ok: true, ...result };
   }
 

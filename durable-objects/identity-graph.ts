@@ -11,7 +11,7 @@ import type { Audience } from "../workers/segments/catalog";
 import { AudienceEngine } from "./audience-engine";
 import { type AudienceSyncPage, applyStatistics, backfillChunk, previewDefinition, putDefinition, syncPage } from "./audience-operations";
 import { type EventAssignment, GraphChanges } from "./graph-changes";
-import { GraphLog, type Operation } from "./graph-log";
+import { GraphStore } from "./graph-store";
 import { type ErasureCounts, erasePerson, type PrivacyPerson, personForPrivacy } from "./privacy-operations";
 import { ProfileStore } from "./profile-store";
 import { accountMembers, accountRow, graphView, profileRow } from "./profile-views";
@@ -30,15 +30,14 @@ export interface ResolveOptions {
  * A workspace's identity graph. One object per workspace is the single writer
  * of identity decisions, so resolution is serial and needs no cross-object
  * saga: every merge, guard and unmerge sees one consistent graph. State is the
- * pure `IdentityGraph`, kept in memory, made durable as an operation log plus
- * periodic snapshots in the object's SQLite storage. See docs/identity.md for
+ * pure `IdentityGraph` over tables in the object's SQLite storage (graph-store.ts). See docs/identity.md for
  * the capacity this gives and the plan to shard past it. The RPC bodies live
  * beside it (graph-changes, audience-operations, privacy-operations), so this
  * class stays the object's surface.
  */
 export class IdentityGraphShard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  private readonly log: GraphLog;
+  private readonly graphs: GraphStore;
   private readonly store: ProfileStore;
   private readonly writer: ProfileWriter;
   private readonly audiences: AudienceEngine;
@@ -47,10 +46,10 @@ export class IdentityGraphShard extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.log = new GraphLog(ctx.storage);
+    this.graphs = new GraphStore(ctx.storage);
     this.store = new ProfileStore(this.sql);
     this.audiences = new AudienceEngine(this.sql, (id) => traitValues(this.store.traits(id)), (change) => this.store.recordEmission(change));
-    this.changes = new GraphChanges(this.log, this.store, this.audiences);
+    this.changes = new GraphChanges(this.graphs, this.store, this.audiences);
     this.writer = new ProfileWriter({ ctx, db: env.DB, activations: env.ACTIVATION_QUEUE as Queue<ActivationEnvelope>, store: this.store, audiences: this.audiences, graph: () => this.load() });
   }
 
@@ -66,24 +65,24 @@ export class IdentityGraphShard extends DurableObject<Env> {
   }
 
   unmerge(mergeId: string, at = Date.now()) {
-    return this.decided(() => unmerge(this.load(), mergeId, at), { kind: "unmerge", mergeId, at });
+    return this.decided(() => unmerge(this.load(), mergeId, at), mergeId);
   }
 
   approveReview(reviewId: string, at = Date.now()) {
-    return this.decided(() => approveReview(this.load(), reviewId, at), { kind: "approve", reviewId, at });
+    return this.decided(() => approveReview(this.load(), reviewId, at));
   }
 
   rejectReview(reviewId: string) {
-    return this.decided(() => rejectReview(this.load(), reviewId), { kind: "reject", reviewId });
+    return this.decided(() => rejectReview(this.load(), reviewId));
   }
 
   /** Splits chosen identifiers (`type:value`) out of a profile into profiles of their own. */
   splitIdentifiers(profileId: string, keys: string[]) {
-    return this.decided(() => splitIdentifiers(this.load(), profileId, keys), { kind: "split", profileId, keys });
+    return this.decided(() => splitIdentifiers(this.load(), profileId, keys));
   }
 
-  private decided<T extends object>(run: () => T, op: Operation) {
-    const result = this.changes.decide(run, op);
+  private decided<T extends object>(run: () => T, unmerging?: string) {
+    const result = this.changes.decide(run, unmerging);
     this.writer.schedule();
     return result;
   }
@@ -99,7 +98,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
     this.load();
     const parsed = identitySettingsSchema.safeParse(input);
     if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
-    this.record({ kind: "settings", settings: parsed.data });
+    this.graphs.putSettings(parsed.data);
     return { ok: true, settings: this.settings };
   }
 
@@ -119,10 +118,13 @@ export class IdentityGraphShard extends DurableObject<Env> {
 
   /** Live profiles in creation order, for listings and exports. */
   listProfiles(offset = 0, limit = 100) {
-    const live = this.load().liveClusters();
+    const graph = this.load();
     return {
-      total: live.length,
-      profiles: live.slice(offset, offset + limit).map((c) => ({ profileId: c.id, identifiers: [...c.identifiers.keys()] })),
+      total: graph.clusters.liveCount(),
+      profiles: graph.clusters
+        .liveIds(null, offset + limit)
+        .slice(offset)
+        .map((id) => ({ profileId: id, identifiers: [...graph.clusters.get(id)!.identifiers.keys()] })),
     };
   }
 
@@ -244,7 +246,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
   }
 
   private privacyParts() {
-    return { log: this.log, store: this.store, audiences: this.audiences };
+    return { graphs: this.graphs, store: this.store, audiences: this.audiences };
   }
 
   private audienceParts() {
@@ -272,14 +274,10 @@ export class IdentityGraphShard extends DurableObject<Env> {
   }
 
   private load(): IdentityGraph {
-    return this.log.graph();
+    return this.graphs.graph();
   }
 
   private get settings(): IdentitySettings {
-    return this.log.settings();
-  }
-
-  private record(op: Operation) {
-    this.log.record(op);
+    return this.graphs.settings();
   }
 }

@@ -6,7 +6,7 @@ import type { ConsentEntry } from "../workers/profiles/consent";
 import type { EventRecord } from "../workers/profiles/event-record";
 import type { IdentifierRow, ProfileRow } from "../workers/profiles/write-through";
 import type { AudienceEngine } from "./audience-engine";
-import type { GraphLog } from "./graph-log";
+import type { GraphStore } from "./graph-store";
 import type { ProfileStore } from "./profile-store";
 import { profileRow } from "./profile-views";
 
@@ -70,7 +70,7 @@ export interface ErasureCounts {
 }
 
 export interface PrivacyParts {
-  log: GraphLog;
+  graphs: GraphStore;
   store: ProfileStore;
   audiences: AudienceEngine;
 }
@@ -79,10 +79,10 @@ export interface PrivacyParts {
 const isEvent = (messageId: string) => !messageId.startsWith("review:") && !messageId.startsWith("match:");
 
 /** The live profile a privacy request names: `profile_id` directly, any other type normalised as stored. */
-function findLive(graph: IdentityGraph, log: GraphLog, rawType: string, value: string): string | null {
+function findLive(graph: IdentityGraph, graphs: GraphStore, rawType: string, value: string): string | null {
   const type = rawType.trim().toLowerCase();
   if (type === "profile_id") return graph.clusters.has(value) ? graph.resolve(value).id : null;
-  const normalized = normalizeIdentifier(type, value, log.settings());
+  const normalized = normalizeIdentifier(type, value, graphs.settings());
   // A quarantined identifier is shared by many people: it finds no one (clusterOf skips it).
   return normalized.ok ? (graph.clusterOf(identifierKey(normalized.identifier))?.id ?? null) : null;
 }
@@ -93,9 +93,9 @@ function eventIds(graph: IdentityGraph, store: ProfileStore, found: Footprint): 
   return [...new Set([...fromGraph, ...store.eventIdsOf(found.clusterIds)])].sort();
 }
 
-export function personForPrivacy({ log, store, audiences }: PrivacyParts, type: string, value: string, now: number): PrivacyPerson | null {
-  const graph = log.graph();
-  const liveId = findLive(graph, log, type, value);
+export function personForPrivacy({ graphs, store, audiences }: PrivacyParts, type: string, value: string, now: number): PrivacyPerson | null {
+  const graph = graphs.graph();
+  const liveId = findLive(graph, graphs, type, value);
   if (!liveId) return null;
   const found = footprint(graph, [liveId]);
   const row = profileRow(graph, store, audiences, liveId, now)!;
@@ -127,22 +127,19 @@ const parseKey = (key: string): Identifier => {
 /**
  * Erases the people `profileIds` belong to from the object, in one
  * transaction: profile state, audience state and pending writes first, then
- * the graph. The erasure is logged by profile ids only and the log is
- * compacted at once, so no earlier operation (which carried the identifier
- * values) stays in storage. Their D1 rows go with the next write-through.
+ * the graph, whose rows are deleted: nothing that named them stays in the
+ * object's storage. Their D1 rows go with the next write-through.
  * Idempotent: a person already erased counts zero.
  */
-export function erasePerson({ log, store, audiences }: PrivacyParts, profileIds: string[]): ErasureCounts {
-  const graph = log.graph();
+export function erasePerson({ graphs, store, audiences }: PrivacyParts, profileIds: string[]): ErasureCounts {
+  const graph = graphs.graph();
   const found = footprint(graph, profileIds);
   if (found.clusterIds.length === 0) return { profiles: 0, identifiers: 0, events: 0 };
   const events = eventIds(graph, store, found);
-  log.atomically(() => {
+  graphs.atomically(() => {
     store.erase(found.clusterIds, events, found.ownKeys);
     for (const id of found.clusterIds) audiences.forget(id);
     eraseClusters(graph, found.clusterIds);
-    // Logging an erasure takes a snapshot and drops the log before it.
-    log.record({ kind: "erase", profileIds: found.clusterIds });
   });
   return { profiles: found.clusterIds.length, identifiers: found.ownKeys.length, events: events.length };
 }

@@ -127,7 +127,7 @@ export function graphView(graph: IdentityGraph, store: ProfileStore, profileId: 
     identifiers: [...cluster.identifiers.values()],
     links: graph.events.links(cluster.id),
     merges,
-    conflicts: graph.conflicts.filter((c) => c.clusters.includes(cluster.id)),
+    conflicts: graph.conflicts.all().filter((c) => c.clusters.includes(cluster.id)),
     consent: store.consent.of(cluster.id),
   };
 }

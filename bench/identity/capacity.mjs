@@ -1,17 +1,17 @@
 /**
- * How much isolate memory the identity graph takes, and what a snapshot costs,
- * with its per-event state (event assignments and links) kept in memory (the
- * pure graph's default, and what the object did before) and kept in SQLite
- * (what the object does: durable-objects/sql-event-links.ts, here over
- * node:sqlite with a database file, as the object's storage is a file rather
- * than heap).
+ * How much isolate memory the identity graph holds, and what waking costs,
+ * with the graph kept in memory (snapshots in parts, per-event state in
+ * SQLite: what the object did before) and kept in SQLite tables (what the
+ * object does: durable-objects/graph-store.ts), both here over node:sqlite
+ * with a database file, as the object's storage is a file rather than heap.
  *
  *   node bench/identity/capacity.mjs [people,people,...] [seed]
  *
  * Each population is the identity benchmark's (bench/identity/population.mjs),
- * resolved by the real modules as the object runs them (resolver.mjs). Heap is
- * measured after a full collection, with the population's events already in
- * memory, so the difference is the graph alone.
+ * resolved by the real modules as the object runs them (resolver.mjs), in
+ * operations of 100 events (one queue batch each), each ending as the object's
+ * does. Heap is measured after a full collection, with the population's events
+ * already in memory, so the difference is what the graph keeps between operations.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,9 +25,10 @@ import { loadResolver, runResolver } from "./resolver.mjs";
 
 const STORE_ENTRY = `
 export { SqlEventLinks } from "./durable-objects/sql-event-links.ts";
-export { MemoryEventLinks } from "./workers/identity/event-links.ts";
-export { toSnapshot, fromSnapshot, snapshotParts, fromSnapshotParts } from "./workers/identity/snapshot.ts";
+export { SqlGraphCollections } from "./durable-objects/sql-graph-collections.ts";
+export { snapshotParts, fromSnapshotParts } from "./workers/identity/snapshot.ts";
 `;
+const OPERATION_EVENTS = 100;
 
 /** `SqlStorage.exec` over node:sqlite: the subset SqlEventLinks uses. */
 function sqlOver(db) {
@@ -57,35 +58,52 @@ const mb = (bytes) => bytes / 1_048_576;
 
 async function measure(resolver, stores, events, kind) {
   const dir = mkdtempSync(path.join(tmpdir(), "edge-cdp-capacity-"));
-  const db = kind === "sqlite" ? new DatabaseSync(path.join(dir, "graph.sqlite")) : null;
+  const db = new DatabaseSync(path.join(dir, "graph.sqlite"));
   try {
-    if (db) db.exec("PRAGMA journal_mode = WAL");
+    // Commits are not flushed to disk one by one: an object's storage confirms writes in the background too (output gates).
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = NORMAL");
+    const sql = sqlOver(db);
     const before = gc();
-    const links = db ? new stores.SqlEventLinks(sqlOver(db)) : new stores.MemoryEventLinks();
-    const graph = new resolver.IdentityGraph(0, links);
-    if (db) db.exec("BEGIN");
-    const run = runResolver(resolver, events, { graph });
-    // The object sends buffered writes as each operation commits; here they go once, before measuring.
-    links.flush?.();
-    if (db) db.exec("COMMIT");
-    const ms = run.ms;
-    run.predicted = null;
-    const heap = gc() - before;
-    const storedBytes = db ? Number(db.prepare("SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()").get().bytes) : 0;
-    // The object's snapshot: per-event state in memory went into one JSON; in SQLite, the graph is written in parts.
-    const t0 = performance.now();
-    const parts = kind === "memory" ? [JSON.stringify(stores.toSnapshot(graph, { events: true }))] : [...stores.snapshotParts(graph)];
-    const snapshotMs = performance.now() - t0;
-    const json = { length: parts.reduce((sum, part) => sum + part.length, 0) };
-    const largestPart = Math.max(...parts.map((part) => part.length));
-    const t1 = performance.now();
-    if (kind === "memory") stores.fromSnapshot(JSON.parse(parts[0]), new stores.MemoryEventLinks());
-    else stores.fromSnapshotParts(parts, new stores.SqlEventLinks(sqlOver(new DatabaseSync(":memory:"))));
-    const loadMs = performance.now() - t1;
+    const links = new stores.SqlEventLinks(sql);
+    const collections = kind === "tables" ? new stores.SqlGraphCollections(sql) : undefined;
+    const graph = new resolver.IdentityGraph(0, links, collections);
+    db.exec("BEGIN");
+    const commit = () => {
+      collections?.writeBack();
+      links.flush();
+      db.exec("COMMIT");
+      collections?.forget({ rolledBack: false });
+      db.exec("BEGIN");
+    };
+    const run = runResolver(resolver, events, { graph, batch: { size: OPERATION_EVENTS, commit } });
+    db.exec("COMMIT");
     const identifiers = graph.index.size;
-    return { kind, heapMB: mb(heap), snapshotMB: mb(json.length), snapshotMs, loadMs, identifiers, reviews: graph.reviews.size, largestPartMB: mb(largestPart), storedMB: mb(storedBytes), eventsPerSecond: events.length / (ms / 1000) };
+    const reviews = graph.reviews.size;
+    run.predicted = null;
+    collections?.forget({ rolledBack: false });
+    const heap = gc() - before;
+    const storedBytes = Number(db.prepare("SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()").get().bytes);
+    // Waking: the graph in memory loads its snapshot (written here, in parts); the stored graph reads its open reviews and one identifier.
+    let snapshotMs = null;
+    const t1 = performance.now();
+    if (kind === "memory") {
+      const t0 = performance.now();
+      const parts = [...stores.snapshotParts(graph)];
+      snapshotMs = performance.now() - t0;
+      const t = performance.now();
+      stores.fromSnapshotParts(parts, new stores.SqlEventLinks(sql));
+      return result(performance.now() - t);
+    }
+    const woken = new resolver.IdentityGraph(graph.counterValue(), new stores.SqlEventLinks(sql), new stores.SqlGraphCollections(sql));
+    woken.clusterOf(events[0].userId ? `user_id:${events[0].userId}` : `anonymous_id:${events[0].anonymousId}`);
+    return result(performance.now() - t1);
+
+    function result(wakeMs) {
+      return { kind, heapMB: mb(heap), wakeMs, snapshotMs, identifiers, reviews, storedMB: mb(storedBytes), eventsPerSecond: events.length / (run.ms / 1000) };
+    }
   } finally {
-    db?.close();
+    db.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -96,14 +114,14 @@ export async function benchCapacity({ sizes = [10_000, 30_000], seed = 42 } = {}
   const rows = [];
   for (const people of sizes) {
     const { events } = generatePopulation({ people, seed });
-    for (const kind of ["memory", "sqlite"]) rows.push({ people, events: events.length, ...(await measure(resolver, stores, events, kind)) });
+    for (const kind of ["memory", "tables"]) rows.push({ people, events: events.length, ...(await measure(resolver, stores, events, kind)) });
   }
   return rows;
 }
 
 export function printCapacity(rows) {
-  console.log("\nidentity graph memory (heap after GC) and snapshot, per-event state in memory vs in SQLite");
-  console.log("people  events   store    identifiers  reviews  heap MB  B/event  B/identifier  snapshot MB (largest string)  write ms  load ms  events/s  SQLite MB (B/event)");
+  console.log(`\nidentity graph memory kept between operations (heap after GC) and waking, graph in memory vs in SQLite tables (operations of ${OPERATION_EVENTS} events)`);
+  console.log("people  events   graph    identifiers  reviews  heap MB  B/identifier  snapshot ms  wake ms  events/s  SQLite MB (B/event)");
   for (const r of rows) {
     console.log(
       [
@@ -113,13 +131,11 @@ export function printCapacity(rows) {
         String(r.identifiers).padStart(11),
         String(r.reviews).padStart(8),
         r.heapMB.toFixed(1).padStart(8),
-        String(Math.round((r.heapMB * 1_048_576) / r.events)).padStart(8),
         String(Math.round((r.heapMB * 1_048_576) / r.identifiers)).padStart(13),
-        `${r.snapshotMB.toFixed(1).padStart(12)} (${r.largestPartMB.toFixed(2)})`.padEnd(28),
-        r.snapshotMs.toFixed(0).padStart(9),
-        r.loadMs.toFixed(0).padStart(8),
+        (r.snapshotMs === null ? "-" : r.snapshotMs.toFixed(0)).padStart(12),
+        r.wakeMs.toFixed(0).padStart(8),
         Math.round(r.eventsPerSecond).toLocaleString("en-US").padStart(9),
-        r.storedMB ? `${r.storedMB.toFixed(1).padStart(9)} (${Math.round((r.storedMB * 1_048_576) / r.events)})` : "",
+        `${r.storedMB.toFixed(1).padStart(10)} (${Math.round((r.storedMB * 1_048_576) / r.events)})`,
       ].join(" "),
     );
   }

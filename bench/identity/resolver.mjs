@@ -65,16 +65,23 @@ export function loadResolver() {
  * - `graph`, `settings`: the final state, for inspection;
  * - `ms`, `eventsPerSecond`: the resolution loop alone (extraction, previousId lookup, applyEvent),
  *   not the bundling and not the final read-out;
+ * - `batch`: `{ size, commit }`, to end an operation every `size` events as the object does per queue batch;
  * - `dropped`: identifiers the guards dropped, by reason; `reviews` queued, by kind; `merges`, `handoffs`.
  */
-export function runResolver(resolver, events, { settings = resolver.DEFAULT_IDENTITY_SETTINGS, graph = new resolver.IdentityGraph(), mode = resolver.mode } = {}) {
+export function runResolver(resolver, events, { settings = resolver.DEFAULT_IDENTITY_SETTINGS, graph = new resolver.IdentityGraph(), mode = resolver.mode, batch = null } = {}) {
   const { extractIdentifiers, previousUserId, applyEvent, identifierKey, applyEventWithFeatures, featuresFromEvent } = resolver;
   if (mode === "with features" && !applyEventWithFeatures) throw new Error("this resolver has no applyEventWithFeatures");
   const withFeatures = mode === "with features";
   const dropped = {};
   let handoffs = 0;
   const t0 = performance.now();
+  let inBatch = 0;
   for (const event of events) {
+    // What the object does as each queue batch's operation commits (write back and forget what it read).
+    if (batch && ++inBatch > batch.size) {
+      batch.commit();
+      inBatch = 1;
+    }
     if (graph.events.clusterOf(event.messageId) !== undefined) continue;
     const { identifiers } = extractIdentifiers(event, settings);
     const previous = previousUserId(event, settings);
@@ -86,6 +93,7 @@ export function runResolver(resolver, events, { settings = resolver.DEFAULT_IDEN
     for (const d of result.dropped) dropped[d.reason] = (dropped[d.reason] ?? 0) + 1;
     handoffs += result.handoffs.length;
   }
+  batch?.commit();
   const ms = performance.now() - t0;
 
   const predicted = new Map();

@@ -40,7 +40,7 @@ const after: [string, string[]][] = [
 describe("unmerge", () => {
   it("leaves the graph as if the merge had never happened", () => {
     const merged = run([...before, wrongMerge, ...after]);
-    const mergeId = [...merged.merges.keys()][0]!;
+    const mergeId = [...merged.merges.values()][0]!.id;
     expect(merged.liveClusters()).toHaveLength(1);
     unmerge(merged, mergeId, T0 + 60_000);
     const neverMerged = run([...before, ...after]);
@@ -51,7 +51,7 @@ describe("unmerge", () => {
     const graph = run([...before, wrongMerge]);
     const original = graph.clusterOf("anonymous_id:a1")!.id;
     const absorbed = [...graph.merges.values()][0]!.absorbed[0]!;
-    const { kept, restored } = unmerge(graph, [...graph.merges.keys()][0]!, T0 + 60_000);
+    const { kept, restored } = unmerge(graph, [...graph.merges.values()][0]!.id, T0 + 60_000);
     expect(kept).toBe(original);
     expect(graph.clusterOf("anonymous_id:a1")!.id).toBe(original);
     expect(restored).toHaveLength(1);
@@ -63,20 +63,20 @@ describe("unmerge", () => {
   it("sends the absorbed profile id to the part that holds its identifiers again", () => {
     const graph = run([...before, wrongMerge]);
     const absorbed = [...graph.merges.values()][0]!.absorbed[0]!;
-    const { restored } = unmerge(graph, [...graph.merges.keys()][0]!, T0 + 60_000);
+    const { restored } = unmerge(graph, [...graph.merges.values()][0]!.id, T0 + 60_000);
     expect(graph.resolve(absorbed).id).toBe(restored[0]);
   });
 
   it("does not merge again when the retracted event is replayed", () => {
     const graph = run([...before, wrongMerge]);
-    unmerge(graph, [...graph.merges.keys()][0]!, T0 + 60_000);
+    unmerge(graph, [...graph.merges.values()][0]!.id, T0 + 60_000);
     run([wrongMerge], graph);
     expect(graph.clusterOf("anonymous_id:a1")!.id).not.toBe(graph.clusterOf("anonymous_id:a2")!.id);
   });
 
   it("stops a new event with the same evidence from joining the parts again", () => {
     const graph = run([...before, wrongMerge]);
-    unmerge(graph, [...graph.merges.keys()][0]!, T0 + 60_000);
+    unmerge(graph, [...graph.merges.values()][0]!.id, T0 + 60_000);
     const again = applyEvent(graph, DEFAULT_IDENTITY_SETTINGS, { messageId: "again", at: T0 + 90_000, identifiers: ids(["anonymous_id:a2", "email:pat@shop.example"]) });
     expect(again.dropped.map((d) => d.reason)).toEqual(["never-merge"]);
     expect(graph.clusterOf("anonymous_id:a1")!.id).not.toBe(graph.clusterOf("anonymous_id:a2")!.id);
@@ -84,7 +84,7 @@ describe("unmerge", () => {
 
   it("refuses to retract a merge twice, or one that does not exist", () => {
     const graph = run([...before, wrongMerge]);
-    const mergeId = [...graph.merges.keys()][0]!;
+    const mergeId = [...graph.merges.values()][0]!.id;
     unmerge(graph, mergeId, T0 + 60_000);
     expect(() => unmerge(graph, mergeId, T0 + 61_000)).toThrow(IdentityRuleError);
     expect(() => unmerge(graph, "mrg_nope", T0)).toThrow(/not found/);

@@ -21,6 +21,8 @@ export interface Footprint {
   messageIds: string[];
   merges: MergeRecord[];
   reviews: ReviewItem[];
+  /** Identifier keys the person shares with another live cluster → that cluster. */
+  heldElsewhere: Map<string, string>;
 }
 
 /** The clusters that are one person with `ids`: each id's live cluster and every cluster resolving to one of those. */
@@ -28,7 +30,15 @@ export function personClusters(graph: IdentityGraph, ids: Iterable<string>): str
   const live = new Set<string>();
   for (const id of ids) if (graph.clusters.has(id)) live.add(graph.resolve(id).id);
   if (live.size === 0) return [];
-  const members = [...graph.clusters.values()].filter((c) => live.has(graph.resolve(c.id).id)).map((c) => c.id);
+  // One walk over the clusters, following forwarding pointers here rather than loading each cluster on the way.
+  const forwards = new Map<string, string | undefined>();
+  for (const cluster of graph.clusters.values()) forwards.set(cluster.id, cluster.forwardedTo);
+  const root = (id: string) => {
+    let at = id;
+    while (forwards.get(at)) at = forwards.get(at)!;
+    return at;
+  };
+  const members = [...forwards.keys()].filter((id) => live.has(root(id)));
   return members.sort((a, b) => Number(live.has(b)) - Number(live.has(a)) || a.localeCompare(b));
 }
 
@@ -50,12 +60,12 @@ export function footprint(graph: IdentityGraph, ids: Iterable<string>): Footprin
   // A merge's evidence event may belong to the other part since an unmerge: only their evidence identifiers are theirs.
   for (const merge of merges) for (const { key, clusterId } of merge.evidence) if (mine.has(clusterId)) keys.add(key);
   // Identifiers dropped from their own events were still theirs to send.
-  for (const conflict of graph.conflicts) if (messageIds.has(conflict.messageId)) keys.add(conflict.dropped);
+  for (const conflict of graph.conflicts.all()) if (messageIds.has(conflict.messageId)) keys.add(conflict.dropped);
   const reviews = [...graph.reviews.values()].filter((r) => namesAny(mine, r.clusters) || (r.messageId !== undefined && messageIds.has(r.messageId)));
-  const heldElsewhere = new Set<string>();
+  const heldElsewhere = new Map<string, string>();
   for (const cluster of graph.clusters.values()) {
-    if (mine.has(cluster.id)) continue;
-    for (const key of cluster.identifiers.keys()) if (keys.has(key)) heldElsewhere.add(key);
+    if (mine.has(cluster.id) || cluster.forwardedTo) continue;
+    for (const key of cluster.identifiers.keys()) if (keys.has(key) && !heldElsewhere.has(key)) heldElsewhere.set(key, cluster.id);
   }
   return {
     clusterIds,
@@ -64,6 +74,7 @@ export function footprint(graph: IdentityGraph, ids: Iterable<string>): Footprin
     messageIds: [...messageIds].sort(),
     merges,
     reviews,
+    heldElsewhere,
   };
 }
 
@@ -92,14 +103,20 @@ export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Foot
     graph.features.delete(id);
   }
   for (const [key, entry] of graph.index) {
-    if (own.has(key)) graph.index.delete(key);
-    else if (clusters.has(entry.clusterId)) {
-      // Another person holds it too: it routes to them from now on.
-      const holder = [...graph.clusters.values()].find((c) => !c.forwardedTo && c.identifiers.has(key));
-      if (holder) entry.clusterId = holder.id;
-      else graph.index.delete(key);
+    if (own.has(key)) {
+      graph.index.delete(key);
+      continue;
     }
-    if (entry.userIds.some((userId) => userIds.has(userId))) entry.userIds = entry.userIds.filter((userId) => !userIds.has(userId));
+    const holder = found.heldElsewhere.get(key);
+    // Another person holds it too: it routes to them from now on.
+    if (clusters.has(entry.clusterId) && !holder) {
+      graph.index.delete(key);
+      continue;
+    }
+    const clusterId = clusters.has(entry.clusterId) ? holder! : entry.clusterId;
+    const forgotten = entry.userIds.some((userId) => userIds.has(userId));
+    // Entries met in a walk are copies where storage backs the index: a change is written with `set`.
+    if (clusterId !== entry.clusterId || forgotten) graph.index.set(key, { ...entry, clusterId, userIds: entry.userIds.filter((userId) => !userIds.has(userId)) });
   }
   graph.events.forget(clusters, messages);
   for (const messageId of messages) graph.tombstones.delete(messageId);
@@ -109,8 +126,7 @@ export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Foot
     for (const review of found.reviews) reviewIds.delete(review.id);
     if (own.has(key) || reviewIds.size === 0) graph.openReviewsByIdentifier.delete(key);
   }
-  const keep = graph.conflicts.filter((c) => !messages.has(c.messageId) && !own.has(c.dropped) && !c.clusters.some((id) => clusters.has(id)));
-  graph.conflicts.splice(0, graph.conflicts.length, ...keep);
+  graph.conflicts.retain((c) => !messages.has(c.messageId) && !own.has(c.dropped) && !c.clusters.some((id) => clusters.has(id)));
   for (const pair of graph.neverMerge) {
     const [a, b] = pair.split("\u0000") as [string, string];
     if (own.has(a) || own.has(b)) graph.neverMerge.delete(pair);
@@ -119,12 +135,8 @@ export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Foot
     const [a, b] = pair.split("\u0000") as [string, string];
     if (clusters.has(a) || clusters.has(b)) graph.suggested.delete(pair);
   }
-  const scrubbed = new Map([...scrubFeatures(graph, own)].map((id) => [id, new Set(blockingKeys(graph.features.get(id)!))]));
-  for (const [key, members] of graph.blocks) {
-    for (const id of clusters) members.delete(id);
-    for (const [id, keys] of scrubbed) if (!keys.has(key)) members.delete(id);
-    if (members.size === 0) graph.blocks.delete(key);
-  }
+  for (const id of clusters) graph.blocks.leave(id);
+  for (const id of scrubFeatures(graph, own)) graph.blocks.leave(id, new Set(blockingKeys(graph.features.get(id)!)));
   // Another cluster's links may still name an identifier only they held (a split-off link): it links nothing now.
   const naming = graph.events.linksNaming(own);
   for (const clusterId of new Set(naming.map((n) => n.clusterId))) {

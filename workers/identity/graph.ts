@@ -1,4 +1,5 @@
 import { type EventLinks, MemoryEventLinks } from "./event-links";
+import { type BlockIndex, type ClusterTable, type ConflictLog, type GraphTable, type KeySet, MemoryBlockIndex, MemoryClusterTable, MemoryConflictLog } from "./graph-collections";
 import type { FieldEvidence, ProfileFeatures } from "./probabilistic";
 import type { Identifier } from "./types";
 import { identifierKey } from "./types";
@@ -79,22 +80,35 @@ export interface IndexEntry {
   shared?: boolean;
 }
 
+/** Where a graph keeps each collection: in memory when left out. */
+export interface GraphCollections {
+  clusters: ClusterTable;
+  index: GraphTable<IndexEntry>;
+  merges: GraphTable<MergeRecord>;
+  reviews: GraphTable<ReviewItem>;
+  features: GraphTable<ProfileFeatures>;
+  conflicts: ConflictLog;
+  blocks: BlockIndex;
+  neverMerge: KeySet;
+  tombstones: KeySet;
+  suggested: KeySet;
+}
+
 export class IdentityGraph {
-  readonly clusters = new Map<string, Cluster>();
-  readonly index = new Map<string, IndexEntry>();
-  readonly merges = new Map<string, MergeRecord>();
-  readonly conflicts: Conflict[] = [];
-  readonly reviews = new Map<string, ReviewItem>();
+  readonly clusters: ClusterTable;
+  readonly index: GraphTable<IndexEntry>;
+  readonly merges: GraphTable<MergeRecord>;
+  readonly conflicts: ConflictLog;
+  readonly reviews: GraphTable<ReviewItem>;
   /** Pairs of identifier keys that must never end in one cluster without a person's approval. */
-  readonly neverMerge = new Set<string>();
+  readonly neverMerge: KeySet;
   /** Events whose links were retracted by an unmerge: replaying them links nothing. */
-  readonly tombstones = new Set<string>();
+  readonly tombstones: KeySet;
   /** What each live cluster offers probabilistic matching. */
-  readonly features = new Map<string, ProfileFeatures>();
-  /** Blocking key → clusters that had it; rebuilt from `features`, so never persisted. Entries may be stale (merged away). */
-  readonly blocks = new Map<string, Set<string>>();
+  readonly features: GraphTable<ProfileFeatures>;
+  readonly blocks: BlockIndex;
   /** Cluster pairs already scored above the review threshold: one suggestion per pair. */
-  readonly suggested = new Set<string>();
+  readonly suggested: KeySet;
   /** Open reviews by the identifiers they name, so a repeated conflict does not queue again. Derived, never persisted. */
   readonly openReviewsByIdentifier = new Map<string, Set<string>>();
   /**
@@ -103,12 +117,26 @@ export class IdentityGraph {
    * Durable Object, since it grows with every event.
    */
   readonly events: EventLinks;
+  /** Told of every merge as it is made, so profile state can follow it. */
+  onMerge?: (merge: MergeRecord) => void;
 
   constructor(
     private counter = 0,
     events?: EventLinks,
+    collections?: GraphCollections,
   ) {
     this.events = events ?? new MemoryEventLinks();
+    this.clusters = collections?.clusters ?? new MemoryClusterTable();
+    this.index = collections?.index ?? new Map();
+    this.merges = collections?.merges ?? new Map();
+    this.reviews = collections?.reviews ?? new Map();
+    this.features = collections?.features ?? new Map();
+    this.conflicts = collections?.conflicts ?? new MemoryConflictLog();
+    this.blocks = collections?.blocks ?? new MemoryBlockIndex();
+    this.neverMerge = collections?.neverMerge ?? new Set();
+    this.tombstones = collections?.tombstones ?? new Set();
+    this.suggested = collections?.suggested ?? new Set();
+    if (collections) for (const review of openReviews(collections.reviews)) this.addReview(review);
   }
 
   counterValue(): number {
@@ -142,8 +170,10 @@ export class IdentityGraph {
     return id ? this.resolve(id) : undefined;
   }
 
+
+  /** Every live cluster: for in-memory graphs (tests, benchmarks); stored graphs walk `clusters.liveIds` instead. */
   liveClusters(): Cluster[] {
-    return [...this.clusters.values()].filter((c) => !c.forwardedTo);
+    return this.clusters.liveIds(null, Number.POSITIVE_INFINITY).map((id) => this.clusters.get(id)!);
   }
 
   addReview(review: ReviewItem) {
@@ -184,3 +214,8 @@ export class IdentityGraph {
 
 export { identifierKey };
 export type { Link } from "./event-links";
+
+/** A stored table of reviews may offer its open ones without a full scan. */
+function openReviews(reviews: GraphTable<ReviewItem> & { open?: () => Iterable<ReviewItem> }): Iterable<ReviewItem> {
+  return reviews.open ? reviews.open() : [...reviews.values()].filter((r) => r.status === "open");
+}

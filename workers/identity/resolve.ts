@@ -155,13 +155,9 @@ function violatesNeverMerge(graph: IdentityGraph, clusters: Cluster[], accepted:
   return false;
 }
 
-/** Recorded conflicts kept in the graph; older ones live on in the caller's own log. */
-const MAX_RECORDED_CONFLICTS = 5_000;
-
 function drop(graph: IdentityGraph, result: ResolveResult, input: ResolveInput, key: string, reason: ConflictReason, clusters: Map<string, Cluster>) {
   const conflict: Conflict = { messageId: input.messageId, dropped: key, reason, clusters: [...clusters.keys()], at: input.at };
-  graph.conflicts.push(conflict);
-  if (graph.conflicts.length > MAX_RECORDED_CONFLICTS) graph.conflicts.splice(0, graph.conflicts.length - MAX_RECORDED_CONFLICTS);
+  graph.conflicts.add(conflict);
   result.dropped.push(conflict);
 }
 
@@ -220,6 +216,7 @@ export function mergeInto(graph: IdentityGraph, clusters: Cluster[], input: Reso
     at: input.at,
   };
   graph.merges.set(merge.id, merge);
+  graph.onMerge?.(merge);
   result.merge = merge;
   return survivor!;
 }

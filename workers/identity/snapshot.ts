@@ -21,7 +21,10 @@ const clusterSchema = z.object({
   links: z.array(linkSchema).optional(),
   forwardedTo: z.string().optional(),
 });
-const mergeSchema = z.object({
+/** A cluster as the object's table stores it: identifiers only, links live in their own table. */
+export const clusterRowSchema = clusterSchema.omit({ links: true });
+export const indexEntrySchema = z.object({ clusterId: z.string(), userIds: z.array(z.string()), quarantined: z.boolean(), shared: z.boolean().optional() });
+export const mergeSchema = z.object({
   id: z.string(),
   survivor: z.string(),
   absorbed: z.array(z.string()),
@@ -31,7 +34,7 @@ const mergeSchema = z.object({
   at: z.number(),
   retracted: z.object({ at: z.number(), restored: z.array(z.string()) }).optional(),
 });
-const reviewSchema = z.object({
+export const reviewSchema = z.object({
   id: z.string(),
   kind: z.enum(["user-id-conflict", "cluster-cap", "quarantine", "probabilistic"]),
   clusters: z.array(z.string()),
@@ -43,7 +46,7 @@ const reviewSchema = z.object({
   status: z.enum(["open", "approved", "rejected"]),
   at: z.number(),
 });
-const conflictSchema = z.object({
+export const conflictSchema = z.object({
   messageId: z.string(),
   dropped: z.string(),
   reason: z.enum(["limit", "user-id-conflict", "never-merge", "cluster-cap", "quarantined"]),
@@ -51,7 +54,7 @@ const conflictSchema = z.object({
   at: z.number(),
 });
 
-const featuresSchema = z.object({
+export const featuresSchema = z.object({
   firstName: z.string().optional(),
   lastName: z.string().optional(),
   emails: z.array(z.string()),
@@ -65,7 +68,7 @@ export const graphSnapshotSchema = z.object({
   v: z.union([z.literal(1), z.literal(2)]),
   counter: z.number(),
   clusters: z.array(clusterSchema),
-  index: z.array(z.tuple([z.string(), z.object({ clusterId: z.string(), userIds: z.array(z.string()), quarantined: z.boolean(), shared: z.boolean().optional() })])),
+  index: z.array(z.tuple([z.string(), indexEntrySchema])),
   merges: z.array(mergeSchema),
   conflicts: z.array(conflictSchema),
   reviews: z.array(reviewSchema),
@@ -85,7 +88,7 @@ export function toSnapshot(graph: IdentityGraph, { events = true } = {}): GraphS
     clusters: [...graph.clusters.values()].map((c) => ({ ...c, identifiers: [...c.identifiers], ...(c.forwardedTo ? { forwardedTo: c.forwardedTo } : {}) })),
     index: [...graph.index],
     merges: [...graph.merges.values()],
-    conflicts: graph.conflicts,
+    conflicts: graph.conflicts.all(),
     reviews: [...graph.reviews.values()],
     neverMerge: [...graph.neverMerge],
     tombstones: [...graph.tombstones],
@@ -123,7 +126,7 @@ export function* snapshotParts(graph: IdentityGraph, maxChars = 500_000): Genera
     ["clusters", clusters()],
     ["index", graph.index],
     ["merges", graph.merges.values()],
-    ["conflicts", graph.conflicts],
+    ["conflicts", graph.conflicts.all()],
     ["reviews", graph.reviews.values()],
     ["neverMerge", graph.neverMerge],
     ["tombstones", graph.tombstones],
@@ -165,18 +168,14 @@ function addToGraph(graph: IdentityGraph, snapshot: SnapshotPart) {
   for (const [clusterId, link] of snapshot.links ?? []) graph.events.addLink(clusterId, link);
   for (const [key, entry] of snapshot.index ?? []) graph.index.set(key, entry);
   for (const m of snapshot.merges ?? []) graph.merges.set(m.id, m);
-  graph.conflicts.push(...(snapshot.conflicts ?? []));
+  for (const conflict of snapshot.conflicts ?? []) graph.conflicts.add(conflict);
   for (const r of snapshot.reviews ?? []) graph.addReview(r as ReviewItem);
   for (const pair of snapshot.neverMerge ?? []) graph.neverMerge.add(pair);
   for (const messageId of snapshot.tombstones ?? []) graph.tombstones.add(messageId);
   for (const [messageId, clusterId] of snapshot.eventCluster ?? []) graph.events.assign(messageId, clusterId);
   for (const [clusterId, features] of snapshot.features ?? []) {
     graph.features.set(clusterId, features as ProfileFeatures);
-    for (const key of blockingKeys(features as ProfileFeatures)) {
-      let block = graph.blocks.get(key);
-      if (!block) graph.blocks.set(key, (block = new Set()));
-      block.add(clusterId);
-    }
+    for (const key of blockingKeys(features as ProfileFeatures)) graph.blocks.join(key, clusterId, Number.POSITIVE_INFINITY);
   }
   for (const pair of snapshot.suggested ?? []) graph.suggested.add(pair);
 }

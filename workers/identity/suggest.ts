@@ -36,10 +36,8 @@ export function suggestMatches(graph: IdentityGraph, settings: IdentitySettings,
   if (!features) return [];
   const candidates = new Set<string>();
   for (const key of blockingKeys(features)) {
-    let block = graph.blocks.get(key);
-    if (!block) graph.blocks.set(key, (block = new Set()));
-    block.add(cluster.id);
-    if (block.size > MAX_BLOCK) continue;
+    const block = graph.blocks.join(key, cluster.id, MAX_BLOCK);
+    if (!block) continue;
     for (const id of block) {
       const other = graph.resolve(id);
       if (other.id !== cluster.id) candidates.add(other.id);

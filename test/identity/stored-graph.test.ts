@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
 import { SqlEventLinks } from "../../durable-objects/sql-event-links";
+import { SqlGraphCollections } from "../../durable-objects/sql-graph-collections";
 import { eraseClusters } from "../../workers/identity/erase";
 import { MemoryEventLinks } from "../../workers/identity/event-links";
 import { IdentityGraph } from "../../workers/identity/graph";
@@ -33,42 +34,52 @@ function household(graph: IdentityGraph) {
   return graph;
 }
 
-/** The snapshot with events, in an order that does not depend on how a store iterates. */
+/** The graph as JSON with events, every collection sorted, so it does not depend on how a store iterates. */
 function comparable(graph: IdentityGraph) {
   const snapshot = toSnapshot(graph);
-  return { ...snapshot, eventCluster: [...(snapshot.eventCluster ?? [])].sort(), links: [...(snapshot.links ?? [])].sort((a, b) => a[1].messageId.localeCompare(b[1].messageId)) };
+  const byJson = <T>(items: T[]) => [...items].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+  return {
+    ...snapshot,
+    clusters: byJson(snapshot.clusters),
+    index: byJson(snapshot.index),
+    merges: byJson(snapshot.merges),
+    reviews: byJson(snapshot.reviews),
+    neverMerge: byJson(snapshot.neverMerge),
+    tombstones: byJson(snapshot.tombstones),
+    features: byJson(snapshot.features),
+    suggested: byJson(snapshot.suggested),
+    eventCluster: byJson(snapshot.eventCluster ?? []),
+    links: byJson(snapshot.links ?? []),
+    blocks: snapshot.clusters.map((c) => [c.id, graph.blocks.keysOf(c.id).sort()]),
+  };
 }
+
+/** A graph over the object's tables, as the object builds one. */
+const storedGraph = (sql: SqlStorage, counter = 0) => new IdentityGraph(counter, new SqlEventLinks(sql), new SqlGraphCollections(sql));
 
 const event = queuedEvents("links");
 
 type Row = Record<string, SqlStorageValue>;
 const rows = (stub: DurableObjectStub<IdentityGraphShard>, query: string) => runInDurableObject(stub, (_i: IdentityGraphShard, state) => state.storage.sql.exec<Row>(query).toArray());
 
-describe("per-event graph state", () => {
-  it("is the same in SQLite as in memory after merges, an unmerge, a split and an erasure", async () => {
+describe("the stored graph", () => {
+  it("is the same in SQLite as in memory after merges, an unmerge, a split and an erasure, read back by a fresh graph", async () => {
     const inMemory = household(new IdentityGraph(0, new MemoryEventLinks()));
-    const stub = env.IDENTITY.getByName("links-contract");
-    const inSql = await runInDurableObject(stub, (_i: IdentityGraphShard, state) => comparable(household(new IdentityGraph(0, new SqlEventLinks(state.storage.sql)))));
+    const stub = env.IDENTITY.getByName("stored-contract");
+    const inSql = await runInDurableObject(stub, (_i: IdentityGraphShard, state) => {
+      const sql = state.storage.sql;
+      const collections = new SqlGraphCollections(sql);
+      const links = new SqlEventLinks(sql);
+      const graph = household(new IdentityGraph(0, links, collections));
+      collections.writeBack();
+      links.flush();
+      // A graph built afresh over the same tables reads everything from storage.
+      return comparable(storedGraph(sql, graph.counterValue()));
+    });
     expect(inSql).toEqual(comparable(inMemory));
-    expect(inSql.links.map(([, link]) => link.messageId)).toEqual(["h1", "h2", "h3", "h5", "h6", "h1#split"].sort());
+    expect(inSql.links.map(([, link]) => link.messageId).sort()).toEqual(["h1", "h2", "h3", "h5", "h6", "h1#split"].sort());
     expect(inSql.eventCluster.map(([messageId]) => messageId)).not.toContain("k1");
-  });
-
-  it("is kept out of the object's snapshots", async () => {
-    const stub = env.IDENTITY.getByName("links-snapshot");
-    const events = Array.from({ length: 600 }, (_, i) => event({ userId: `u${i % 150}`, anonymousId: `dev-${i % 150}-${i % 2}` }));
-    for (let i = 0; i < events.length; i += 1) await stub.resolveEvents([events[i]!]);
-    const [settings, head, ...parts] = (await rows(stub, "SELECT data FROM snapshot ORDER BY chunk")).map((r) => JSON.parse(String(r.data)) as Record<string, unknown>);
-    expect(Object.keys(settings!)).toEqual(["settings"]);
-    expect(head).toMatchObject({ v: 3 });
-    expect(parts.length).toBeGreaterThan(0);
-    for (const part of parts) {
-      expect(part).not.toHaveProperty("eventCluster");
-      expect(part).not.toHaveProperty("links");
-      for (const cluster of (part.clusters ?? []) as Record<string, unknown>[]) expect(cluster).not.toHaveProperty("links");
-    }
-    expect(await rows(stub, "SELECT count(*) AS n FROM graph_links")).toEqual([{ n: 600 }]);
-    expect(await stub.appliedEvents()).toBe(600);
+    expect(inSql.blocks.length).toBeGreaterThan(0);
   });
 
   it("applies an event repeated within one batch once, and answers both copies with its profile", async () => {
@@ -81,33 +92,54 @@ describe("per-event graph state", () => {
     expect(await rows(stub, "SELECT count(*) AS n FROM graph_links")).toEqual([{ n: 2 }]);
   });
 
-  it("wakes with the same links and assignments, replaying the log over tables that already hold it", async () => {
+  it("wakes with the same profiles, links and assignments, reading its tables rather than replaying anything", async () => {
     const stub = env.IDENTITY.getByName("links-wake");
     const [first] = await stub.resolveEvents([event({ anonymousId: "w1", traits: { email: "w@acme-shop.com" } })]);
     await stub.resolveEvents([event({ anonymousId: "w2" })]);
     const [merging] = await stub.resolveEvents([event({ anonymousId: "w2", traits: { email: "w@acme-shop.com" } })]);
-    // The unmerge takes a snapshot; what follows is only in the log and in the tables.
     const undone = await stub.unmerge(merging!.mergeId!);
     expect(undone.ok).toBe(true);
     await stub.resolveEvents([event({ anonymousId: "w3", userId: "w-user" }), event({ anonymousId: "w3", traits: { email: "w@acme-shop.com" } }), event({ anonymousId: "w2", deviceId: "x" })]);
-    const before = { links: await rows(stub, "SELECT message_id, cluster_id, keys FROM graph_links ORDER BY message_id"), events: await rows(stub, "SELECT * FROM graph_event_clusters ORDER BY message_id"), profile: await stub.profile(first!.profileId!) };
-    const logged = await rows(stub, "SELECT count(*) AS n FROM operations");
-    expect(logged[0]!.n).toBeGreaterThan(0);
+    const graphTables = "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('snapshot', 'operations')";
+    const before = { ids: (await rows(stub, "SELECT key FROM graph_clusters")).map((r) => r.key), links: await rows(stub, "SELECT message_id, cluster_id, keys FROM graph_links ORDER BY message_id"), events: await rows(stub, "SELECT * FROM graph_event_clusters ORDER BY message_id"), profile: await stub.profile(first!.profileId!) };
+    expect(await rows(stub, graphTables)).toEqual([]);
 
     await evictDurableObject(stub);
     expect(await stub.profile(first!.profileId!)).toEqual(before.profile);
     expect(await rows(stub, "SELECT message_id, cluster_id, keys FROM graph_links ORDER BY message_id")).toEqual(before.links);
     expect(await rows(stub, "SELECT * FROM graph_event_clusters ORDER BY message_id")).toEqual(before.events);
     expect(before.profile!.links.map((l) => l.messageId)).toHaveLength(3);
+    // Ids keep counting from where they were: a new profile does not reuse one.
+    const [later] = await stub.resolveEvents([event({ anonymousId: "w9" })]);
+    expect(before.ids.length).toBeGreaterThan(2);
+    expect(before.ids).not.toContain(later!.profileId);
   });
 
-  it("moves the per-event state of an older snapshot into SQLite and rewrites the snapshot without it", async () => {
+  it("refuses a stored row that does not validate, naming what is wrong, and keeps the rest readable", async () => {
+    const stub = env.IDENTITY.getByName("stored-invalid");
+    const [good] = await stub.resolveEvents([event({ userId: "fine" })]);
+    await runInDurableObject(stub, (_i: IdentityGraphShard, state) => {
+      state.storage.sql.exec("INSERT INTO graph_index (key, value) VALUES ('user_id:broken', ?)", JSON.stringify({ clusterId: 7 }));
+    });
+    await expect(stub.lookup("user_id:broken")).rejects.toThrow(/graph_index row "user_id:broken" is invalid: clusterId: /);
+    expect((await stub.lookup("user_id:fine"))!.profileId).toBe(good!.profileId);
+  });
+});
+
+describe("a graph stored before its collections were tables", () => {
+  const legacyTables = (sql: SqlStorage) => {
+    sql.exec("CREATE TABLE snapshot (chunk INTEGER PRIMARY KEY, seq INTEGER NOT NULL, data TEXT NOT NULL)");
+    sql.exec("CREATE TABLE operations (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL)");
+  };
+
+  it("moves a snapshot with per-event state inside it (version 1) into the tables and drops it", async () => {
     const old = household(new IdentityGraph());
     const v2 = toSnapshot(old);
-    // The format before this store existed: links inside each cluster, no top-level list.
+    // Links inside each cluster, no top-level list.
     const v1 = { ...v2, v: 1, links: undefined, clusters: v2.clusters.map((c) => ({ ...c, links: (v2.links ?? []).filter(([id]) => id === c.id).map(([, link]) => link) })) };
     const stub = env.IDENTITY.getByName("links-upgrade");
     await runInDurableObject(stub, (_i: IdentityGraphShard, state) => {
+      legacyTables(state.storage.sql);
       state.storage.sql.exec("INSERT INTO snapshot (chunk, seq, data) VALUES (0, 0, ?)", JSON.stringify({ graph: v1, settings: DEFAULT_IDENTITY_SETTINGS }));
     });
     await evictDurableObject(stub);
@@ -115,14 +147,39 @@ describe("per-event graph state", () => {
     const mum = await stub.lookup("user_id:mum");
     expect(mum!.links.map((l) => l.messageId).sort()).toEqual(old.events.links(old.clusterOf("user_id:mum")!.id).map((l) => l.messageId).sort());
     expect(await stub.appliedEvents()).toBe(old.events.count());
-    // Rewritten in parts, without per-event state.
-    const parts = (await rows(stub, "SELECT data FROM snapshot ORDER BY chunk")).map((r) => String(r.data));
-    expect(parts[0]).toMatch(/^\{"settings":/);
-    expect(parts.join("")).not.toContain('"links"');
+    expect(await rows(stub, "SELECT name FROM sqlite_master WHERE name IN ('snapshot', 'operations')")).toEqual([]);
+    const stored = await runInDurableObject(stub, (_i: IdentityGraphShard, state) => comparable(storedGraph(state.storage.sql, old.counterValue())));
+    expect(stored).toEqual(comparable(old));
+  });
+
+  it("moves a snapshot in parts and replays the operations logged after it", async () => {
+    const stub = env.IDENTITY.getByName("legacy-parts");
+    const old = household(new IdentityGraph());
+    const settings = { ...DEFAULT_IDENTITY_SETTINGS, clusterCap: 40 };
+    const logged = { kind: "events", inputs: [{ messageId: "after-1", at: T0 + 3_600_000, identifiers: ids(["user_id:mum", "phone:+15550100"]) }] };
+    await runInDurableObject(stub, (_i: IdentityGraphShard, state) => {
+      const sql = state.storage.sql;
+      legacyTables(sql);
+      [JSON.stringify({ settings }), ...snapshotParts(old, 400)].forEach((data, chunk) => sql.exec("INSERT INTO snapshot (chunk, seq, data) VALUES (?, 0, ?)", chunk, data));
+      sql.exec("INSERT INTO operations (op) VALUES (?)", JSON.stringify(logged));
+      // Per-event state was already in its tables.
+      const links = new SqlEventLinks(sql);
+      for (const [messageId, clusterId] of old.events.assignments()) links.assign(messageId, clusterId);
+      for (const { clusterId, link } of old.events.allLinks()) links.addLink(clusterId, link);
+      links.flush();
+    });
+    await evictDurableObject(stub);
+
+    const mum = await stub.lookup("user_id:mum");
+    expect(mum!.identifiers.map((i) => `${i.type}:${i.value}`)).toContain("phone:+15550100");
+    expect((await stub.getSettings()).clusterCap).toBe(40);
+    applyEvent(old, settings, { ...logged.inputs[0]! });
+    const stored = await runInDurableObject(stub, (_i: IdentityGraphShard, state) => comparable(storedGraph(state.storage.sql, old.counterValue())));
+    expect(stored).toEqual(comparable(old));
   });
 });
 
-describe("snapshots in parts", () => {
+describe("snapshots in parts, the format older graphs are read from", () => {
   it("cuts the graph into parts of bounded size that rebuild the same graph", () => {
     const graph = household(new IdentityGraph());
     const parts = [...snapshotParts(graph, 300)];

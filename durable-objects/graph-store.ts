@@ -1,0 +1,97 @@
+import { IdentityGraph } from "../workers/identity/graph";
+import { DEFAULT_IDENTITY_SETTINGS, type IdentitySettings, identitySettingsSchema } from "../workers/identity/settings";
+import { copyGraph, dropLegacyTables, readLegacyGraph } from "./legacy-graph-log";
+import { SqlEventLinks } from "./sql-event-links";
+import { SqlGraphCollections } from "./sql-graph-collections";
+
+/**
+ * The identity graph's durability. Every collection of the graph is a table in
+ * the object's SQLite (sql-graph-collections.ts, sql-event-links.ts); an
+ * operation reads the rows it needs, changes them in memory and writes them
+ * back in one transaction with everything else it did. Memory holds what one
+ * operation touched, so a workspace's graph is bounded by storage rather than
+ * by the isolate's 128 MB, and waking reads nothing but two meta rows: no
+ * snapshot to load, no log to replay.
+ */
+export class GraphStore {
+  private readonly sql: SqlStorage;
+  private readonly events: SqlEventLinks;
+  private readonly collections: SqlGraphCollections;
+  private current: IdentityGraph | null = null;
+  private currentSettings: IdentitySettings = DEFAULT_IDENTITY_SETTINGS;
+  private storedCounter = 0;
+
+  constructor(private readonly storage: DurableObjectStorage) {
+    this.sql = storage.sql;
+    this.sql.exec("CREATE TABLE IF NOT EXISTS graph_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID");
+    this.events = new SqlEventLinks(storage.sql);
+    this.collections = new SqlGraphCollections(storage.sql);
+  }
+
+  graph(): IdentityGraph {
+    if (this.current) return this.current;
+    this.upgradeLegacy();
+    const meta = new Map(this.sql.exec<{ name: string; value: string }>("SELECT name, value FROM graph_meta").toArray().map((r) => [r.name, r.value]));
+    this.storedCounter = Number(meta.get("counter") ?? 0);
+    this.currentSettings = meta.has("settings") ? identitySettingsSchema.parse(JSON.parse(meta.get("settings")!)) : DEFAULT_IDENTITY_SETTINGS;
+    this.current = new IdentityGraph(this.storedCounter, this.events, this.collections);
+    return this.current;
+  }
+
+  settings(): IdentitySettings {
+    this.graph();
+    return this.currentSettings;
+  }
+
+  putSettings(settings: IdentitySettings) {
+    this.graph();
+    this.sql.exec("INSERT OR REPLACE INTO graph_meta (name, value) VALUES ('settings', ?)", JSON.stringify(settings));
+    this.currentSettings = settings;
+  }
+
+  /**
+   * Runs a change to the graph and its storage as one transaction: the rows it
+   * changed are written as it commits. If it throws, storage rolls back and
+   * every cached row is dropped, so the next read sees storage as it was.
+   */
+  atomically<T>(run: () => T): T {
+    const graph = this.graph();
+    try {
+      const result = this.storage.transactionSync(() => {
+        const value = run();
+        this.collections.writeBack();
+        this.events.flush();
+        if (graph.counterValue() !== this.storedCounter) this.sql.exec("INSERT OR REPLACE INTO graph_meta (name, value) VALUES ('counter', ?)", String(graph.counterValue()));
+        return value;
+      });
+      this.storedCounter = graph.counterValue();
+      this.collections.forget({ rolledBack: false });
+      return result;
+    } catch (error) {
+      this.reload();
+      throw error;
+    }
+  }
+
+  /** Forgets everything read: the next read rebuilds the graph from storage, as a fresh instance would. */
+  reload() {
+    this.events.discard();
+    this.collections.forget({ rolledBack: true });
+    this.current = null;
+  }
+
+  /** A graph stored as a snapshot and an operation log (before its collections were tables) is moved into the tables once. */
+  private upgradeLegacy() {
+    const legacy = readLegacyGraph(this.sql, this.events);
+    if (!legacy) return;
+    this.storage.transactionSync(() => {
+      copyGraph(legacy.graph, this.collections);
+      this.collections.writeBack();
+      this.events.flush();
+      this.sql.exec("INSERT OR REPLACE INTO graph_meta (name, value) VALUES ('counter', ?)", String(legacy.graph.counterValue()));
+      this.sql.exec("INSERT OR REPLACE INTO graph_meta (name, value) VALUES ('settings', ?)", JSON.stringify(legacy.settings));
+      dropLegacyTables(this.sql);
+    });
+    this.collections.forget({ rolledBack: false });
+  }
+}
