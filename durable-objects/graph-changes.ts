@@ -96,6 +96,7 @@ export class GraphChanges {
   /**
    * A person's decision: refused ones come back as a result, not a thrown error,
    * so the caller can answer with a problem document. Rules check before they change anything.
+   * `unmerging`: the merge an unmerge retracts, whose absorbed profiles are recomputed too.
    */
   decide<T extends object>(run: () => T, unmerging?: string): Decision<T> {
     try {

@@ -30,8 +30,9 @@ export interface ResolveOptions {
  * A workspace's identity graph. One object per workspace is the single writer
  * of identity decisions, so resolution is serial and needs no cross-object
  * saga: every merge, guard and unmerge sees one consistent graph. State is the
- * pure `IdentityGraph` over tables in the object's SQLite storage (graph-store.ts). See docs/identity.md for
- * the capacity this gives and the plan to shard past it. The RPC bodies live
+ * pure `IdentityGraph` over tables in the object's SQLite storage
+ * (graph-store.ts). See docs/identity.md for the capacity this gives and the
+ * plan to shard past it. The RPC bodies live
  * beside it (graph-changes, audience-operations, privacy-operations), so this
  * class stays the object's surface.
  */

@@ -56,7 +56,7 @@ export class SqlTable<V> implements GraphTable<V> {
     private readonly codec: Codec<V>,
     /** Columns kept beside the JSON for queries, derived from the value. */
     private readonly columns: Record<string, (value: V) => SqlStorageValue> = {},
-    private readonly cachedRows = 10_000,
+    private readonly cachedRows = 4_000,
   ) {
     const extra = Object.keys(columns).map((name) => `, ${name}`).join("");
     sql.exec(`CREATE TABLE IF NOT EXISTS ${table} (key TEXT PRIMARY KEY, value TEXT NOT NULL${extra})`);
@@ -266,7 +266,7 @@ export class SqlGraphCollections implements GraphCollections {
   constructor(sql: SqlExec) {
     this.clusters = new SqlClusterTable(sql);
     // A person has about six identifiers to one cluster and one set of features.
-    this.index = new SqlTable(sql, "graph_index", jsonCodec(indexEntrySchema), {}, 40_000);
+    this.index = new SqlTable(sql, "graph_index", jsonCodec(indexEntrySchema), {}, 16_000);
     this.merges = new SqlTable(sql, "graph_merges", jsonCodec(mergeSchema), {}, 1_000);
     this.reviews = new SqlReviewTable(sql);
     this.features = new SqlTable(sql, "graph_features", jsonCodec(featuresSchema));

@@ -3,7 +3,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
 import { SqlEventLinks } from "../../durable-objects/sql-event-links";
-import { SqlGraphCollections } from "../../durable-objects/sql-graph-collections";
+import type { GraphStore } from "../../durable-objects/graph-store";
+import { SqlGraphCollections, SqlTable } from "../../durable-objects/sql-graph-collections";
 import { eraseClusters } from "../../workers/identity/erase";
 import { MemoryEventLinks } from "../../workers/identity/event-links";
 import { IdentityGraph } from "../../workers/identity/graph";
@@ -118,10 +119,10 @@ describe("the stored graph", () => {
   it("refuses a stored row that does not validate, naming what is wrong, and keeps the rest readable", async () => {
     const stub = env.IDENTITY.getByName("stored-invalid");
     const [good] = await stub.resolveEvents([event({ userId: "fine" })]);
-    await runInDurableObject(stub, (_i: IdentityGraphShard, state) => {
+    await runInDurableObject(stub, (instance: IdentityGraphShard, state) => {
       state.storage.sql.exec("INSERT INTO graph_index (key, value) VALUES ('user_id:broken', ?)", JSON.stringify({ clusterId: 7 }));
+      expect(() => instance.lookup("user_id:broken")).toThrow(/graph_index row "user_id:broken" is invalid: clusterId: /);
     });
-    await expect(stub.lookup("user_id:broken")).rejects.toThrow(/graph_index row "user_id:broken" is invalid: clusterId: /);
     expect((await stub.lookup("user_id:fine"))!.profileId).toBe(good!.profileId);
   });
 });
@@ -193,5 +194,79 @@ describe("snapshots in parts, the format older graphs are read from", () => {
   it("refuses a part that does not validate, naming what is wrong", () => {
     const [head, ...rest] = [...snapshotParts(household(new IdentityGraph()))];
     expect(() => fromSnapshotParts([head!, '{"clusters":[{"id":7}]}', ...rest])).toThrow(/clusters/);
+  });
+});
+
+describe("a stored table", () => {
+  const codec = { encode: (v: { n: number }) => JSON.stringify(v), decode: (json: string) => JSON.parse(json) as { n: number } };
+  /** The object's SQL, counting the rows each statement kind wrote. */
+  const counting = (sql: SqlStorage) => {
+    const writes = { upserts: 0 };
+    return {
+      writes,
+      exec: (query: string, ...bindings: unknown[]) => {
+        if (query.startsWith("INSERT")) writes.upserts++;
+        return sql.exec(query, ...bindings);
+      },
+    };
+  };
+
+  it("writes back only the rows an operation changed, in place or with set", async () => {
+    await runInDurableObject(env.IDENTITY.getByName("table-writes"), (_i: IdentityGraphShard, state) => {
+      const sql = counting(state.storage.sql);
+      const table = new SqlTable(sql as never, "t_writes", codec);
+      table.set("a", { n: 1 });
+      table.set("b", { n: 2 });
+      table.writeBack();
+      table.forget({ rolledBack: false });
+      sql.writes.upserts = 0;
+      table.get("a")!.n = 10;
+      expect(table.get("b")).toEqual({ n: 2 });
+      table.set("c", { n: 3 });
+      table.writeBack();
+      expect(sql.writes.upserts).toBe(2);
+      const fresh = new SqlTable(state.storage.sql, "t_writes", codec);
+      expect([...fresh]).toEqual([["a", { n: 10 }], ["b", { n: 2 }], ["c", { n: 3 }]]);
+    });
+  });
+
+  it("keeps at most its bound of rows cached, and forgets what a rolled-back operation changed", async () => {
+    await runInDurableObject(env.IDENTITY.getByName("table-cache"), (_i: IdentityGraphShard, state) => {
+      const sql = state.storage.sql;
+      const table = new SqlTable(sql, "t_cache", codec, {}, 2);
+      for (const [i, key] of ["a", "b", "c"].entries()) table.set(key, { n: i });
+      table.writeBack();
+      table.forget({ rolledBack: false });
+      // Changed behind the cache's back: only a row that is no longer cached shows it.
+      sql.exec("UPDATE t_cache SET value = '{\"n\":99}'");
+      expect(table.get("a")).toEqual({ n: 99 });
+      expect(table.get("c")).toEqual({ n: 2 });
+
+      table.get("c")!.n = 42;
+      table.forget({ rolledBack: true });
+      expect(table.get("c")).toEqual({ n: 99 });
+    });
+  });
+
+  it("leaves storage and the graph as they were when an operation throws", async () => {
+    const stub = env.IDENTITY.getByName("stored-rollback");
+    const [first] = await stub.resolveEvents([event({ userId: "rb-user", traits: { email: "rb@acme-shop.com" } })]);
+    const before = await stub.lookup("email:rb@acme-shop.com");
+    await runInDurableObject(stub, (instance: IdentityGraphShard) => {
+      const graphs = (instance as unknown as { graphs: GraphStore }).graphs;
+      expect(() =>
+        graphs.atomically(() => {
+          const graph = graphs.graph();
+          graph.clusters.get(first!.profileId!)!.identifiers.clear();
+          graph.index.delete("email:rb@acme-shop.com");
+          graph.nextId("prof");
+          throw new Error("fails half way");
+        }),
+      ).toThrow("fails half way");
+    });
+    expect(await stub.lookup("email:rb@acme-shop.com")).toEqual(before);
+    const [next] = await stub.resolveEvents([event({ userId: "rb-other" })]);
+    expect(next!.profileId).not.toBe(first!.profileId);
+    expect(await stub.lookup("user_id:rb-other")).toMatchObject({ profileId: next!.profileId });
   });
 });

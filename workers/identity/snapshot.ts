@@ -4,11 +4,12 @@ import { IdentityGraph, type ReviewItem } from "./graph";
 import { blockingKeys, type ProfileFeatures } from "./probabilistic";
 
 /**
- * The graph as JSON, for Durable Object snapshots. Parsed with zod on the way
- * back in: stored JSON is never trusted. Per-event state (event assignments and
- * links) is included only on request: the Durable Object keeps it in SQLite
- * rather than in its snapshots. Version 1 snapshots held it inside each
- * cluster; reading one moves it into the graph's event store.
+ * The graph as JSON: the rows the Durable Object stores are validated with
+ * these schemas, and a graph it stored as a snapshot before its collections
+ * became tables is read with them. Parsed with zod on the way back in: stored
+ * JSON is never trusted. Per-event state (event assignments and links) is
+ * included only on request. Version 1 snapshots held it inside each cluster;
+ * reading one moves it into the graph's event store.
  */
 const identifierSchema = z.object({ type: z.string(), value: z.string(), firstSeen: z.number(), lastSeen: z.number() });
 const linkSchema = z.object({ messageId: z.string(), keys: z.array(z.string()), at: z.number() });
