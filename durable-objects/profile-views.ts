@@ -120,7 +120,7 @@ export function buildWriteSet(graph: IdentityGraph, store: ProfileStore, audienc
 /** A profile's identity graph for the admin API: identifiers, links, merges and conflicts, and its consent. */
 export function graphView(graph: IdentityGraph, store: ProfileStore, profileId: string) {
   const cluster = graph.resolve(profileId);
-  const merges = [...graph.merges.values()].filter((m) => m.survivor === cluster.id || m.absorbed.includes(cluster.id) || m.retracted?.restored.includes(cluster.id));
+  const merges = graph.merges.involving(cluster.id);
   return {
     profileId: cluster.id,
     requestedId: profileId,

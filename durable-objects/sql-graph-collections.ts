@@ -1,9 +1,9 @@
-import { ZodError, type ZodType } from "zod";
 import type { Cluster, Conflict, GraphCollections, IndexEntry, MergeRecord, ReviewItem } from "../workers/identity/graph";
-import { type BlockIndex, type ClusterTable, type ConflictLog, type GraphTable, type KeySet, MAX_RECORDED_CONFLICTS } from "../workers/identity/graph-collections";
+import { type BlockIndex, type ClusterTable, type ConflictLog, clustersOfMerge, type KeySet, MAX_RECORDED_CONFLICTS, type MergeTable } from "../workers/identity/graph-collections";
 import type { ProfileFeatures } from "../workers/identity/probabilistic";
 import { clusterRowSchema, conflictSchema, featuresSchema, indexEntrySchema, mergeSchema, reviewSchema } from "../workers/identity/snapshot";
 import type { SqlExec } from "./sql-event-links";
+import { type Codec, jsonCodec, SqlTable } from "./sql-table";
 
 /**
  * The identity graph's collections as tables in the object's SQLite: the
@@ -12,129 +12,6 @@ import type { SqlExec } from "./sql-event-links";
  * not the graph, and waking reads nothing up front. Rows are parsed with zod:
  * stored JSON is never trusted.
  */
-
-interface Codec<V> {
-  encode(value: V): string;
-  decode(json: string): V;
-}
-
-const jsonCodec = <V>(schema: ZodType): Codec<V> => ({
-  encode: (value) => JSON.stringify(value),
-  decode: (json) => schema.parse(JSON.parse(json)) as V,
-});
-
-/** A row that does not validate names its table, its key and each invalid path, rather than surfacing a bare ZodError. */
-function decodeRow<V>(codec: Codec<V>, table: string, key: string, json: string): V {
-  try {
-    return codec.decode(json);
-  } catch (error) {
-    const detail = error instanceof ZodError ? error.issues.map((issue) => `${issue.path.join(".") || "(row)"}: ${issue.message}`).join("; ") : String(error);
-    throw new Error(`stored ${table} row ${JSON.stringify(key)} is invalid: ${detail}`);
-  }
-}
-
-/**
- * A keyed table with a cache of decoded rows. A value read once is the same
- * object until the operation ends, so the rules may change it in place;
- * `writeBack` writes each value the operation touched whose JSON changed.
- * Rows read stay cached across operations up to `cachedRows` (least recently
- * used go first), since a person's events tend to come together; a rollback
- * drops them all. Rows keep insertion order (rowid), as a Map does. Walks read
- * rows as they stand after a write-back and yield the cached object where
- * there is one, a copy otherwise.
- */
-export class SqlTable<V> implements GraphTable<V> {
-  /** null: known to be absent (or deleted by this operation). */
-  private readonly cache = new Map<string, { value: V; json: string } | null>();
-  /** Keys this operation read or wrote: the only ones `writeBack` looks at, and never evicted before it. */
-  private readonly touched = new Set<string>();
-  private readonly removed = new Set<string>();
-
-  constructor(
-    protected readonly sql: SqlExec,
-    protected readonly table: string,
-    private readonly codec: Codec<V>,
-    /** Columns kept beside the JSON for queries, derived from the value. */
-    private readonly columns: Record<string, (value: V) => SqlStorageValue> = {},
-    private readonly cachedRows = 4_000,
-  ) {
-    const extra = Object.keys(columns).map((name) => `, ${name}`).join("");
-    sql.exec(`CREATE TABLE IF NOT EXISTS ${table} (key TEXT PRIMARY KEY, value TEXT NOT NULL${extra})`);
-  }
-
-  get(key: string): V | undefined {
-    let cached = this.cache.get(key);
-    if (cached === undefined) {
-      const row = this.sql.exec<{ value: string }>(`SELECT value FROM ${this.table} WHERE key = ?`, key).toArray()[0];
-      cached = row ? { value: decodeRow(this.codec, this.table, key, row.value), json: row.value } : null;
-    } else this.cache.delete(key);
-    // Re-inserted so the Map's order is least recently used first.
-    this.cache.set(key, cached);
-    this.touched.add(key);
-    return cached?.value;
-  }
-  has(key: string) {
-    return this.get(key) !== undefined;
-  }
-  set(key: string, value: V) {
-    this.cache.delete(key);
-    this.cache.set(key, { value, json: "" });
-    this.touched.add(key);
-    this.removed.delete(key);
-    return this;
-  }
-  delete(key: string) {
-    const existed = this.get(key) !== undefined;
-    this.cache.set(key, null);
-    if (existed) this.removed.add(key);
-    return existed;
-  }
-  get size() {
-    this.writeBack();
-    return this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${this.table}`).one().n;
-  }
-  *[Symbol.iterator](): IterableIterator<[string, V]> {
-    yield* this.rows("");
-  }
-  *values(): IterableIterator<V> {
-    for (const [, value] of this) yield value;
-  }
-
-  /** Rows matching `where` (SQL over the table's columns), in insertion order. */
-  protected *rows(where: string, ...bindings: unknown[]): IterableIterator<[string, V]> {
-    this.writeBack();
-    // Read in full before yielding, so a caller may change the table while walking it.
-    const rows = this.sql.exec<{ key: string; value: string }>(`SELECT key, value FROM ${this.table} ${where} ORDER BY rowid`, ...bindings).toArray();
-    for (const row of rows) yield [row.key, this.cache.get(row.key)?.value ?? decodeRow(this.codec, this.table, row.key, row.value)];
-  }
-
-  /** Writes every value the operation changed or added, and its deletions. */
-  writeBack() {
-    const names = Object.keys(this.columns);
-    const upsert = `INSERT INTO ${this.table} (key, value${names.map((n) => `, ${n}`).join("")}) VALUES (?, ?${names.map(() => ", ?").join("")}) ON CONFLICT (key) DO UPDATE SET value = excluded.value${names.map((n) => `, ${n} = excluded.${n}`).join("")}`;
-    for (const key of this.touched) {
-      const entry = this.cache.get(key);
-      if (!entry) continue;
-      const json = this.codec.encode(entry.value);
-      if (json === entry.json) continue;
-      this.sql.exec(upsert, key, json, ...names.map((n) => this.columns[n]!(entry.value)));
-      entry.json = json;
-    }
-    for (const key of this.removed) this.sql.exec(`DELETE FROM ${this.table} WHERE key = ?`, key);
-    this.removed.clear();
-  }
-
-  /** Ends an operation: after a commit the cache keeps its most recent rows; after a rollback it may hold what storage no longer has, and is dropped. */
-  forget({ rolledBack }: { rolledBack: boolean }) {
-    this.touched.clear();
-    this.removed.clear();
-    if (rolledBack) this.cache.clear();
-    for (const key of this.cache.keys()) {
-      if (this.cache.size <= this.cachedRows) break;
-      this.cache.delete(key);
-    }
-  }
-}
 
 const clusterCodec: Codec<Cluster> = {
   encode: (c) => JSON.stringify({ id: c.id, createdAt: c.createdAt, seq: c.seq, identifiers: [...c.identifiers], ...(c.forwardedTo ? { forwardedTo: c.forwardedTo } : {}) }),
@@ -158,6 +35,30 @@ export class SqlClusterTable extends SqlTable<Cluster> implements ClusterTable {
   liveCount() {
     this.writeBack();
     return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM graph_clusters WHERE live = 1").one().n;
+  }
+}
+
+/** Merges, with a side table from each cluster a merge names to the merge, so a profile's merges are found without reading them all. */
+export class SqlMergeTable extends SqlTable<MergeRecord> implements MergeTable {
+  constructor(sql: SqlExec) {
+    super(sql, "graph_merges", jsonCodec(mergeSchema), {}, 1_000);
+    const existed = sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE name = 'graph_merge_clusters'").one().n > 0;
+    sql.exec("CREATE TABLE IF NOT EXISTS graph_merge_clusters (cluster_id TEXT NOT NULL, merge_id TEXT NOT NULL, PRIMARY KEY (cluster_id, merge_id)) WITHOUT ROWID");
+    // Merges stored before the side table existed are indexed once.
+    if (!existed) for (const [key, merge] of this) this.written(key, merge);
+  }
+  involving(clusterId: string) {
+    this.writeBack();
+    return this.sql
+      .exec<{ key: string; value: string }>("SELECT m.key, m.value FROM graph_merge_clusters c JOIN graph_merges m ON m.key = c.merge_id WHERE c.cluster_id = ? ORDER BY m.rowid", clusterId)
+      .toArray()
+      .map((row) => this.decoded(row.key, row.value));
+  }
+  protected override written(key: string, merge: MergeRecord) {
+    this.sql.exec("INSERT OR IGNORE INTO graph_merge_clusters (cluster_id, merge_id) SELECT value, ? FROM json_each(?)", key, JSON.stringify(clustersOfMerge(merge)));
+  }
+  protected override deleted(key: string) {
+    this.sql.exec("DELETE FROM graph_merge_clusters WHERE merge_id = ?", key);
   }
 }
 
@@ -254,7 +155,7 @@ export class SqlBlockIndex implements BlockIndex {
 export class SqlGraphCollections implements GraphCollections {
   readonly clusters: SqlClusterTable;
   readonly index: SqlTable<IndexEntry>;
-  readonly merges: SqlTable<MergeRecord>;
+  readonly merges: SqlMergeTable;
   readonly reviews: SqlReviewTable;
   readonly features: SqlTable<ProfileFeatures>;
   readonly conflicts: SqlConflictLog;
@@ -267,7 +168,7 @@ export class SqlGraphCollections implements GraphCollections {
     this.clusters = new SqlClusterTable(sql);
     // A person has about six identifiers to one cluster and one set of features.
     this.index = new SqlTable(sql, "graph_index", jsonCodec(indexEntrySchema), {}, 16_000);
-    this.merges = new SqlTable(sql, "graph_merges", jsonCodec(mergeSchema), {}, 1_000);
+    this.merges = new SqlMergeTable(sql);
     this.reviews = new SqlReviewTable(sql);
     this.features = new SqlTable(sql, "graph_features", jsonCodec(featuresSchema));
     this.conflicts = new SqlConflictLog(sql);

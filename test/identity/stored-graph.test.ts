@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
 import { SqlEventLinks } from "../../durable-objects/sql-event-links";
 import type { GraphStore } from "../../durable-objects/graph-store";
-import { SqlGraphCollections, SqlTable } from "../../durable-objects/sql-graph-collections";
+import { SqlGraphCollections } from "../../durable-objects/sql-graph-collections";
+import { SqlTable } from "../../durable-objects/sql-table";
 import { eraseClusters } from "../../workers/identity/erase";
 import { MemoryEventLinks } from "../../workers/identity/event-links";
 import { IdentityGraph } from "../../workers/identity/graph";
@@ -52,6 +53,7 @@ function comparable(graph: IdentityGraph) {
     eventCluster: byJson(snapshot.eventCluster ?? []),
     links: byJson(snapshot.links ?? []),
     blocks: snapshot.clusters.map((c) => [c.id, graph.blocks.keysOf(c.id).sort()]),
+    mergesOf: snapshot.clusters.map((c) => [c.id, graph.merges.involving(c.id).map((m) => m.id)]),
   };
 }
 
@@ -81,6 +83,7 @@ describe("the stored graph", () => {
     expect(inSql.links.map(([, link]) => link.messageId).sort()).toEqual(["h1", "h2", "h3", "h5", "h6", "h1#split"].sort());
     expect(inSql.eventCluster.map(([messageId]) => messageId)).not.toContain("k1");
     expect(inSql.blocks.length).toBeGreaterThan(0);
+    expect(inSql.mergesOf.some(([, merges]) => (merges as string[]).length > 0)).toBe(true);
   });
 
   it("applies an event repeated within one batch once, and answers both copies with its profile", async () => {

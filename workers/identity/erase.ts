@@ -56,7 +56,8 @@ export function footprint(graph: IdentityGraph, ids: Iterable<string>): Footprin
     }
   }
   for (const messageId of graph.events.eventsOf(mine)) messageIds.add(messageId);
-  const merges = [...graph.merges.values()].filter((m) => namesAny(mine, [m.survivor, ...m.absorbed, ...(m.retracted?.restored ?? []), ...m.evidence.map((e) => e.clusterId)]));
+  // A merge's evidence names only clusters it also names as survivor or absorbed (or the event itself).
+  const merges = [...new Map(clusterIds.flatMap((id) => graph.merges.involving(id)).map((m) => [m.id, m])).values()].sort((a, b) => (a.id < b.id ? -1 : 1));
   // A merge's evidence event may belong to the other part since an unmerge: only their evidence identifiers are theirs.
   for (const merge of merges) for (const { key, clusterId } of merge.evidence) if (mine.has(clusterId)) keys.add(key);
   // Identifiers dropped from their own events were still theirs to send.

@@ -1,4 +1,4 @@
-import type { Cluster, Conflict } from "./graph";
+import type { Cluster, Conflict, MergeRecord } from "./graph";
 
 /**
  * The collections the identity graph is made of, as the rules use them. The
@@ -27,6 +27,15 @@ export interface ClusterTable extends GraphTable<Cluster> {
   liveIds(after: string | null, limit: number): string[];
   liveCount(): number;
 }
+
+/** The merges, with the lookup a profile's graph and an erasure need. */
+export interface MergeTable extends GraphTable<MergeRecord> {
+  /** Merges naming the cluster as survivor, absorbed or restored part, in the order they were made. */
+  involving(clusterId: string): MergeRecord[];
+}
+
+/** The clusters a merge names: those `involving` finds it by. */
+export const clustersOfMerge = (merge: MergeRecord) => [merge.survivor, ...merge.absorbed, ...(merge.retracted?.restored ?? [])];
 
 /** The subset of Set the rules use, for sets of keys that stay small (never-merge pairs, tombstones, suggested pairs). */
 export interface KeySet extends Iterable<string> {
@@ -66,6 +75,12 @@ export class MemoryClusterTable extends Map<string, Cluster> implements ClusterT
     let n = 0;
     for (const cluster of this.values()) if (!cluster.forwardedTo) n++;
     return n;
+  }
+}
+
+export class MemoryMergeTable extends Map<string, MergeRecord> implements MergeTable {
+  involving(clusterId: string) {
+    return [...this.values()].filter((merge) => clustersOfMerge(merge).includes(clusterId));
   }
 }
 

@@ -1,5 +1,5 @@
 import { type EventLinks, MemoryEventLinks } from "./event-links";
-import { type BlockIndex, type ClusterTable, type ConflictLog, type GraphTable, type KeySet, MemoryBlockIndex, MemoryClusterTable, MemoryConflictLog } from "./graph-collections";
+import { type BlockIndex, type ClusterTable, type ConflictLog, type GraphTable, type KeySet, MemoryBlockIndex, MemoryClusterTable, MemoryConflictLog, MemoryMergeTable, type MergeTable } from "./graph-collections";
 import type { FieldEvidence, ProfileFeatures } from "./probabilistic";
 import type { Identifier } from "./types";
 import { identifierKey } from "./types";
@@ -84,7 +84,7 @@ export interface IndexEntry {
 export interface GraphCollections {
   clusters: ClusterTable;
   index: GraphTable<IndexEntry>;
-  merges: GraphTable<MergeRecord>;
+  merges: MergeTable;
   reviews: GraphTable<ReviewItem>;
   features: GraphTable<ProfileFeatures>;
   conflicts: ConflictLog;
@@ -97,7 +97,7 @@ export interface GraphCollections {
 export class IdentityGraph {
   readonly clusters: ClusterTable;
   readonly index: GraphTable<IndexEntry>;
-  readonly merges: GraphTable<MergeRecord>;
+  readonly merges: MergeTable;
   readonly conflicts: ConflictLog;
   readonly reviews: GraphTable<ReviewItem>;
   /** Pairs of identifier keys that must never end in one cluster without a person's approval. */
@@ -128,7 +128,7 @@ export class IdentityGraph {
     this.events = events ?? new MemoryEventLinks();
     this.clusters = collections?.clusters ?? new MemoryClusterTable();
     this.index = collections?.index ?? new Map();
-    this.merges = collections?.merges ?? new Map();
+    this.merges = collections?.merges ?? new MemoryMergeTable();
     this.reviews = collections?.reviews ?? new Map();
     this.features = collections?.features ?? new Map();
     this.conflicts = collections?.conflicts ?? new MemoryConflictLog();
