@@ -124,11 +124,12 @@ function structuredLogHandler(logLevel) {
  * @param {"none"|"error"|"warn"|"info"|"debug"} [options.logLevel="warn"] Worker console output forwarded to stderr.
  * @param {{ writeKey: string, accessToken: string }} [options.keys] The keys to seed; DEV_KEYS' when omitted.
  * @param {Record<string, string>} [options.vars] Extra or overriding plain-text variables, e.g. ACTIVATION_RETRY_BUDGET_SECONDS.
+ * @param {number} [options.inspectorPort] Exposes the V8 inspector (Chrome DevTools protocol) there, to profile the Worker and its objects.
  * @param {Awaited<ReturnType<typeof buildBundle>>} [options.bundle] A bundle from `buildBundle()`, possibly built in
  *   another process (it is plain data); built here, once per process, when omitted.
  * @returns {Promise<{ url: string, mf: import("miniflare").Miniflare, dispose: () => Promise<void>, writeKey: string, accessToken: string, adminToken: string, persistRoot: string }>}
  */
-export async function startLocalServer({ port = 0, persistTo, rateLimit, logLevel = "warn", keys = DEV_KEYS, vars = {}, bundle } = {}) {
+export async function startLocalServer({ port = 0, persistTo, rateLimit, logLevel = "warn", keys = DEV_KEYS, vars = {}, bundle, inspectorPort } = {}) {
   const [{ outdir, modules }, wrangler] = await Promise.all([bundle ?? buildBundle(), loadWrangler()]);
   const { Miniflare, Log, LogLevel, convertV4MiniflareOptions } = loadMiniflare();
   const config = wrangler.unstable_readConfig({ config: CONFIG_PATH }, { hideWarnings: true });
@@ -165,6 +166,7 @@ export async function startLocalServer({ port = 0, persistTo, rateLimit, logLeve
         cf: false, // Miniflare's fixed request.cf (Austin, US) instead of fetching one from Cloudflare
         handleStructuredLogs: structuredLogHandler(logLevel),
         resourcePersistencePath: persistRoot,
+        ...(inspectorPort ? { inspectorPort } : {}),
         workers: [
           {
             ...workerOptions,

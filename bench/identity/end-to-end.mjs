@@ -93,7 +93,8 @@ export async function benchIdentityEndToEnd({
     }
     return write.call(this, chunk, ...rest);
   };
-  const server = await startLocalServer({ rateLimit: 1_000_000_000, logLevel: showLogs ? process.env.BENCH_LOG_LEVEL : "error" });
+  const inspectorPort = process.env.BENCH_INSPECTOR_PORT ? Number(process.env.BENCH_INSPECTOR_PORT) : undefined;
+  const server = await startLocalServer({ rateLimit: 1_000_000_000, logLevel: showLogs ? process.env.BENCH_LOG_LEVEL : "error", inspectorPort });
   try {
     const writeAuth = { authorization: `Basic ${Buffer.from(`${server.writeKey}:`).toString("base64")}`, "content-type": "application/json" };
     const adminAuth = { authorization: `Bearer ${server.adminToken}` };
