@@ -75,7 +75,8 @@ export class SqlEventLinks implements EventLinks {
     for (const link of links) this.addLink(clusterId, link);
   }
   moveLinks(from: string, to: string) {
-    this.flush();
+    // Links not yet sent move in memory: flushing first would write them twice, once to insert and once to move.
+    for (const pending of this.pendingLinks.values()) if (pending.clusterId === from) pending.clusterId = to;
     this.sql.exec("UPDATE graph_links SET cluster_id = ? WHERE cluster_id = ?", to, from);
   }
   linksNaming(keys: Set<string>) {

@@ -13,7 +13,7 @@
  *   `features: featuresFromEvent(event, identifiers)`. Which one is read from the DO's source at load
  *   time, so the benchmark follows the DO; `resolver.mode` says which ("deterministic" or "with features").
  *
- * What the DO keeps on top (the operation log, snapshots) is persistence, not resolution, and is
+ * Where the DO keeps the graph (tables in its SQLite, bench/identity/capacity.mjs measures them) is persistence, not resolution, and is
  * left out. The predicted clustering is read from the final graph: `graph.clusterOfEvent(messageId)`
  * (following merges), so an event sits in the cluster it ended up in, not the one it first joined.
  * An event whose identifiers were all refused has no cluster and is left out of the map

@@ -1,0 +1,64 @@
+/**
+ * The local Worker isolate's heap while a benchmark drives it: connects to workerd's V8 inspector
+ * and, every few seconds, collects garbage and reads the heap in use, until the runtime goes away.
+ * The Worker, its Durable Objects and its queue consumers share that isolate, as objects of one
+ * class may share one on Cloudflare, where an isolate has 128 MB.
+ *
+ *   BENCH_INSPECTOR_PORT=9230 node bench/identity/end-to-end.mjs 30000 &
+ *   node scripts/heap-workerd.mjs [port=9230] [every seconds=5]
+ *
+ * Collecting garbage pauses the isolate briefly: throughput measured in the same run is not comparable.
+ */
+const [port = 9230, every = 5] = process.argv.slice(2, 4).map(Number);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const mb = (bytes) => (bytes / 1_048_576).toFixed(1);
+
+async function workerTarget() {
+  for (let attempt = 0; attempt < 240; attempt++) {
+    try {
+      const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
+      const worker = targets.find((t) => /worker core:user:/.test(t.title ?? ""));
+      if (worker) return worker;
+    } catch {
+      // Not listening yet.
+    }
+    await sleep(500);
+  }
+  throw new Error(`no Worker isolate on the inspector at 127.0.0.1:${port}`);
+}
+
+const target = await workerTarget();
+const ws = new WebSocket(target.webSocketDebuggerUrl);
+let id = 0;
+const pending = new Map();
+ws.onmessage = (message) => {
+  const data = JSON.parse(message.data);
+  pending.get(data.id)?.(data);
+  pending.delete(data.id);
+};
+const closed = new Promise((resolve) => (ws.onclose = resolve));
+await new Promise((resolve) => (ws.onopen = resolve));
+const send = (method, params = {}) =>
+  Promise.race([
+    new Promise((resolve) => {
+      pending.set(++id, resolve);
+      ws.send(JSON.stringify({ id, method, params }));
+    }),
+    closed.then(() => null),
+  ]);
+
+const started = Date.now();
+let peak = 0;
+let last = 0;
+for (;;) {
+  if ((await send("HeapProfiler.collectGarbage")) === null) break;
+  const usage = await send("Runtime.getHeapUsage");
+  if (!usage?.result) break;
+  last = usage.result.usedSize;
+  peak = Math.max(peak, last);
+  console.log(`${Math.round((Date.now() - started) / 1000)} s  ${mb(last)} MB in use after GC (peak ${mb(peak)} MB)`);
+  await Promise.race([sleep(every * 1000), closed]);
+  if (ws.readyState !== WebSocket.OPEN) break;
+}
+console.log(`peak ${mb(peak)} MB, last ${mb(last)} MB in use after GC, ${target.title}`);
+process.exit(0);
