@@ -13,6 +13,12 @@ import { type Codec, jsonCodec, SqlTable } from "./sql-table";
  * stored JSON is never trusted.
  */
 
+/**
+ * Rows each table keeps cached between operations: about 20 MB when full. A
+ * person has about six identifiers to one cluster and one set of features.
+ */
+export const CACHED_ROWS = { clusters: 4_000, features: 4_000, index: 16_000, merges: 1_000, reviews: 1_000 };
+
 const clusterCodec: Codec<Cluster> = {
   encode: (c) => JSON.stringify({ id: c.id, createdAt: c.createdAt, seq: c.seq, identifiers: [...c.identifiers], ...(c.forwardedTo ? { forwardedTo: c.forwardedTo } : {}) }),
   decode: (json) => {
@@ -22,8 +28,8 @@ const clusterCodec: Codec<Cluster> = {
 };
 
 export class SqlClusterTable extends SqlTable<Cluster> implements ClusterTable {
-  constructor(sql: SqlExec) {
-    super(sql, "graph_clusters", clusterCodec, { live: (c) => (c.forwardedTo ? 0 : 1) });
+  constructor(sql: SqlExec, cachedRows = CACHED_ROWS.clusters) {
+    super(sql, "graph_clusters", clusterCodec, { live: (c) => (c.forwardedTo ? 0 : 1) }, cachedRows);
   }
   liveIds(after: string | null, limit: number) {
     this.writeBack();
@@ -40,8 +46,8 @@ export class SqlClusterTable extends SqlTable<Cluster> implements ClusterTable {
 
 /** Merges, with a side table from each cluster a merge names to the merge, so a profile's merges are found without reading them all. */
 export class SqlMergeTable extends SqlTable<MergeRecord> implements MergeTable {
-  constructor(sql: SqlExec) {
-    super(sql, "graph_merges", jsonCodec(mergeSchema), {}, 1_000);
+  constructor(sql: SqlExec, cachedRows = CACHED_ROWS.merges) {
+    super(sql, "graph_merges", jsonCodec(mergeSchema), {}, cachedRows);
     const existed = sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE name = 'graph_merge_clusters'").one().n > 0;
     sql.exec("CREATE TABLE IF NOT EXISTS graph_merge_clusters (cluster_id TEXT NOT NULL, merge_id TEXT NOT NULL, PRIMARY KEY (cluster_id, merge_id)) WITHOUT ROWID");
     // Merges stored before the side table existed are indexed once.
@@ -63,8 +69,8 @@ export class SqlMergeTable extends SqlTable<MergeRecord> implements MergeTable {
 }
 
 export class SqlReviewTable extends SqlTable<ReviewItem> {
-  constructor(sql: SqlExec) {
-    super(sql, "graph_reviews", jsonCodec(reviewSchema), { status: (r) => r.status }, 1_000);
+  constructor(sql: SqlExec, cachedRows = CACHED_ROWS.reviews) {
+    super(sql, "graph_reviews", jsonCodec(reviewSchema), { status: (r) => r.status }, cachedRows);
   }
   /** Open reviews, read once when the graph is built to index them by identifier. */
   open(): ReviewItem[] {
@@ -164,13 +170,12 @@ export class SqlGraphCollections implements GraphCollections {
   readonly tombstones: SqlKeySet;
   readonly suggested: SqlKeySet;
 
-  constructor(sql: SqlExec) {
-    this.clusters = new SqlClusterTable(sql);
-    // A person has about six identifiers to one cluster and one set of features.
-    this.index = new SqlTable(sql, "graph_index", jsonCodec(indexEntrySchema), {}, 16_000);
-    this.merges = new SqlMergeTable(sql);
-    this.reviews = new SqlReviewTable(sql);
-    this.features = new SqlTable(sql, "graph_features", jsonCodec(featuresSchema));
+  constructor(sql: SqlExec, cachedRows: typeof CACHED_ROWS = CACHED_ROWS) {
+    this.clusters = new SqlClusterTable(sql, cachedRows.clusters);
+    this.index = new SqlTable(sql, "graph_index", jsonCodec(indexEntrySchema), {}, cachedRows.index);
+    this.merges = new SqlMergeTable(sql, cachedRows.merges);
+    this.reviews = new SqlReviewTable(sql, cachedRows.reviews);
+    this.features = new SqlTable(sql, "graph_features", jsonCodec(featuresSchema), {}, cachedRows.features);
     this.conflicts = new SqlConflictLog(sql);
     this.blocks = new SqlBlockIndex(sql);
     this.neverMerge = new SqlKeySet(sql, "graph_never_merge");

@@ -13,6 +13,7 @@ import { applyEvent } from "../../workers/identity/resolve";
 import { DEFAULT_IDENTITY_SETTINGS } from "../../workers/identity/settings";
 import { fromSnapshotParts, snapshotParts, toSnapshot } from "../../workers/identity/snapshot";
 import { splitIdentifiers, unmerge } from "../../workers/identity/unmerge";
+import { comparable, storedGraph } from "./graph-comparison";
 import { queuedEvents } from "./queued-events";
 
 const T0 = Date.UTC(2026, 10, 1);
@@ -35,30 +36,6 @@ function household(graph: IdentityGraph) {
   eraseClusters(graph, [graph.clusterOf("user_id:kid")!.id]);
   return graph;
 }
-
-/** The graph as JSON with events, every collection sorted, so it does not depend on how a store iterates. */
-function comparable(graph: IdentityGraph) {
-  const snapshot = toSnapshot(graph);
-  const byJson = <T>(items: T[]) => [...items].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
-  return {
-    ...snapshot,
-    clusters: byJson(snapshot.clusters),
-    index: byJson(snapshot.index),
-    merges: byJson(snapshot.merges),
-    reviews: byJson(snapshot.reviews),
-    neverMerge: byJson(snapshot.neverMerge),
-    tombstones: byJson(snapshot.tombstones),
-    features: byJson(snapshot.features),
-    suggested: byJson(snapshot.suggested),
-    eventCluster: byJson(snapshot.eventCluster ?? []),
-    links: byJson(snapshot.links ?? []),
-    blocks: snapshot.clusters.map((c) => [c.id, graph.blocks.keysOf(c.id).sort()]),
-    mergesOf: snapshot.clusters.map((c) => [c.id, graph.merges.involving(c.id).map((m) => m.id)]),
-  };
-}
-
-/** A graph over the object's tables, as the object builds one. */
-const storedGraph = (sql: SqlStorage, counter = 0) => new IdentityGraph(counter, new SqlEventLinks(sql), new SqlGraphCollections(sql));
 
 const event = queuedEvents("links");
 
