@@ -9,43 +9,11 @@
  *
  * Collecting garbage pauses the isolate briefly: throughput measured in the same run is not comparable.
  */
+import { connectToWorker, sleep } from "./workerd-inspector.mjs";
+
 const [port = 9230, every = 5] = process.argv.slice(2, 4).map(Number);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const mb = (bytes) => (bytes / 1_048_576).toFixed(1);
-
-async function workerTarget() {
-  for (let attempt = 0; attempt < 240; attempt++) {
-    try {
-      const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
-      const worker = targets.find((t) => /worker core:user:/.test(t.title ?? ""));
-      if (worker) return worker;
-    } catch {
-      // Not listening yet.
-    }
-    await sleep(500);
-  }
-  throw new Error(`no Worker isolate on the inspector at 127.0.0.1:${port}`);
-}
-
-const target = await workerTarget();
-const ws = new WebSocket(target.webSocketDebuggerUrl);
-let id = 0;
-const pending = new Map();
-ws.onmessage = (message) => {
-  const data = JSON.parse(message.data);
-  pending.get(data.id)?.(data);
-  pending.delete(data.id);
-};
-const closed = new Promise((resolve) => (ws.onclose = resolve));
-await new Promise((resolve) => (ws.onopen = resolve));
-const send = (method, params = {}) =>
-  Promise.race([
-    new Promise((resolve) => {
-      pending.set(++id, resolve);
-      ws.send(JSON.stringify({ id, method, params }));
-    }),
-    closed.then(() => null),
-  ]);
+const { title, send, closed, isOpen } = await connectToWorker(port);
 
 const started = Date.now();
 let peak = 0;
@@ -58,7 +26,7 @@ for (;;) {
   peak = Math.max(peak, last);
   console.log(`${Math.round((Date.now() - started) / 1000)} s  ${mb(last)} MB in use after GC (peak ${mb(peak)} MB)`);
   await Promise.race([sleep(every * 1000), closed]);
-  if (ws.readyState !== WebSocket.OPEN) break;
+  if (!isOpen()) break;
 }
-console.log(`peak ${mb(peak)} MB, last ${mb(last)} MB in use after GC, ${target.title}`);
+console.log(`peak ${mb(peak)} MB, last ${mb(last)} MB in use after GC, ${title}`);
 process.exit(0);
