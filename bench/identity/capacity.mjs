@@ -5,7 +5,7 @@
  * object does: durable-objects/graph-store.ts), both here over node:sqlite
  * with a database file, as the object's storage is a file rather than heap.
  *
- *   node bench/identity/capacity.mjs [people,people,...] [seed]
+ *   node bench/identity/capacity.mjs [people,people,...] [seed] [cache scale]
  *
  * Each population is the identity benchmark's (bench/identity/population.mjs),
  * resolved by the real modules as the object runs them (resolver.mjs), in
@@ -25,7 +25,7 @@ import { loadResolver, runResolver } from "./resolver.mjs";
 
 const STORE_ENTRY = `
 export { SqlEventLinks } from "./durable-objects/sql-event-links.ts";
-export { SqlGraphCollections } from "./durable-objects/sql-graph-collections.ts";
+export { CACHED_ROWS, SqlGraphCollections } from "./durable-objects/sql-graph-collections.ts";
 export { snapshotParts, fromSnapshotParts } from "./workers/identity/snapshot.ts";
 `;
 const OPERATION_EVENTS = 100;
@@ -56,7 +56,8 @@ const gc = () => {
 };
 const mb = (bytes) => bytes / 1_048_576;
 
-async function measure(resolver, stores, events, kind) {
+async function measure(resolver, stores, events, kind, cacheScale) {
+  const cached = Object.fromEntries(Object.entries(stores.CACHED_ROWS).map(([table, rows]) => [table, Math.round(rows * cacheScale)]));
   const dir = mkdtempSync(path.join(tmpdir(), "edge-cdp-capacity-"));
   const db = new DatabaseSync(path.join(dir, "graph.sqlite"));
   try {
@@ -66,7 +67,7 @@ async function measure(resolver, stores, events, kind) {
     const sql = sqlOver(db);
     const before = gc();
     const links = new stores.SqlEventLinks(sql);
-    const collections = kind === "tables" ? new stores.SqlGraphCollections(sql) : undefined;
+    const collections = kind === "tables" ? new stores.SqlGraphCollections(sql, cached) : undefined;
     const graph = new resolver.IdentityGraph(0, links, collections);
     db.exec("BEGIN");
     const commit = () => {
@@ -108,19 +109,20 @@ async function measure(resolver, stores, events, kind) {
   }
 }
 
-export async function benchCapacity({ sizes = [10_000, 30_000], seed = 42 } = {}) {
+/** `cacheScale` multiplies the object's row cache bounds (CACHED_ROWS), to see what a larger or smaller cache buys. */
+export async function benchCapacity({ sizes = [10_000, 30_000], seed = 42, cacheScale = 1 } = {}) {
   const resolver = await loadResolver();
   const stores = await importTypeScript(STORE_ENTRY, "capacity");
   const rows = [];
   for (const people of sizes) {
     const { events } = generatePopulation({ people, seed });
-    for (const kind of ["memory", "tables"]) rows.push({ people, events: events.length, ...(await measure(resolver, stores, events, kind)) });
+    for (const kind of ["memory", "tables"]) rows.push({ people, events: events.length, cacheScale, ...(await measure(resolver, stores, events, kind, cacheScale)) });
   }
   return rows;
 }
 
 export function printCapacity(rows) {
-  console.log(`\nidentity graph memory kept between operations (heap after GC) and waking, graph in memory vs in SQLite tables (operations of ${OPERATION_EVENTS} events)`);
+  console.log(`\nidentity graph memory kept between operations (heap after GC) and waking, graph in memory vs in SQLite tables (operations of ${OPERATION_EVENTS} events, row cache x${rows[0]?.cacheScale ?? 1})`);
   console.log("people  events   graph    identifiers  reviews  heap MB  B/identifier  snapshot ms  wake ms  events/s  SQLite MB (B/event)");
   for (const r of rows) {
     console.log(
@@ -144,5 +146,6 @@ export function printCapacity(rows) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const sizes = process.argv[2] ? process.argv[2].split(",").map(Number) : undefined;
   const seed = process.argv[3] ? Number(process.argv[3]) : undefined;
-  printCapacity(await benchCapacity({ sizes, seed }));
+  const cacheScale = process.argv[4] ? Number(process.argv[4]) : undefined;
+  printCapacity(await benchCapacity({ sizes, seed, cacheScale }));
 }
