@@ -8,6 +8,7 @@ import { DEFAULT_IDENTITY_SETTINGS, type IdentitySettings, identitySettingsSchem
 import { fromSnapshot, fromSnapshotParts } from "../workers/identity/snapshot";
 import { approveReview, rejectReview, splitIdentifiers, unmerge } from "../workers/identity/unmerge";
 import type { SqlExec } from "./sql-event-links";
+import { tableExists } from "./sql-table";
 
 /**
  * Reads a graph stored the way the object stored it before its collections
@@ -35,8 +36,6 @@ const operationSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("settings"), settings: z.unknown() }),
   z.object({ kind: z.literal("erase"), profileIds: z.array(z.string()) }),
 ]);
-
-const tableExists = (sql: SqlExec, name: string) => sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?", name).one().n > 0;
 
 export function readLegacyGraph(sql: SqlExec, events: EventLinks): { graph: IdentityGraph; settings: IdentitySettings } | null {
   if (!tableExists(sql, "snapshot") && !tableExists(sql, "operations")) return null;

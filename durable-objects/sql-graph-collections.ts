@@ -3,7 +3,7 @@ import { type BlockIndex, type ClusterTable, type ConflictLog, clustersOfMerge, 
 import type { ProfileFeatures } from "../workers/identity/probabilistic";
 import { clusterRowSchema, conflictSchema, featuresSchema, indexEntrySchema, mergeSchema, reviewSchema } from "../workers/identity/snapshot";
 import type { SqlExec } from "./sql-event-links";
-import { type Codec, jsonCodec, SqlTable } from "./sql-table";
+import { type Codec, jsonCodec, SqlTable, tableExists } from "./sql-table";
 
 /**
  * The identity graph's collections as tables in the object's SQLite: the
@@ -48,7 +48,7 @@ export class SqlClusterTable extends SqlTable<Cluster> implements ClusterTable {
 export class SqlMergeTable extends SqlTable<MergeRecord> implements MergeTable {
   constructor(sql: SqlExec, cachedRows = CACHED_ROWS.merges) {
     super(sql, "graph_merges", jsonCodec(mergeSchema), {}, cachedRows);
-    const existed = sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE name = 'graph_merge_clusters'").one().n > 0;
+    const existed = tableExists(sql, "graph_merge_clusters");
     sql.exec("CREATE TABLE IF NOT EXISTS graph_merge_clusters (cluster_id TEXT NOT NULL, merge_id TEXT NOT NULL, PRIMARY KEY (cluster_id, merge_id)) WITHOUT ROWID");
     // Merges stored before the side table existed are indexed once.
     if (!existed) for (const [key, merge] of this) this.written(key, merge);

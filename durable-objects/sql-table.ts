@@ -2,6 +2,9 @@ import { ZodError, type ZodType } from "zod";
 import type { GraphTable } from "../workers/identity/graph-collections";
 import type { SqlExec } from "./sql-event-links";
 
+/** Whether the object's storage has this table yet. */
+export const tableExists = (sql: SqlExec, name: string) => sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?", name).one().n > 0;
+
 export interface Codec<V> {
   encode(value: V): string;
   decode(json: string): V;
@@ -38,6 +41,7 @@ export class SqlTable<V> implements GraphTable<V> {
   /** Keys this operation read or wrote: the only ones `writeBack` looks at, and never evicted before it. */
   private readonly touched = new Set<string>();
   private readonly removed = new Set<string>();
+  private readonly upsert: string;
 
   constructor(
     protected readonly sql: SqlExec,
@@ -47,8 +51,9 @@ export class SqlTable<V> implements GraphTable<V> {
     private readonly columns: Record<string, (value: V) => SqlStorageValue> = {},
     private readonly cachedRows = 4_000,
   ) {
-    const extra = Object.keys(columns).map((name) => `, ${name}`).join("");
-    sql.exec(`CREATE TABLE IF NOT EXISTS ${table} (key TEXT PRIMARY KEY, value TEXT NOT NULL${extra})`);
+    const names = Object.keys(columns);
+    sql.exec(`CREATE TABLE IF NOT EXISTS ${table} (key TEXT PRIMARY KEY, value TEXT NOT NULL${names.map((n) => `, ${n}`).join("")})`);
+    this.upsert = `INSERT INTO ${table} (key, value${names.map((n) => `, ${n}`).join("")}) VALUES (?, ?${names.map(() => ", ?").join("")}) ON CONFLICT (key) DO UPDATE SET value = excluded.value${names.map((n) => `, ${n} = excluded.${n}`).join("")}`;
   }
 
   get(key: string): V | undefined {
@@ -100,13 +105,12 @@ export class SqlTable<V> implements GraphTable<V> {
   /** Writes every value the operation changed or added, and its deletions. */
   writeBack() {
     const names = Object.keys(this.columns);
-    const upsert = `INSERT INTO ${this.table} (key, value${names.map((n) => `, ${n}`).join("")}) VALUES (?, ?${names.map(() => ", ?").join("")}) ON CONFLICT (key) DO UPDATE SET value = excluded.value${names.map((n) => `, ${n} = excluded.${n}`).join("")}`;
     for (const key of this.touched) {
       const entry = this.cache.get(key);
       if (!entry) continue;
       const json = this.codec.encode(entry.value);
       if (json === entry.json) continue;
-      this.sql.exec(upsert, key, json, ...names.map((n) => this.columns[n]!(entry.value)));
+      this.sql.exec(this.upsert, key, json, ...names.map((n) => this.columns[n]!(entry.value)));
       entry.json = json;
       this.written(key, entry.value);
     }
