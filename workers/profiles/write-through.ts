@@ -77,14 +77,29 @@ export interface WriteSet {
   erase: string[];
 }
 
-/** Events travel in chunks of about this many characters of JSON per statement. */
-const EVENT_CHUNK_CHARS = 256_000;
+/**
+ * Rows travel as JSON in chunks of about this many characters per statement:
+ * far below D1's largest string, and few statements per batch, since each
+ * statement of a batch costs a round of parsing and a result of its own.
+ */
+const CHUNK_CHARS = 256_000;
 
 type Db = Pick<D1Database, "prepare">;
 
+/** Items as one JSON array parameter per chunk, each item serialised once. */
+function jsonChunks<T>(items: Iterable<T>, toJson: (item: T) => unknown = (item) => item): string[] {
+  const parts = [...items].map((item) => JSON.stringify(toJson(item)));
+  return chunkBySize(parts, (part) => part.length + 1, CHUNK_CHARS).map((chunk) => `[${chunk.join(",")}]`);
+}
+
+/**
+ * A handful of set-based statements however many rows: a profile, its
+ * identifiers and its links are rows of a JSON parameter, not statements of
+ * their own, which keeps a write-through round far below D1's queries per invocation.
+ */
 export function writeStatements(db: Db, workspaceId: string, version: number, set: WriteSet): D1PreparedStatement[] {
   const statements: D1PreparedStatement[] = [];
-  for (const chunk of chunkBySize(set.events, (event) => event.payload.length + 200, EVENT_CHUNK_CHARS)) {
+  for (const chunk of jsonChunks(set.events)) {
     statements.push(
       db
         .prepare(
@@ -93,26 +108,15 @@ export function writeStatements(db: Db, workspaceId: string, version: number, se
            FROM json_each(?2) AS j WHERE true
            ON CONFLICT (workspace_id, message_id) DO UPDATE SET profile_id = excluded.profile_id`,
         )
-        .bind(workspaceId, JSON.stringify(chunk)),
+        .bind(workspaceId, chunk),
     );
   }
   for (const { from, to } of set.reassign) {
     statements.push(db.prepare("UPDATE profile_events SET profile_id = ?3 WHERE workspace_id = ?1 AND profile_id = ?2").bind(workspaceId, from, to));
   }
-  for (const profile of set.profiles) statements.push(...profileStatements(db, workspaceId, version, profile));
-  for (const account of set.accounts) {
-    statements.push(
-      db
-        .prepare(
-          `INSERT INTO accounts (workspace_id, group_id, traits, trait_meta, created_at, updated_at, last_source_id, last_message_id, version)
-           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-           ON CONFLICT (workspace_id, group_id) DO UPDATE SET traits = excluded.traits, trait_meta = excluded.trait_meta, created_at = excluded.created_at,
-             updated_at = excluded.updated_at, last_source_id = excluded.last_source_id, last_message_id = excluded.last_message_id, version = excluded.version
-           WHERE excluded.version > accounts.version`,
-        )
-        .bind(workspaceId, account.groupId, JSON.stringify(account.traits), JSON.stringify(account.traitMeta), account.createdAt, account.updatedAt, account.lastSourceId, account.lastMessageId, version),
-    );
-  }
+  for (const chunk of jsonChunks(set.profiles, profileParameters)) statements.push(profileStatement(db, workspaceId, version, chunk));
+  statements.push(...membershipStatements(db, workspaceId, set.profiles));
+  for (const chunk of jsonChunks(set.accounts, accountParameters)) statements.push(accountStatement(db, workspaceId, version, chunk));
   // Last, so that nothing earlier in the batch can leave a row of an erased profile behind.
   if (set.erase.length) statements.push(...eraseStatements(db, workspaceId, set.erase));
   return statements;
@@ -133,74 +137,120 @@ export function eraseStatements(db: Db, workspaceId: string, profileIds: string[
   ];
 }
 
-function profileStatements(db: Db, workspaceId: string, version: number, p: ProfileRow): D1PreparedStatement[] {
-  const row = db
-      .prepare(
-        `INSERT INTO profiles (workspace_id, profile_id, canonical_id, user_id, email, phone, first_name, last_name, traits, trait_meta,
-           created_at, first_seen_at, last_seen_at, updated_at, last_source_id, last_message_id, version, segments, computed_traits, consent)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
-         ON CONFLICT (workspace_id, profile_id) DO UPDATE SET canonical_id = excluded.canonical_id, user_id = excluded.user_id, email = excluded.email,
-           phone = excluded.phone, first_name = excluded.first_name, last_name = excluded.last_name, traits = excluded.traits, trait_meta = excluded.trait_meta,
-           created_at = excluded.created_at, first_seen_at = excluded.first_seen_at, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at,
-           last_source_id = excluded.last_source_id, last_message_id = excluded.last_message_id, version = excluded.version,
-           segments = excluded.segments, computed_traits = excluded.computed_traits, consent = excluded.consent
-         WHERE excluded.version > profiles.version`,
-      )
-      .bind(
-        workspaceId,
-        p.profileId,
-        p.canonicalId,
-        p.userId,
-        p.email,
-        p.phone,
-        p.firstName,
-        p.lastName,
-        JSON.stringify(p.traits),
-        JSON.stringify(p.traitMeta),
-        p.createdAt,
-        p.firstSeenAt,
-        p.lastSeenAt,
-        p.updatedAt,
-        p.lastSourceId,
-        p.lastMessageId,
-        version,
-        JSON.stringify(p.segments),
-        JSON.stringify(p.computedTraits),
-        JSON.stringify(p.consent ?? {}),
-      );
-  return [row, ...(p.identifiers ? identifierStatements(db, workspaceId, p.profileId, p.identifiers) : []), ...(p.links ? linkStatements(db, workspaceId, p.profileId, p.links) : [])];
+/** A profile row's values, its JSON columns already serialised so that `->>` reads them back as the same text. */
+function profileParameters(p: ProfileRow) {
+  return {
+    ...p,
+    traits: JSON.stringify(p.traits),
+    traitMeta: JSON.stringify(p.traitMeta),
+    segments: JSON.stringify(p.segments),
+    computedTraits: JSON.stringify(p.computedTraits),
+    consent: JSON.stringify(p.consent ?? {}),
+    identifiers: undefined,
+    links: undefined,
+  };
 }
 
-function identifierStatements(db: Db, workspaceId: string, profileId: string, rows: IdentifierRow[]): D1PreparedStatement[] {
-  const identifiers = JSON.stringify(rows);
-  return [
-    db
-      .prepare(
-        `DELETE FROM profile_identifiers WHERE workspace_id = ?1 AND profile_id = ?2
-         AND type || ':' || value NOT IN (SELECT (j.value ->> '$.type') || ':' || (j.value ->> '$.value') FROM json_each(?3) AS j)`,
-      )
-      .bind(workspaceId, profileId, identifiers),
-    db
-      .prepare(
-        `INSERT INTO profile_identifiers (workspace_id, type, value, profile_id, source_id, first_seen_at, last_seen_at)
-         SELECT ?1, j.value ->> '$.type', j.value ->> '$.value', ?2, j.value ->> '$.sourceId', j.value ->> '$.firstSeen', j.value ->> '$.lastSeen'
-         FROM json_each(?3) AS j WHERE true
-         ON CONFLICT (workspace_id, type, value) DO UPDATE SET profile_id = excluded.profile_id, source_id = coalesce(profile_identifiers.source_id, excluded.source_id),
-           first_seen_at = excluded.first_seen_at, last_seen_at = excluded.last_seen_at`,
-      )
-      .bind(workspaceId, profileId, identifiers),
-  ];
+const PROFILE_COLUMNS = [
+  ["canonical_id", "canonicalId"],
+  ["user_id", "userId"],
+  ["email", "email"],
+  ["phone", "phone"],
+  ["first_name", "firstName"],
+  ["last_name", "lastName"],
+  ["traits", "traits"],
+  ["trait_meta", "traitMeta"],
+  ["created_at", "createdAt"],
+  ["first_seen_at", "firstSeenAt"],
+  ["last_seen_at", "lastSeenAt"],
+  ["updated_at", "updatedAt"],
+  ["last_source_id", "lastSourceId"],
+  ["last_message_id", "lastMessageId"],
+  ["segments", "segments"],
+  ["computed_traits", "computedTraits"],
+  ["consent", "consent"],
+] as const;
+
+const PROFILE_UPSERT = `INSERT INTO profiles (workspace_id, profile_id, version, ${PROFILE_COLUMNS.map(([column]) => column).join(", ")})
+  SELECT ?1, j.value ->> '$.profileId', ?2, ${PROFILE_COLUMNS.map(([, field]) => `j.value ->> '$.${field}'`).join(", ")}
+  FROM json_each(?3) AS j WHERE true
+  ON CONFLICT (workspace_id, profile_id) DO UPDATE SET version = excluded.version, ${PROFILE_COLUMNS.map(([column]) => `${column} = excluded.${column}`).join(", ")}
+  WHERE excluded.version > profiles.version`;
+
+function profileStatement(db: Db, workspaceId: string, version: number, chunk: string): D1PreparedStatement {
+  return db.prepare(PROFILE_UPSERT).bind(workspaceId, version, chunk);
 }
 
-function linkStatements(db: Db, workspaceId: string, profileId: string, links: NonNullable<ProfileRow["links"]>): D1PreparedStatement[] {
-  return [
-    db.prepare("DELETE FROM account_links WHERE workspace_id = ?1 AND profile_id = ?2").bind(workspaceId, profileId),
-    db
-      .prepare(
-        `INSERT INTO account_links (workspace_id, profile_id, group_id, source_id, linked_at)
-         SELECT ?1, ?2, j.value ->> '$.groupId', j.value ->> '$.sourceId', j.value ->> '$.at' FROM json_each(?3) AS j WHERE true
-         ON CONFLICT DO NOTHING`,
-      )
-      .bind(workspaceId, profileId, JSON.stringify(links)),
-  ];
+function accountParameters(a: AccountRow) {
+  return { ...a, traits: JSON.stringify(a.traits), traitMeta: JSON.stringify(a.traitMeta) };
+}
+
+function accountStatement(db: Db, workspaceId: string, version: number, chunk: string): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO accounts (workspace_id, group_id, traits, trait_meta, created_at, updated_at, last_source_id, last_message_id, version)
+       SELECT ?1, j.value ->> '$.groupId', j.value ->> '$.traits', j.value ->> '$.traitMeta', j.value ->> '$.createdAt', j.value ->> '$.updatedAt',
+         j.value ->> '$.lastSourceId', j.value ->> '$.lastMessageId', ?2
+       FROM json_each(?3) AS j WHERE true
+       ON CONFLICT (workspace_id, group_id) DO UPDATE SET traits = excluded.traits, trait_meta = excluded.trait_meta, created_at = excluded.created_at,
+         updated_at = excluded.updated_at, last_source_id = excluded.last_source_id, last_message_id = excluded.last_message_id, version = excluded.version
+       WHERE excluded.version > accounts.version`,
+    )
+    .bind(workspaceId, version, chunk);
+}
+
+/**
+ * Identifiers and account links of the profiles whose membership was read
+ * (`null` lists are unchanged): each profile's rows not in its list go, then
+ * its list is upserted. Rows are in the order of the profiles, so an
+ * identifier two profiles list ends with the later one, as it would written one profile at a time.
+ */
+function membershipStatements(db: Db, workspaceId: string, profiles: ProfileRow[]): D1PreparedStatement[] {
+  const statements: D1PreparedStatement[] = [];
+  for (const { ids, rows } of membershipChunks(profiles, (p) => p.identifiers)) {
+    statements.push(
+      db
+        .prepare(
+          `DELETE FROM profile_identifiers WHERE workspace_id = ?1 AND profile_id IN (SELECT value FROM json_each(?2))
+           AND profile_id || char(0) || type || ':' || value NOT IN
+             (SELECT (j.value ->> '$.profileId') || char(0) || (j.value ->> '$.type') || ':' || (j.value ->> '$.value') FROM json_each(?3) AS j)`,
+        )
+        .bind(workspaceId, ids, rows),
+      db
+        .prepare(
+          `INSERT INTO profile_identifiers (workspace_id, type, value, profile_id, source_id, first_seen_at, last_seen_at)
+           SELECT ?1, j.value ->> '$.type', j.value ->> '$.value', j.value ->> '$.profileId', j.value ->> '$.sourceId', j.value ->> '$.firstSeen', j.value ->> '$.lastSeen'
+           FROM json_each(?2) AS j WHERE true
+           ON CONFLICT (workspace_id, type, value) DO UPDATE SET profile_id = excluded.profile_id, source_id = coalesce(profile_identifiers.source_id, excluded.source_id),
+             first_seen_at = excluded.first_seen_at, last_seen_at = excluded.last_seen_at`,
+        )
+        .bind(workspaceId, rows),
+    );
+  }
+  for (const { ids, rows } of membershipChunks(profiles, (p) => p.links)) {
+    statements.push(
+      db.prepare("DELETE FROM account_links WHERE workspace_id = ?1 AND profile_id IN (SELECT value FROM json_each(?2))").bind(workspaceId, ids),
+      db
+        .prepare(
+          `INSERT INTO account_links (workspace_id, profile_id, group_id, source_id, linked_at)
+           SELECT ?1, j.value ->> '$.profileId', j.value ->> '$.groupId', j.value ->> '$.sourceId', j.value ->> '$.at' FROM json_each(?2) AS j WHERE true
+           ON CONFLICT DO NOTHING`,
+        )
+        .bind(workspaceId, rows),
+    );
+  }
+  return statements;
+}
+
+/** The profiles that carry a list (identifiers or links), in chunks: their ids, and every row of theirs tagged with its profile. */
+function membershipChunks(profiles: ProfileRow[], listOf: (p: ProfileRow) => object[] | null): { ids: string; rows: string }[] {
+  const carrying = profiles.flatMap((p) => {
+    const list = listOf(p);
+    return list ? [{ id: p.profileId, rows: list.map((row) => JSON.stringify({ profileId: p.profileId, ...row })) }] : [];
+  });
+  const size = (p: { id: string; rows: string[] }) => p.id.length + 3 + p.rows.reduce((n, row) => n + row.length + 1, 0);
+  return chunkBySize(carrying, size, CHUNK_CHARS).map((chunk) => ({
+    ids: JSON.stringify(chunk.map((p) => p.id)),
+    rows: `[${chunk.flatMap((p) => p.rows).join(",")}]`,
+  }));
 }
