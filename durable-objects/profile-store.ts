@@ -160,7 +160,17 @@ export class ProfileStore {
   }
 
   identifierSource(key: string): string | null {
-    return this.sql.exec<{ source_id: string | null }>("SELECT source_id FROM identifier_sources WHERE key = ?", key).toArray()[0]?.source_id ?? null;
+    return this.identifierSources([key]).get(key) ?? null;
+  }
+
+  /** The source that first sent each identifier (`type:value`), in one query however many. */
+  identifierSources(keys: string[]): Map<string, string | null> {
+    if (!keys.length) return new Map();
+    const rows = this.sql.exec<{ key: string; source_id: string | null }>(
+      "SELECT s.key, s.source_id FROM json_each(?) AS j JOIN identifier_sources AS s ON s.key = j.value",
+      JSON.stringify(keys),
+    );
+    return new Map([...rows].map((row) => [row.key, row.source_id]));
   }
 
   /** The profile's latest event, for its metadata. */
@@ -249,13 +259,15 @@ export class ProfileStore {
     return this.sql.exec<OutboxEntry>("SELECT kind, id, seq FROM outbox ORDER BY seq LIMIT ?", limit).toArray();
   }
 
-  /** Clears what was written, unless it changed again meanwhile (then its seq moved on and it stays). */
+  /**
+   * Clears what was written, unless it changed again meanwhile. `pending` reads
+   * the lowest seqs and a change always takes a seq above every other, so the
+   * entries read are exactly those at or below the highest seq read, and one
+   * changed again since has moved above it and stays.
+   */
   written(entries: OutboxEntry[]) {
-    this.sql.exec(
-      `DELETE FROM outbox WHERE rowid IN (SELECT o.rowid FROM json_each(?) AS j JOIN outbox AS o
-         ON o.kind = j.value ->> '$.kind' AND o.id = j.value ->> '$.id' AND o.seq = j.value ->> '$.seq')`,
-      JSON.stringify(entries),
-    );
+    if (!entries.length) return;
+    this.sql.exec("DELETE FROM outbox WHERE seq <= ?", Math.max(...entries.map((e) => e.seq)));
   }
 
   /** Records a segment or computed-trait change for the activation queue; its seq makes its messageIds unique. */

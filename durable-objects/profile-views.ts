@@ -1,4 +1,4 @@
-import type { IdentityGraph } from "../workers/identity/graph";
+import type { ClusterIdentifier, IdentityGraph } from "../workers/identity/graph";
 import { EVENT_RETENTION_DAYS } from "../workers/profiles/event-record";
 import { coreAttributes, traitMeta, traitValues } from "../workers/profiles/traits";
 import type { AccountRow, ProfileRow, WriteSet } from "../workers/profiles/write-through";
@@ -12,7 +12,15 @@ const DAY_MS = 86_400_000;
  * what a strongly consistent read returns, so both paths show the same thing.
  * An absorbed id yields a row pointing at the profile it resolves to.
  */
-export function profileRow(graph: IdentityGraph, store: ProfileStore, audiences: AudienceEngine, profileId: string, now: number, withMembership = true): ProfileRow | null {
+export function profileRow(
+  graph: IdentityGraph,
+  store: ProfileStore,
+  audiences: AudienceEngine,
+  profileId: string,
+  now: number,
+  withMembership = true,
+  sources?: Map<string, string | null>,
+): ProfileRow | null {
   const cluster = graph.clusters.get(profileId);
   if (!cluster) return null;
   const live = graph.resolve(profileId);
@@ -58,11 +66,16 @@ export function profileRow(graph: IdentityGraph, store: ProfileStore, audiences:
     lastSourceId: last?.source_id ?? null,
     lastMessageId: last?.message_id ?? null,
     // Identifiers and links are only read (and written to D1) when they may have changed.
-    identifiers: withMembership ? held.map((i) => ({ type: i.type, value: i.value, sourceId: store.identifierSource(`${i.type}:${i.value}`), firstSeen: i.firstSeen, lastSeen: i.lastSeen })) : null,
+    identifiers: withMembership ? identifierRows(store, cluster.identifiers, sources) : null,
     links: withMembership ? store.accounts.links(profileId) : null,
     ...audiences.valuesOf(profileId),
     consent: store.consent.of(profileId),
   };
+}
+
+function identifierRows(store: ProfileStore, held: Map<string, ClusterIdentifier>, sources?: Map<string, string | null>) {
+  const sourceOf = sources ?? store.identifierSources([...held.keys()]);
+  return [...held].map(([key, i]) => ({ type: i.type, value: i.value, sourceId: sourceOf.get(key) ?? null, firstSeen: i.firstSeen, lastSeen: i.lastSeen }));
 }
 
 export function accountRow(store: ProfileStore, groupId: string): AccountRow | null {
@@ -96,8 +109,11 @@ export function buildWriteSet(graph: IdentityGraph, store: ProfileStore, audienc
   const oldest = now - EVENT_RETENTION_DAYS * DAY_MS;
   const membership = new Set(entries.filter((e) => e.kind === "membership").map((e) => e.id));
   const profiles = new Set(entries.filter((e) => e.kind === "profile" || e.kind === "membership" || e.kind === "audiences").map((e) => e.id));
+  // The sources of every identifier written, in one query rather than one per identifier.
+  const keys = [...membership].flatMap((id) => (graph.clusters.has(id) ? [...graph.resolve(id).identifiers.keys()] : []));
+  const sources = store.identifierSources(keys);
   for (const id of profiles) {
-    const row = profileRow(graph, store, audiences, id, now, membership.has(id));
+    const row = profileRow(graph, store, audiences, id, now, membership.has(id), sources);
     if (row) set.profiles.push(row);
   }
   const eventIds: string[] = [];

@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
 import type { QueuedEvent } from "../../workers/intake/envelope";
+import { ProfileStore } from "../../durable-objects/profile-store";
 import { admin, track } from "../helpers";
 import { profileApi, unique } from "./helpers";
 
@@ -118,5 +119,24 @@ describe("event retention", () => {
     const events = (await (await profileApi(`users/profiles/user_id:${userId}/events`)).json()) as { data: { message_id: string }[] };
     expect(events.data.map((e) => e.message_id)).toEqual([`${userId}-recent`]);
     expect(await traitsOf(`user_id:${userId}`)).toEqual({ plan: "legacy" });
+  });
+});
+
+describe("the write-through outbox", () => {
+  it("keeps an entry that changed again while its write was in flight, and clears the rest", async () => {
+    const stub = env.IDENTITY.getByName(unique("outbox-ws"));
+    await runInDurableObject(stub, async (_instance: IdentityGraphShard, state) => {
+      const store = new ProfileStore(state.storage.sql);
+      store.markDirty("profile", "prof_a");
+      store.markDirty("profile", "prof_b");
+      store.markDirty("event", "msg_1");
+      await Promise.resolve(); // a new turn: marks of one turn are one write
+      const inFlight = store.pending(10);
+      expect(inFlight.map((e) => e.id).sort()).toEqual(["msg_1", "prof_a", "prof_b"]);
+      store.markDirty("profile", "prof_a");
+      store.written(inFlight);
+      expect(store.pending(10).map((e) => `${e.kind}:${e.id}`)).toEqual(["profile:prof_a"]);
+      expect(store.backlog()).toBe(1);
+    });
   });
 });
