@@ -6,7 +6,9 @@
  * Identity (bench/identity/): resolution quality and speed on the synthetic
  * population (BENCH_IDENTITY_PEOPLE, default 10,000), then the same population
  * end to end through the API (BENCH_IDENTITY_E2E_PEOPLE, default 10,000;
- * BENCH_IDENTITY_E2E=0 skips it), and the graph's memory per population
+ * BENCH_IDENTITY_E2E=0 skips it) with its clustering read back through the
+ * admin API and scored, the identity object on its own with the same
+ * population (skipped with it), and the graph's memory per population
  * (BENCH_IDENTITY_CAPACITY, people per run, "10000,30000" by default).
  * BENCH_ONLY=identity runs only these and replaces the `identity` entry of an
  * existing latest.json, keeping the rest.
@@ -33,6 +35,7 @@ import { benchActivation, printActivation } from "./activation.mjs";
 import { benchCollection, TRACK_BODY } from "./collection.mjs";
 import { benchCapacity, printCapacity } from "./identity/capacity.mjs";
 import { benchIdentityEndToEnd, printIdentityEndToEnd } from "./identity/end-to-end.mjs";
+import { benchIdentityObjectAlone, printIdentityObjectAlone } from "./identity/object-alone.mjs";
 import { benchIdentity, printIdentity } from "./identity/run.mjs";
 import { benchPrivacy, printPrivacy } from "./privacy.mjs";
 import { benchProfiles, printProfiles } from "./profiles.mjs";
@@ -70,7 +73,9 @@ if (!only || only === "identity") {
   printCapacity(capacity);
   const endToEnd = process.env.BENCH_IDENTITY_E2E === "0" ? null : await benchIdentityEndToEnd();
   if (endToEnd) printIdentityEndToEnd(endToEnd);
-  results.identity = { machine, at, resolution, capacity, endToEnd };
+  const objectAlone = process.env.BENCH_IDENTITY_E2E === "0" ? null : await benchIdentityObjectAlone({ people: endToEnd?.people });
+  if (objectAlone) printIdentityObjectAlone(objectAlone);
+  results.identity = { machine, at, resolution, capacity, endToEnd, objectAlone };
 }
 
 if (!only || only === "segments") {

@@ -117,15 +117,14 @@ export class IdentityGraphShard extends DurableObject<Env> {
     return cluster ? this.profileView(cluster.id) : null;
   }
 
-  /** Live profiles in creation order, for listings and exports. */
-  listProfiles(offset = 0, limit = 100) {
+  /** Live profiles in creation order (ids count up), after `after`, with their identifiers: the admin listing. */
+  listProfiles(after: string | null = null, limit = 100) {
     const graph = this.load();
+    const ids = graph.clusters.liveIds(after, limit + 1);
     return {
       total: graph.clusters.liveCount(),
-      profiles: graph.clusters
-        .liveIds(null, offset + limit)
-        .slice(offset)
-        .map((id) => ({ profileId: id, identifiers: [...graph.clusters.get(id)!.identifiers.keys()] })),
+      profiles: ids.slice(0, limit).map((id) => ({ profileId: id, identifiers: [...graph.clusters.get(id)!.identifiers.values()] })),
+      next: ids.length > limit ? ids[limit - 1]! : null,
     };
   }
 

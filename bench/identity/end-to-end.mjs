@@ -28,6 +28,8 @@
  */
 import { fileURLToPath } from "node:url";
 import { startLocalServer } from "../../scripts/local-server.mjs";
+import { clusteringThroughApi } from "./api-clustering.mjs";
+import { evaluate } from "./metrics.mjs";
 import { generatePopulation } from "./population.mjs";
 
 export const E2E_DEFAULT_PEOPLE = 10_000;
@@ -142,6 +144,9 @@ export async function benchIdentityEndToEnd({
       }
       await new Promise((r) => setTimeout(r, POLL_MS));
     }
+    // Scored after the clock stopped: the clustering the graph ended with, read back through the admin API.
+    const clustering = resolvedSeconds !== null ? await clusteringThroughApi(server.url, server.adminToken) : null;
+    const quality = clustering ? scoreOf(evaluate(pop.truth, clustering.predicted), clustering.profiles) : null;
     const perSecond = (s) => (s === null ? null : Math.round(events.length / s));
     return {
       people,
@@ -162,11 +167,26 @@ export async function benchIdentityEndToEnd({
       archivedEventsPerSecond: perSecond(archivedSeconds),
       resolvedEventsPerSecond: perSecond(resolvedSeconds),
       timedOut: canLookup ? resolvedSeconds === null : archivedSeconds === null,
+      quality,
     };
   } finally {
     await server.dispose();
     process.stderr.write = write;
   }
+}
+
+const round = (x, digits = 4) => +x.toFixed(digits);
+
+function scoreOf(m, profiles) {
+  return {
+    profiles,
+    pairwise: { precision: round(m.pairwise.precision), recall: round(m.pairwise.recall), f1: round(m.pairwise.f1) },
+    bcubed: { precision: round(m.bcubed.precision), recall: round(m.bcubed.recall), f1: round(m.bcubed.f1) },
+    unassignedEvents: m.unassigned,
+    overMergedClusters: m.overMergedClusters,
+    largestCluster: m.largestCluster,
+    fragmentsPerPerson: round(m.fragmentsPerPerson, 3),
+  };
 }
 
 export function printIdentityEndToEnd(e) {
@@ -179,6 +199,13 @@ export function printIdentityEndToEnd(e) {
     console.log(`  sentinel resolved at ${e.sentinelSeconds ?? "n/a"} s; spot checks found ${e.spotChecks.found}/${e.spotChecks.looked}; failed consumer batches (retried): ${e.failedConsumerBatches}`);
   }
   else console.log("  resolved: not measured (GET /admin/v1/profiles does not exist in this build); the figure above stops at archived");
+  const q = e.quality;
+  if (q) {
+    console.log(`  clustering read back through the admin API (${fmt(q.profiles)} live profiles): pairwise precision ${q.pairwise.precision}, recall ${q.pairwise.recall}, F1 ${q.pairwise.f1}; ` +
+      `B-cubed precision ${q.bcubed.precision}, recall ${q.bcubed.recall}, F1 ${q.bcubed.f1}`);
+    console.log(`  over-merged profiles ${fmt(q.overMergedClusters)}, largest ${q.largestCluster.people} people / ${fmt(q.largestCluster.events)} events, ` +
+      `fragments per person ${q.fragmentsPerPerson}, events in no profile ${fmt(q.unassignedEvents)}`);
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

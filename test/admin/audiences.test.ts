@@ -393,7 +393,7 @@ describe("the jobs queue", () => {
     expect((await track("/v1/batch", { batch }, writeKey)).status).toBe(200);
     const graph = env.IDENTITY.getByName(workspaceId);
     const deadline = Date.now() + 20_000;
-    while ((await graph.listProfiles(0, 1)).total < count) {
+    while ((await graph.listProfiles(null, 1)).total < count) {
       if (Date.now() > deadline) throw new Error(`the ${count} people did not arrive`);
       await sleep(100);
     }

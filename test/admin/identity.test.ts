@@ -1,5 +1,7 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { admin, bearer, call, track } from "../helpers";
+import { queuedEvents } from "../identity/queued-events";
 
 /**
  * The identity admin API, through real HTTP: events are tracked with the write
@@ -302,10 +304,37 @@ describe("profile search", () => {
       expect(response.status, identifier).toBe(400);
       expect((await json<{ errors: { path: string }[] }>(response)).errors.map((e) => e.path)).toEqual(["identifier"]);
     }
-    const missing = await admin("/admin/v1/profiles?workspaceId=default");
-    expect(missing.status).toBe(400);
-    expect((await json<{ errors: { path: string }[] }>(missing)).errors.map((e) => e.path)).toEqual(["identifier"]);
+    const both = await admin("/admin/v1/profiles?workspaceId=default&identifier=user_id:x&trait=plan&prefix=p");
+    expect(both.status).toBe(400);
+    expect((await json<{ errors: { path: string }[] }>(both)).errors.map((e) => e.path)).toEqual(["identifier"]);
+    const noPrefix = await admin("/admin/v1/profiles?workspaceId=default&trait=plan");
+    expect((await json<{ errors: { path: string }[] }>(noPrefix)).errors.map((e) => e.path)).toEqual(["prefix"]);
     expect((await admin("/admin/v1/profiles/prof_missing/graph?workspaceId=default")).status).toBe(404);
+  });
+});
+
+describe("profile listing", () => {
+  it("lists live profiles in creation order with their identifiers, page by page, leaving absorbed ones out", async () => {
+    const workspaceId = await createWorkspace("list");
+    const event = queuedEvents(`list-${workspaceId}`);
+    const stub = env.IDENTITY.getByName(workspaceId);
+    const [anonymous, absorbed] = await stub.resolveEvents([event({ type: "page", anonymousId: "anon-1" }), event({ userId: "user-1" })]);
+    const [joined] = await stub.resolveEvents([event({ userId: "user-1", anonymousId: "anon-1" })]);
+    expect(joined!.mergeId).toBeDefined();
+    const others = await stub.resolveEvents(["user-2", "user-3", "user-4"].map((userId) => event({ userId })));
+
+    const page = async (cursor?: string) =>
+      json<{ data: { profileId: string; identifiers: { type: string; value: string; firstSeen: string | null }[] }[]; next: string | null }>(
+        await admin(`/admin/v1/profiles?workspaceId=${workspaceId}&limit=2${cursor ? `&cursor=${cursor}` : ""}`),
+      );
+    const first = await page();
+    const second = await page(first.next!);
+    const listed = [...first.data, ...second.data];
+    expect(listed.map((p) => p.profileId)).toEqual([anonymous!.profileId, ...others.map((o) => o.profileId)]);
+    expect(listed.map((p) => p.profileId)).not.toContain(absorbed!.profileId);
+    expect(second.next).toBeNull();
+    expect(listed[0]!.identifiers.map((i) => `${i.type}:${i.value}`).sort()).toEqual(["anonymous_id:anon-1", "user_id:user-1"]);
+    expect(listed[0]!.identifiers[0]!.firstSeen).toEqual(expect.any(String));
   });
 });
 

@@ -11,8 +11,8 @@ import { json, problemResponses, workspaceQuery } from "./schemas";
 const searchQuery = workspaceQuery.extend({
   trait: z.string().min(1).max(200).optional().openapi({ example: "last_name", description: "With `prefix`: find profiles whose trait starts with the prefix (read from D1, so eventually consistent)." }),
   prefix: z.string().min(1).max(200).optional().openapi({ example: "Smi", description: "Case-sensitive, except `email`." }),
-  limit: z.coerce.number().int().min(1).max(200).default(50).openapi({ description: "Profiles per page of a trait search (1 to 200, default 50)." }),
-  cursor: z.string().optional().openapi({ description: "The `next` of the previous page of a trait search." }),
+  limit: z.coerce.number().int().min(1).max(200).default(50).openapi({ description: "Profiles per page of a listing or a trait search (1 to 200, default 50)." }),
+  cursor: z.string().optional().openapi({ description: "The `next` of the previous page of a listing or a trait search." }),
   identifier: z.string().optional().openapi({
     example: "email:pat@acme-shop.com",
     description:
@@ -85,21 +85,26 @@ export function registerProfileRoutes(app: App) {
       method: "get",
       path: "/admin/v1/profiles",
       tags: ["Profiles"],
-      summary: "Find profiles by identifier or by trait prefix",
+      summary: "List profiles, or find them by identifier or by trait prefix",
       description:
+        "Without a search: every live profile with its identifiers, read from the identity graph, in creation order, paged with `limit` and `cursor`. " +
         "`identifier=type:value` returns the live profile holding it, read from the identity graph (a lookup by any identifier of a merged profile returns the merged profile). " +
         "`trait=name&prefix=…` returns live profiles whose trait starts with the prefix, in profile id order, paged with `limit` and `cursor`. No match is `{ \"data\": [] }`. " +
-        "Exactly one of the two searches per request; an identifier that cannot be parsed or normalised is a 400 naming `identifier`.",
+        "At most one of the two searches per request; an identifier that cannot be parsed or normalised is a 400 naming `identifier`.",
       request: { query: searchQuery },
       responses: { 200: json(z.object({ data: z.array(profileSummarySchema), next: z.string().nullable().optional() }), "The matching profiles"), ...problemResponses },
     }),
     async (c) => {
       const query = c.req.valid("query");
       const { workspaceId, graph } = await identityGraphFor(c, query.workspaceId);
-      if ((query.identifier === undefined) === (query.trait === undefined) || (query.trait === undefined) !== (query.prefix === undefined)) {
-        throw new ApiError("VALIDATION_FAILED", "search by `identifier`, or by `trait` and `prefix`: exactly one of the two", {
-          errors: [{ path: query.identifier === undefined ? "identifier" : "trait", message: "give identifier, or trait with prefix" }],
+      if ((query.identifier !== undefined && query.trait !== undefined) || (query.trait === undefined) !== (query.prefix === undefined)) {
+        throw new ApiError("VALIDATION_FAILED", "search by `identifier`, or by `trait` and `prefix`: at most one of the two", {
+          errors: [{ path: query.trait === undefined ? "prefix" : query.identifier === undefined ? "prefix" : "identifier", message: "give identifier, or trait with prefix, or neither to list" }],
         });
+      }
+      if (query.identifier === undefined && query.trait === undefined) {
+        const page = await graph.listProfiles(query.cursor ?? null, query.limit);
+        return c.json({ data: page.profiles.map((p) => ({ profileId: p.profileId, identifiers: p.identifiers.map(toIdentifier) })), next: page.next }, 200);
       }
       if (query.trait !== undefined) {
         const { hits, more } = await searchByTraitPrefix(c.env.DB, workspaceId, query.trait, query.prefix!, query.cursor, query.limit);
