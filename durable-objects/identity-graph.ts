@@ -260,7 +260,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
 
   /** Profile changes not yet in D1. */
   writeBacklog(): number {
-    return this.store.backlog();
+    return this.store.outbox.backlog();
   }
 
   override async alarm() {

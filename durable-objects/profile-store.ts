@@ -1,19 +1,13 @@
 import type { QueuedEvent } from "../workers/intake/envelope";
 import { consentStatementOf } from "../workers/profiles/consent";
-import type { AudienceChange } from "../workers/segments/activation";
 import type { PersonEvent } from "../workers/segments/values";
 import { type EventRecord, eventRecord } from "../workers/profiles/event-record";
 import { accountTraitsOf, applyWrites, eventTime, groupIdOf, type TraitState, type TraitWrite, toWrites, userTraitsOf } from "../workers/profiles/traits";
 import { AccountStore, LWW_UPSERT, traitRows } from "./account-store";
 import { ConsentStore } from "./consent-store";
+import { type OutboxKind, WriteOutbox } from "./write-outbox";
 
-/**
- * `membership`: the profile's identifiers or account links changed, not only its row;
- * `audiences`: its segment memberships or computed trait values changed;
- * `erase`: the profile was erased, and its rows in D1 go.
- */
-export type OutboxKind = "profile" | "membership" | "audiences" | "account" | "event" | "reassign" | "erase";
-export type OutboxEntry = { kind: OutboxKind; id: string; seq: number };
+export type { OutboxEntry, OutboxKind, PendingEventRow } from "./write-outbox";
 
 /** MessageIds per erase statement: 5,000 ids of ~40 characters is ~200 KB of JSON. */
 const ERASE_CHUNK = 5_000;
@@ -40,10 +34,9 @@ type EventRow = {
  * same synchronous turn as the graph change they follow, so the two commit together.
  */
 export class ProfileStore {
-  private seq: number;
-  private readonly markedThisTurn = new Set<string>();
   readonly consent: ConsentStore;
   readonly accounts: AccountStore;
+  readonly outbox: WriteOutbox;
 
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`CREATE TABLE IF NOT EXISTS profile_events (message_id TEXT PRIMARY KEY, profile_id TEXT, at INTEGER NOT NULL, type TEXT NOT NULL, name TEXT,
@@ -55,10 +48,7 @@ export class ProfileStore {
     sql.exec("CREATE INDEX IF NOT EXISTS profile_events_groups ON profile_events (profile_id, group_id) WHERE group_id IS NOT NULL");
     sql.exec("CREATE TABLE IF NOT EXISTS profile_traits (profile_id TEXT, key TEXT, value TEXT, at INTEGER, message_id TEXT, source_id TEXT, PRIMARY KEY (profile_id, key))");
     sql.exec("CREATE TABLE IF NOT EXISTS identifier_sources (key TEXT PRIMARY KEY, source_id TEXT)");
-    sql.exec("CREATE TABLE IF NOT EXISTS outbox (kind TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (kind, id))");
-    sql.exec("CREATE INDEX IF NOT EXISTS outbox_seq ON outbox (seq)");
-    sql.exec("CREATE TABLE IF NOT EXISTS emissions (seq INTEGER PRIMARY KEY AUTOINCREMENT, change TEXT NOT NULL)");
-    this.seq = sql.exec<{ seq: number }>("SELECT coalesce(max(seq), 0) AS seq FROM outbox").one().seq;
+    this.outbox = new WriteOutbox(sql);
   }
 
   /**
@@ -72,7 +62,7 @@ export class ProfileStore {
     const groupId = groupIdOf(event);
     const statement = consentStatementOf(event);
     const inserted = this.sql.exec(
-      `INSERT INTO profile_events (message_id, profile_id, at, type, name, source_id, traits, group_id, record, consent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      `INSERT INTO profile_events (message_id, profile_id, at, type, name, source_id, traits, group_id, record, consent, wseq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       event.messageId,
       profileId,
       at,
@@ -83,6 +73,8 @@ export class ProfileStore {
       groupId ?? null,
       JSON.stringify(record),
       statement ? JSON.stringify(statement.categoryPreferences) : null,
+      // Only an event with a profile is written to D1; a refused one needs no write.
+      profileId ? this.outbox.nextEventSeq() : null,
     ).rowsWritten;
     if (!inserted) return null;
     for (const key of newIdentifierKeys) this.sql.exec("INSERT INTO identifier_sources (key, source_id) VALUES (?, ?) ON CONFLICT DO NOTHING", key, sourceId);
@@ -92,7 +84,6 @@ export class ProfileStore {
     if (statement) this.consent.apply(profileId, statement);
     this.markDirty("profile", profileId);
     if (newIdentifierKeys.length || groupId) this.markDirty("membership", profileId);
-    this.markDirty("event", event.messageId);
     return record;
   }
 
@@ -137,8 +128,7 @@ export class ProfileStore {
     for (const row of rows) {
       const owner = ownerOf(row.message_id);
       if (owner === row.profile_id) continue;
-      this.sql.exec("UPDATE profile_events SET profile_id = ? WHERE message_id = ?", owner, row.message_id);
-      this.markDirty("event", row.message_id);
+      this.sql.exec("UPDATE profile_events SET profile_id = ?, wseq = ? WHERE message_id = ?", owner, owner ? this.outbox.nextEventSeq() : null, row.message_id);
       if (owner) touched.add(owner);
     }
     for (const id of touched) {
@@ -232,59 +222,23 @@ export class ProfileStore {
     for (let i = 0; i < events.length; i += ERASE_CHUNK) {
       const part = JSON.stringify(events.slice(i, i + ERASE_CHUNK));
       this.sql.exec("DELETE FROM profile_events WHERE message_id IN (SELECT value FROM json_each(?))", part);
-      this.sql.exec("DELETE FROM outbox WHERE kind = 'event' AND id IN (SELECT value FROM json_each(?))", part);
+      this.outbox.forgetEvents(part);
     }
     this.sql.exec("DELETE FROM profile_traits WHERE profile_id IN (SELECT value FROM json_each(?))", ids);
     this.consent.forget(profileIds);
     this.sql.exec("DELETE FROM identifier_sources WHERE key IN (SELECT value FROM json_each(?))", JSON.stringify(identifierKeys));
-    this.sql.exec("DELETE FROM emissions WHERE change ->> '$.profileId' IN (SELECT value FROM json_each(?))", ids);
-    this.sql.exec("DELETE FROM outbox WHERE kind IN ('profile', 'membership', 'audiences', 'reassign') AND id IN (SELECT value FROM json_each(?))", ids);
+    this.outbox.forgetProfiles(ids);
     for (const id of profileIds) this.markDirty("erase", id);
   }
 
-  /**
-   * Marks something for write-through. Marking twice in one synchronous turn
-   * is one write: the flusher only reads between turns, so the first mark's seq
-   * is already newer than anything it holds.
-   */
+  /** Marks something for write-through (see WriteOutbox.mark). */
   markDirty(kind: OutboxKind, id: string) {
-    const key = `${kind}\u0000${id}`;
-    if (this.markedThisTurn.has(key)) return;
-    if (this.markedThisTurn.size === 0) queueMicrotask(() => this.markedThisTurn.clear());
-    this.markedThisTurn.add(key);
-    this.sql.exec("INSERT INTO outbox (kind, id, seq) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET seq = excluded.seq", kind, id, ++this.seq);
+    this.outbox.mark(kind, id);
   }
 
-  pending(limit: number): OutboxEntry[] {
-    return this.sql.exec<OutboxEntry>("SELECT kind, id, seq FROM outbox ORDER BY seq LIMIT ?", limit).toArray();
-  }
-
-  /**
-   * Clears what was written, unless it changed again meanwhile. `pending` reads
-   * the lowest seqs and a change always takes a seq above every other, so the
-   * entries read are exactly those at or below the highest seq read, and one
-   * changed again since has moved above it and stays.
-   */
-  written(entries: OutboxEntry[]) {
-    if (!entries.length) return;
-    this.sql.exec("DELETE FROM outbox WHERE seq <= ?", Math.max(...entries.map((e) => e.seq)));
-  }
-
-  /** Records a segment or computed-trait change for the activation queue; its seq makes its messageIds unique. */
-  recordEmission(change: Omit<AudienceChange, "seq">) {
-    this.sql.exec("INSERT INTO emissions (change) VALUES (?)", JSON.stringify(change));
-    this.markDirty("audiences", change.profileId);
-  }
-
-  pendingEmissions(limit: number): AudienceChange[] {
-    return this.sql
-      .exec<{ seq: number; change: string }>("SELECT seq, change FROM emissions ORDER BY seq LIMIT ?", limit)
-      .toArray()
-      .map((row) => ({ ...(JSON.parse(row.change) as Omit<AudienceChange, "seq">), seq: row.seq }));
-  }
-
-  emitted(upToSeq: number) {
-    this.sql.exec("DELETE FROM emissions WHERE seq <= ?", upToSeq);
+  /** Records a segment or computed-trait change for the activation queue. */
+  recordEmission(change: Parameters<WriteOutbox["recordEmission"]>[0]) {
+    this.outbox.recordEmission(change);
   }
 
   /** A person's events as segment evaluation reads them, oldest first (those still holding their payload). */
@@ -293,15 +247,6 @@ export class ProfileStore {
       .exec<{ record: string }>("SELECT record FROM profile_events WHERE profile_id = ? AND record IS NOT NULL ORDER BY at, message_id", profileId)
       .toArray()
       .map((row) => personEventOf(JSON.parse(row.record) as EventRecord));
-  }
-
-  /** Whether anything waits to be written: an existence check, cheap on every event. */
-  hasBacklog(): boolean {
-    return this.sql.exec<{ any: number }>("SELECT EXISTS (SELECT 1 FROM outbox) OR EXISTS (SELECT 1 FROM emissions) AS any").one().any === 1;
-  }
-
-  backlog(): number {
-    return this.sql.exec<{ n: number }>("SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM emissions) AS n").one().n;
   }
 }
 

@@ -7,7 +7,7 @@ import type { AudienceEngine } from "./audience-engine";
 import type { ProfileStore } from "./profile-store";
 import { buildWriteSet } from "./profile-views";
 
-/** Outbox entries per D1 batch, and batches per alarm run before it yields and reschedules. */
+/** Outbox entries (and as many events) per D1 batch, and batches per alarm run before it yields and reschedules. */
 const FLUSH_ENTRIES = 1_000;
 const FLUSH_ROUNDS = 25;
 const DAY_MS = 86_400_000;
@@ -53,7 +53,7 @@ export class ProfileWriter {
 
   /** One alarm serves both: now when there is something to write, else the next instant a segment could flip. */
   schedule() {
-    const target = this.store.hasBacklog() ? Date.now() : this.deps.audiences.nextWakeup();
+    const target = this.store.outbox.hasBacklog() ? Date.now() : this.deps.audiences.nextWakeup();
     if (target === null || (this.scheduledAt !== null && this.scheduledAt <= target)) return;
     this.scheduledAt = target;
     void this.ctx.storage.setAlarm(target);
@@ -110,14 +110,16 @@ export class ProfileWriter {
   private async writeThrough(rounds: number): Promise<string | null> {
     let bookmark: string | null = null;
     for (let round = 0; round < rounds; round++) {
-      const entries = this.store.pending(FLUSH_ENTRIES);
-      if (!entries.length) break;
-      const set = buildWriteSet(this.deps.graph(), this.store, this.deps.audiences, entries, Date.now());
+      const entries = this.store.outbox.pending(FLUSH_ENTRIES);
+      const events = this.store.outbox.pendingEvents(FLUSH_ENTRIES);
+      if (!entries.length && !events.length) break;
+      const set = buildWriteSet(this.deps.graph(), this.store, this.deps.audiences, entries, events, Date.now());
       const session = this.deps.db.withSession("first-primary");
       const statements = writeStatements(session, this.workspaceId(), this.nextVersion(), set);
       if (statements.length) await session.batch(statements);
       bookmark = session.getBookmark() ?? bookmark;
-      this.store.written(entries);
+      this.store.outbox.written(entries);
+      this.store.outbox.eventsWritten(events);
     }
     await this.sendActivations();
     return bookmark;
@@ -131,11 +133,11 @@ export class ProfileWriter {
   private async sendActivations() {
     const graph = this.deps.graph();
     for (;;) {
-      const changes = this.store.pendingEmissions(SEND_BATCH);
+      const changes = this.store.outbox.pendingEmissions(SEND_BATCH);
       if (!changes.length) return;
       const envelopes = changes.map((change) => activationEnvelope(this.workspaceId(), change, recipientOf(graph, this.store, change.profileId)));
       await this.deps.activations.sendBatch(envelopes.map((body) => ({ body, contentType: "json" as const })));
-      this.store.emitted(changes.at(-1)!.seq);
+      this.store.outbox.emitted(changes.at(-1)!.seq);
     }
   }
 

@@ -8,6 +8,8 @@ import { admin, track } from "../helpers";
 import { profileApi, unique } from "./helpers";
 
 const at = (minute: number) => new Date(Date.UTC(2026, 10, 1, 12, minute)).toISOString();
+const event = (fields: Record<string, unknown>): QueuedEvent =>
+  ({ type: "identify", receivedAt: at(0), timestamp: at(5), context: {}, integrations: {}, ...fields }) as QueuedEvent;
 
 /** Tracks one message synchronously: resolved and written through to D1 before the response. */
 async function sync(path: string, body: Record<string, unknown>) {
@@ -70,8 +72,6 @@ describe("merges and unmerges in D1", () => {
 });
 
 describe("write-through", () => {
-  const event = (fields: Record<string, unknown>): QueuedEvent =>
-    ({ type: "identify", receivedAt: at(0), timestamp: at(5), context: {}, integrations: {}, ...fields }) as QueuedEvent;
 
   it("keeps changes in the object's outbox until the alarm writes them, and a strong read sees them first", async () => {
     const userId = unique("outbox");
@@ -131,12 +131,45 @@ describe("the write-through outbox", () => {
       store.markDirty("profile", "prof_b");
       store.markDirty("event", "msg_1");
       await Promise.resolve(); // a new turn: marks of one turn are one write
-      const inFlight = store.pending(10);
+      const inFlight = store.outbox.pending(10);
       expect(inFlight.map((e) => e.id).sort()).toEqual(["msg_1", "prof_a", "prof_b"]);
       store.markDirty("profile", "prof_a");
-      store.written(inFlight);
-      expect(store.pending(10).map((e) => `${e.kind}:${e.id}`)).toEqual(["profile:prof_a"]);
-      expect(store.backlog()).toBe(1);
+      store.outbox.written(inFlight);
+      expect(store.outbox.pending(10).map((e) => `${e.kind}:${e.id}`)).toEqual(["profile:prof_a"]);
+      expect(store.outbox.backlog()).toBe(1);
     });
+  });
+
+  it("marks each event by its own write seq, not an outbox entry, and writes every one to D1 once", async () => {
+    const userId = unique("seq");
+    const stub = env.IDENTITY.getByName(unique("events-ws"));
+    const batch = Array.from({ length: 40 }, (_, n) => event({ messageId: `${userId}-${n}`, type: "track", event: "Viewed", userId, timestamp: at(n) }));
+    await runInDurableObject(stub, async (instance: IdentityGraphShard, state) => {
+      instance.resolveEvents(batch);
+      const outbox = state.storage.sql.exec<{ kind: string }>("SELECT kind FROM outbox").toArray().map((r) => r.kind);
+      expect(outbox.filter((kind) => kind === "event")).toEqual([]);
+      expect(await instance.writeBacklog()).toBe(outbox.length + 40);
+    });
+    await stub.flush();
+    expect(await stub.writeBacklog()).toBe(0);
+    const written = await env.DB.prepare("SELECT count(*) AS n FROM profile_events WHERE message_id LIKE ?").bind(`${userId}-%`).first<{ n: number }>();
+    expect(written!.n).toBe(40);
+  });
+
+  it("still writes the events an object stored before marked with outbox entries", async () => {
+    const userId = unique("legacy");
+    const stub = env.IDENTITY.getByName(unique("legacy-ws"));
+    const [first] = await stub.resolveEvents([event({ messageId: `${userId}-1`, userId })]);
+    await stub.flush();
+    await env.DB.prepare("DELETE FROM profile_events WHERE message_id = ?").bind(`${userId}-1`).run();
+    await runInDurableObject(stub, async (instance: IdentityGraphShard, state) => {
+      // As the store left it before: no write seq on the row, an `event` entry in the outbox.
+      state.storage.sql.exec("UPDATE profile_events SET wseq = NULL WHERE message_id = ?", `${userId}-1`);
+      new ProfileStore(state.storage.sql).markDirty("event", `${userId}-1`);
+      expect(await instance.writeBacklog()).toBe(1);
+    });
+    await stub.flush();
+    const row = await env.DB.prepare("SELECT profile_id FROM profile_events WHERE message_id = ?").bind(`${userId}-1`).first<{ profile_id: string }>();
+    expect(row).toEqual({ profile_id: first!.profileId });
   });
 });
