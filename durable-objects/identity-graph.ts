@@ -103,8 +103,9 @@ export class IdentityGraphShard extends DurableObject<Env> {
     return { ok: true, settings: this.settings };
   }
 
-  reviews(status?: "open" | "approved" | "rejected") {
-    return [...this.load().reviews.values()].filter((r) => !status || r.status === status);
+  /** A page of the review queue (of one status, or all) after the queue position `after` (0: the first page); reads that page only. */
+  reviews(status: "open" | "approved" | "rejected" | undefined, after: number, limit: number) {
+    return this.load().reviews.page(status, after, limit);
   }
 
   merge(mergeId: string) {

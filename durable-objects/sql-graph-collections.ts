@@ -1,9 +1,10 @@
-import type { Cluster, Conflict, GraphCollections, IndexEntry, MergeRecord, ReviewItem } from "../workers/identity/graph";
-import { type BlockIndex, type ClusterTable, type ConflictLog, clustersOfMerge, type KeySet, MAX_RECORDED_CONFLICTS, type MergeTable } from "../workers/identity/graph-collections";
-import type { ProfileFeatures } from "../workers/identity/probabilistic";
-import { clusterRowSchema, conflictSchema, featuresSchema, indexEntrySchema, mergeSchema, reviewSchema } from "../workers/identity/snapshot";
+import type { Conflict, GraphCollections } from "../workers/identity/graph";
+import { type BlockIndex, type ConflictLog, type KeySet, MAX_RECORDED_CONFLICTS } from "../workers/identity/graph-collections";
+import { conflictSchema } from "../workers/identity/snapshot";
 import type { SqlExec } from "./sql-event-links";
-import { type Codec, jsonCodec, SqlTable, tableExists } from "./sql-table";
+import { CACHED_ROWS, SqlClusterTable, SqlFeatureTable, SqlIndexTable, SqlMergeTable, SqlReviewTable } from "./sql-graph-tables";
+
+export { CACHED_ROWS, SqlClusterTable, SqlFeatureTable, SqlIndexTable, SqlMergeTable, SqlReviewTable } from "./sql-graph-tables";
 
 /**
  * The identity graph's collections as tables in the object's SQLite: the
@@ -12,71 +13,6 @@ import { type Codec, jsonCodec, SqlTable, tableExists } from "./sql-table";
  * not the graph, and waking reads nothing up front. Rows are parsed with zod:
  * stored JSON is never trusted.
  */
-
-/**
- * Rows each table keeps cached between operations: about 20 MB when full. A
- * person has about six identifiers to one cluster and one set of features.
- */
-export const CACHED_ROWS = { clusters: 4_000, features: 4_000, index: 16_000, merges: 1_000, reviews: 1_000 };
-
-const clusterCodec: Codec<Cluster> = {
-  encode: (c) => JSON.stringify({ id: c.id, createdAt: c.createdAt, seq: c.seq, identifiers: [...c.identifiers], ...(c.forwardedTo ? { forwardedTo: c.forwardedTo } : {}) }),
-  decode: (json) => {
-    const row = clusterRowSchema.parse(JSON.parse(json));
-    return { ...row, identifiers: new Map(row.identifiers) };
-  },
-};
-
-export class SqlClusterTable extends SqlTable<Cluster> implements ClusterTable {
-  constructor(sql: SqlExec, cachedRows = CACHED_ROWS.clusters) {
-    super(sql, "graph_clusters", clusterCodec, { live: (c) => (c.forwardedTo ? 0 : 1) }, cachedRows);
-  }
-  liveIds(after: string | null, limit: number) {
-    this.writeBack();
-    return this.sql
-      .exec<{ key: string }>(`SELECT key FROM graph_clusters WHERE live = 1 AND key > ? ORDER BY key LIMIT ?`, after ?? "", Number.isFinite(limit) ? limit : -1)
-      .toArray()
-      .map((r) => r.key);
-  }
-  liveCount() {
-    this.writeBack();
-    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM graph_clusters WHERE live = 1").one().n;
-  }
-}
-
-/** Merges, with a side table from each cluster a merge names to the merge, so a profile's merges are found without reading them all. */
-export class SqlMergeTable extends SqlTable<MergeRecord> implements MergeTable {
-  constructor(sql: SqlExec, cachedRows = CACHED_ROWS.merges) {
-    super(sql, "graph_merges", jsonCodec(mergeSchema), {}, cachedRows);
-    const existed = tableExists(sql, "graph_merge_clusters");
-    sql.exec("CREATE TABLE IF NOT EXISTS graph_merge_clusters (cluster_id TEXT NOT NULL, merge_id TEXT NOT NULL, PRIMARY KEY (cluster_id, merge_id)) WITHOUT ROWID");
-    // Merges stored before the side table existed are indexed once.
-    if (!existed) for (const [key, merge] of this) this.written(key, merge);
-  }
-  involving(clusterId: string) {
-    this.writeBack();
-    return this.sql
-      .exec<{ key: string; value: string }>("SELECT m.key, m.value FROM graph_merge_clusters c JOIN graph_merges m ON m.key = c.merge_id WHERE c.cluster_id = ? ORDER BY m.rowid", clusterId)
-      .toArray()
-      .map((row) => this.decoded(row.key, row.value));
-  }
-  protected override written(key: string, merge: MergeRecord) {
-    this.sql.exec("INSERT OR IGNORE INTO graph_merge_clusters (cluster_id, merge_id) SELECT value, ? FROM json_each(?)", key, JSON.stringify(clustersOfMerge(merge)));
-  }
-  protected override deleted(key: string) {
-    this.sql.exec("DELETE FROM graph_merge_clusters WHERE merge_id = ?", key);
-  }
-}
-
-export class SqlReviewTable extends SqlTable<ReviewItem> {
-  constructor(sql: SqlExec, cachedRows = CACHED_ROWS.reviews) {
-    super(sql, "graph_reviews", jsonCodec(reviewSchema), { status: (r) => r.status }, cachedRows);
-  }
-  /** Open reviews, read once when the graph is built to index them by identifier. */
-  open(): ReviewItem[] {
-    return [...this.rows("WHERE status = 'open'")].map(([, review]) => review);
-  }
-}
 
 /** A small set of keys, read in full once and written through as it changes. */
 export class SqlKeySet implements KeySet {
@@ -160,10 +96,10 @@ export class SqlBlockIndex implements BlockIndex {
 /** Every collection of a stored graph, with the two steps an operation ends with. */
 export class SqlGraphCollections implements GraphCollections {
   readonly clusters: SqlClusterTable;
-  readonly index: SqlTable<IndexEntry>;
+  readonly index: SqlIndexTable;
   readonly merges: SqlMergeTable;
   readonly reviews: SqlReviewTable;
-  readonly features: SqlTable<ProfileFeatures>;
+  readonly features: SqlFeatureTable;
   readonly conflicts: SqlConflictLog;
   readonly blocks: SqlBlockIndex;
   readonly neverMerge: SqlKeySet;
@@ -172,10 +108,10 @@ export class SqlGraphCollections implements GraphCollections {
 
   constructor(sql: SqlExec, cachedRows: typeof CACHED_ROWS = CACHED_ROWS) {
     this.clusters = new SqlClusterTable(sql, cachedRows.clusters);
-    this.index = new SqlTable(sql, "graph_index", jsonCodec(indexEntrySchema), {}, cachedRows.index);
+    this.index = new SqlIndexTable(sql, cachedRows.index);
     this.merges = new SqlMergeTable(sql, cachedRows.merges);
     this.reviews = new SqlReviewTable(sql, cachedRows.reviews);
-    this.features = new SqlTable(sql, "graph_features", jsonCodec(featuresSchema), {}, cachedRows.features);
+    this.features = new SqlFeatureTable(sql, cachedRows.features);
     this.conflicts = new SqlConflictLog(sql);
     this.blocks = new SqlBlockIndex(sql);
     this.neverMerge = new SqlKeySet(sql, "graph_never_merge");

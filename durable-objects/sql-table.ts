@@ -26,41 +26,93 @@ function decodeRow<V>(codec: Codec<V>, table: string, key: string, json: string)
 }
 
 /**
+ * A list derived from each row (the identifiers a cluster holds, the user ids
+ * an index entry remembers), kept in a side table of (item, owner) pairs, so
+ * that the rows holding an item are found without reading the others. Its
+ * key leads with the item, which is what every lookup asks by; pairs leave
+ * by their exact key, so no second index by owner taxes every write.
+ */
+export interface SideIndex<V> {
+  table: string;
+  /** Column names: the item, and the key of the row it came from. */
+  item: string;
+  owner: string;
+  of: (value: V) => Iterable<string>;
+}
+
+/** What a table keeps beside each row's JSON, all derived from the value and written with it. */
+export interface TableShape<V> {
+  /** Columns for queries. */
+  columns?: Record<string, (value: V) => SqlStorageValue>;
+  /** Indexes on those columns; `where` makes one partial (a column null for most rows costs those rows no index entry, and no index write). */
+  indexes?: { on: string; where?: string }[];
+  side?: SideIndex<V>;
+}
+
+/** Rows decoded at a time when a column or side table is filled for rows stored before it existed. */
+const FILL_BATCH = 500;
+
+/** Shared by every row with no items (most index entries remember no user id), rather than an empty array each. */
+const NONE: readonly string[] = Object.freeze([]);
+
+interface Cached<V> {
+  value: V;
+  /** The JSON stored for it ("" when set rather than read: written whatever it holds). */
+  json: string;
+  /** What the side table holds for the row; null when unknown (replaced without being read), and then read at write-back. */
+  items: readonly string[] | null;
+}
+
+/**
  * A keyed table with a cache of decoded rows. A value read once is the same
  * object until the operation ends, so the rules may change it in place;
- * `writeBack` writes each value the operation touched whose JSON changed.
- * Rows read stay cached across operations up to `cachedRows` (least recently
- * used go first), since a person's events tend to come together; a rollback
- * drops them all. Rows keep insertion order (rowid), as a Map does. Walks read
- * rows as they stand after a write-back and yield the cached object where
- * there is one, a copy otherwise.
+ * `writeBack` writes each value the operation touched whose JSON changed,
+ * with its columns and side table. Rows read stay cached across operations
+ * up to `cachedRows` (least recently used go first), since a person's events
+ * tend to come together; a rollback drops them all. Rows keep insertion order
+ * (rowid), as a Map does. Walks and queries read rows as they stand after a
+ * write-back and yield the cached object where there is one, a copy otherwise.
  */
 export class SqlTable<V> implements GraphTable<V> {
   /** null: known to be absent (or deleted by this operation). */
-  private readonly cache = new Map<string, { value: V; json: string } | null>();
+  private readonly cache = new Map<string, Cached<V> | null>();
   /** Keys this operation read or wrote: the only ones `writeBack` looks at, and never evicted before it. */
   private readonly touched = new Set<string>();
-  private readonly removed = new Set<string>();
+  /** Rows this operation deleted, with their side table items when known. */
+  private readonly removed = new Map<string, readonly string[] | null>();
   private readonly upsert: string;
+  private readonly columns: Record<string, (value: V) => SqlStorageValue>;
+  private readonly side: SideIndex<V> | undefined;
 
   constructor(
     protected readonly sql: SqlExec,
     protected readonly table: string,
     private readonly codec: Codec<V>,
-    /** Columns kept beside the JSON for queries, derived from the value. */
-    private readonly columns: Record<string, (value: V) => SqlStorageValue> = {},
+    shape: TableShape<V> = {},
     private readonly cachedRows = 4_000,
   ) {
-    const names = Object.keys(columns);
+    this.columns = shape.columns ?? {};
+    this.side = shape.side;
+    const names = Object.keys(this.columns);
+    const existed = tableExists(sql, table);
     sql.exec(`CREATE TABLE IF NOT EXISTS ${table} (key TEXT PRIMARY KEY, value TEXT NOT NULL${names.map((n) => `, ${n}`).join("")})`);
     this.upsert = `INSERT INTO ${table} (key, value${names.map((n) => `, ${n}`).join("")}) VALUES (?, ?${names.map(() => ", ?").join("")}) ON CONFLICT (key) DO UPDATE SET value = excluded.value${names.map((n) => `, ${n} = excluded.${n}`).join("")}`;
+    // A table stored before a column or the side table was added gets it here, once.
+    const present = existed ? new Set(sql.exec<{ name: string }>("SELECT name FROM pragma_table_info(?)", table).toArray().map((r) => r.name)) : null;
+    const newColumns = present ? names.filter((n) => !present.has(n)) : [];
+    for (const name of newColumns) sql.exec(`ALTER TABLE ${table} ADD COLUMN ${name}`);
+    const side = this.side;
+    const newSide = side !== undefined && existed && !tableExists(sql, side.table);
+    if (side) sql.exec(`CREATE TABLE IF NOT EXISTS ${side.table} (${side.item} TEXT NOT NULL, ${side.owner} TEXT NOT NULL, PRIMARY KEY (${side.item}, ${side.owner})) WITHOUT ROWID`);
+    if (newColumns.length || newSide) this.fill(newColumns, newSide);
+    for (const { on, where } of shape.indexes ?? []) sql.exec(`CREATE INDEX IF NOT EXISTS ${table}_${on} ON ${table} (${on})${where ? ` WHERE ${where}` : ""}`);
   }
 
   get(key: string): V | undefined {
     let cached = this.cache.get(key);
     if (cached === undefined) {
       const row = this.sql.exec<{ value: string }>(`SELECT value FROM ${this.table} WHERE key = ?`, key).toArray()[0];
-      cached = row ? { value: decodeRow(this.codec, this.table, key, row.value), json: row.value } : null;
+      cached = row ? this.read(key, row.value) : null;
     } else this.cache.delete(key);
     // Re-inserted so the Map's order is least recently used first.
     this.cache.set(key, cached);
@@ -71,17 +123,20 @@ export class SqlTable<V> implements GraphTable<V> {
     return this.get(key) !== undefined;
   }
   set(key: string, value: V) {
+    const prior = this.cache.get(key);
+    // A row deleted earlier in this operation is still stored, with its side rows, until write-back.
+    const items = prior ? prior.items : prior === null && !this.removed.has(key) ? NONE : null;
     this.cache.delete(key);
-    this.cache.set(key, { value, json: "" });
+    this.cache.set(key, { value, json: "", items });
     this.touched.add(key);
     this.removed.delete(key);
     return this;
   }
   delete(key: string) {
-    const existed = this.get(key) !== undefined;
+    const existing = this.get(key) !== undefined ? this.cache.get(key)! : null;
     this.cache.set(key, null);
-    if (existed) this.removed.add(key);
-    return existed;
+    if (existing) this.removed.set(key, existing.items);
+    return existing !== null;
   }
   get size() {
     this.writeBack();
@@ -102,6 +157,12 @@ export class SqlTable<V> implements GraphTable<V> {
     for (const row of rows) yield [row.key, this.decoded(row.key, row.value)];
   }
 
+  /** Keys of the rows matching `where`, in insertion order, reading nothing else. */
+  protected keys(where: string, ...bindings: unknown[]): string[] {
+    this.writeBack();
+    return this.sql.exec<{ key: string }>(`SELECT key FROM ${this.table} ${where} ORDER BY rowid`, ...bindings).toArray().map((r) => r.key);
+  }
+
   /** Writes every value the operation changed or added, and its deletions. */
   writeBack() {
     const names = Object.keys(this.columns);
@@ -110,20 +171,59 @@ export class SqlTable<V> implements GraphTable<V> {
       if (!entry) continue;
       const json = this.codec.encode(entry.value);
       if (json === entry.json) continue;
+      const before = this.side && (entry.items ?? this.storedItems(key));
       this.sql.exec(this.upsert, key, json, ...names.map((n) => this.columns[n]!(entry.value)));
       entry.json = json;
-      this.written(key, entry.value);
+      if (this.side) entry.items = this.writeSide(key, before!, this.itemsOf(entry.value));
     }
-    for (const key of this.removed) {
+    for (const [key, items] of this.removed) {
+      const before = this.side && (items ?? this.storedItems(key));
       this.sql.exec(`DELETE FROM ${this.table} WHERE key = ?`, key);
-      this.deleted(key);
+      if (this.side) this.writeSide(key, before!, NONE);
     }
     this.removed.clear();
   }
 
-  /** Hooks for tables that keep a side index up to date. */
-  protected written(_key: string, _value: V) {}
-  protected deleted(_key: string) {}
+  /** Brings a row's side rows from what they held to `after`, touching only what changed; returns `after`. */
+  private writeSide(key: string, before: readonly string[], after: readonly string[]) {
+    const side = this.side!;
+    const gone = before.filter((item) => !after.includes(item));
+    const added = after.filter((item) => !before.includes(item));
+    if (gone.length) this.sql.exec(`DELETE FROM ${side.table} WHERE ${side.item} IN (SELECT value FROM json_each(?)) AND ${side.owner} = ?`, JSON.stringify(gone), key);
+    if (added.length) this.sql.exec(`INSERT OR IGNORE INTO ${side.table} (${side.item}, ${side.owner}) SELECT value, ? FROM json_each(?)`, key, JSON.stringify(added));
+    return after;
+  }
+
+  private itemsOf(value: V): readonly string[] {
+    const items = [...new Set(this.side!.of(value))];
+    return items.length ? items : NONE;
+  }
+
+  /** A row's side items as stored: for a row replaced or deleted without having been read. */
+  private storedItems(key: string): readonly string[] {
+    const row = this.sql.exec<{ value: string }>(`SELECT value FROM ${this.table} WHERE key = ?`, key).toArray()[0];
+    return row ? this.itemsOf(decodeRow(this.codec, this.table, key, row.value)) : NONE;
+  }
+
+  /** Rows stored before a column or the side table existed get it, a batch at a time, so memory holds one batch however large the table. */
+  private fill(columns: string[], side: boolean) {
+    const update = `UPDATE ${this.table} SET ${columns.map((n) => `${n} = ?`).join(", ")} WHERE rowid = ?`;
+    for (let after = 0; ; ) {
+      const rows = this.sql.exec<{ id: number; key: string; value: string }>(`SELECT rowid AS id, key, value FROM ${this.table} WHERE rowid > ? ORDER BY rowid LIMIT ?`, after, FILL_BATCH).toArray();
+      for (const row of rows) {
+        const value = decodeRow(this.codec, this.table, row.key, row.value);
+        if (columns.length) this.sql.exec(update, ...columns.map((n) => this.columns[n]!(value)), row.id);
+        if (side) this.writeSide(row.key, NONE, this.itemsOf(value));
+      }
+      if (rows.length < FILL_BATCH) return;
+      after = rows.at(-1)!.id;
+    }
+  }
+
+  private read(key: string, json: string): Cached<V> {
+    const value = decodeRow(this.codec, this.table, key, json);
+    return { value, json, items: this.side ? this.itemsOf(value) : NONE };
+  }
 
   /** A row read by a query of a subclass: the cached object where there is one. */
   protected decoded(key: string, json: string): V {

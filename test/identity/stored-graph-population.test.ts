@@ -1,29 +1,13 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { generatePopulation, type PopulationEvent } from "../../bench/identity/population.mjs";
+import { generatePopulation } from "../../bench/identity/population.mjs";
 import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
 import { SqlEventLinks } from "../../durable-objects/sql-event-links";
 import { SqlGraphCollections } from "../../durable-objects/sql-graph-collections";
-import { applyEventWithFeatures } from "../../workers/identity/apply";
-import { extractIdentifiers, previousUserId } from "../../workers/identity/extract";
-import { featuresFromEvent } from "../../workers/identity/features";
 import { IdentityGraph } from "../../workers/identity/graph";
-import { DEFAULT_IDENTITY_SETTINGS } from "../../workers/identity/settings";
-import { identifierKey } from "../../workers/identity/types";
-import type { QueuedEvent } from "../../workers/intake/envelope";
 import { comparable, storedGraph } from "./graph-comparison";
-
-const settings = DEFAULT_IDENTITY_SETTINGS;
-
-/** One event as the object applies it (graph-changes.ts): identifiers, an alias's previous id, features. */
-function apply(graph: IdentityGraph, raw: PopulationEvent) {
-  const event = raw as unknown as QueuedEvent;
-  const { identifiers } = extractIdentifiers(event, settings);
-  const previous = previousUserId(event, settings);
-  if (previous && graph.index.has(identifierKey(previous))) identifiers.push(previous);
-  applyEventWithFeatures(graph, settings, { messageId: raw.messageId, at: Date.parse(raw.timestamp), identifiers, features: featuresFromEvent(event, identifiers) });
-}
+import { applyPopulationEvent as apply } from "./population";
 
 describe("the stored graph over a whole population", () => {
   it("ends, through operations of 50 events with a cache far smaller than the graph, where the same events end in memory", async () => {

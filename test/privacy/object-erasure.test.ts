@@ -82,11 +82,14 @@ describe("erasing a person from the workspace's identity object", () => {
 
     const patValues = [pat.anon, pat.anon2, pat.user, pat.email, pat.phone, "(415) 555-0123", pat.crm, pat.colour, pat.name];
     const stored = await objectStorageText(stub);
-    expect(Object.keys(stored)).toEqual(expect.arrayContaining(["graph_clusters", "graph_index", "graph_merges", "graph_features", "graph_blocks", "graph_conflicts", "graph_links", "graph_event_clusters", "profile_events", "profile_traits", "profile_consent", "identifier_sources", "outbox", "emissions", "audience_values", "person_state"]));
+    // The lookups' side tables too: each names identifiers, user ids or profile ids.
+    const lookupTables = ["graph_cluster_identifiers", "graph_index_user_ids", "graph_feature_identifiers", "graph_merge_clusters", "graph_review_clusters"];
+    expect(Object.keys(stored)).toEqual(expect.arrayContaining([...lookupTables, "graph_clusters", "graph_index", "graph_merges", "graph_features", "graph_blocks", "graph_conflicts", "graph_links", "graph_event_clusters", "profile_events", "profile_traits", "profile_consent", "identifier_sources", "outbox", "emissions", "audience_values", "person_state"]));
     for (const value of patValues) expect(tablesHolding(stored, value), value).toEqual([]);
     // Only the pending D1 deletion may still name them, until the write-through has run.
     for (const id of person.profileIds) expect(tablesHolding(stored, id).filter((table) => table !== "outbox"), id).toEqual([]);
     for (const value of [sam.user, sam.email, sam.plan]) expect(tablesHolding(stored, value).length, value).toBeGreaterThan(0);
+    expect(tablesHolding(stored, sam.email)).toEqual(expect.arrayContaining(["graph_cluster_identifiers", "graph_feature_identifiers"]));
     expect(tablesHolding(stored, "Acme Corp")).toEqual(["account_traits"]);
 
     const samProfile = (await stub.profileByKey(`email:${sam.email}`)) as unknown as ProfileRow | null;

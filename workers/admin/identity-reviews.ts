@@ -37,11 +37,9 @@ export function registerIdentityReviewRoutes(app: App) {
     async (c) => {
       const query = c.req.valid("query");
       const { graph } = await identityGraphFor(c, query.workspaceId);
-      const reviews = await graph.reviews(query.status);
-      const offset = query.next ? Number(query.next) : 0;
-      const page = reviews.slice(offset, offset + query.limit);
-      const next = offset + query.limit < reviews.length ? String(offset + query.limit) : null;
-      return c.json({ data: page.map(toReview), next }, 200);
+      // The cursor is the queue position of the last review shown, so the object reads only the page asked for.
+      const page = await graph.reviews(query.status, query.next ? Number(query.next) : 0, query.limit);
+      return c.json({ data: page.reviews.map(toReview), next: page.next === null ? null : String(page.next) }, 200);
     },
   );
 

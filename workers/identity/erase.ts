@@ -30,16 +30,17 @@ export function personClusters(graph: IdentityGraph, ids: Iterable<string>): str
   const live = new Set<string>();
   for (const id of ids) if (graph.clusters.has(id)) live.add(graph.resolve(id).id);
   if (live.size === 0) return [];
-  // One walk over the clusters, following forwarding pointers here rather than loading each cluster on the way.
-  const forwards = new Map<string, string | undefined>();
-  for (const cluster of graph.clusters.values()) forwards.set(cluster.id, cluster.forwardedTo);
-  const root = (id: string) => {
-    let at = id;
-    while (forwards.get(at)) at = forwards.get(at)!;
-    return at;
-  };
-  const members = [...forwards.keys()].filter((id) => live.has(root(id)));
-  return members.sort((a, b) => Number(live.has(b)) - Number(live.has(a)) || a.localeCompare(b));
+  // A cluster resolves to a live one exactly when following pointers backwards from it reaches the cluster.
+  const members = new Set(live);
+  const pending = [...live];
+  while (pending.length > 0) {
+    for (const id of graph.clusters.forwardingTo(pending.pop()!)) {
+      if (members.has(id)) continue;
+      members.add(id);
+      pending.push(id);
+    }
+  }
+  return [...members].sort((a, b) => Number(live.has(b)) - Number(live.has(a)) || a.localeCompare(b));
 }
 
 export function footprint(graph: IdentityGraph, ids: Iterable<string>): Footprint {
@@ -62,11 +63,12 @@ export function footprint(graph: IdentityGraph, ids: Iterable<string>): Footprin
   for (const merge of merges) for (const { key, clusterId } of merge.evidence) if (mine.has(clusterId)) keys.add(key);
   // Identifiers dropped from their own events were still theirs to send.
   for (const conflict of graph.conflicts.all()) if (messageIds.has(conflict.messageId)) keys.add(conflict.dropped);
-  const reviews = [...graph.reviews.values()].filter((r) => namesAny(mine, r.clusters) || (r.messageId !== undefined && messageIds.has(r.messageId)));
+  const reviews = graph.reviews.concerning(clusterIds, messageIds);
   const heldElsewhere = new Map<string, string>();
-  for (const cluster of graph.clusters.values()) {
-    if (mine.has(cluster.id) || cluster.forwardedTo) continue;
-    for (const key of cluster.identifiers.keys()) if (keys.has(key) && !heldElsewhere.has(key)) heldElsewhere.set(key, cluster.id);
+  for (const key of [...keys].sort()) {
+    // The first holder in table order, as a walk over the clusters would meet it: the one the index routes the key to from now on.
+    const holder = graph.clusters.liveHolder(key, mine);
+    if (holder !== undefined) heldElsewhere.set(key, holder);
   }
   return {
     clusterIds,
@@ -78,11 +80,6 @@ export function footprint(graph: IdentityGraph, ids: Iterable<string>): Footprin
     heldElsewhere,
   };
 }
-
-const namesAny = (set: Set<string>, ids: Iterable<string>) => {
-  for (const id of ids) if (set.has(id)) return true;
-  return false;
-};
 
 /** The user id values among identifier keys: index entries remember the user ids seen with an identifier. */
 const userIdValues = (keys: Iterable<string>) => new Set([...keys].filter((k) => k.startsWith("user_id:")).map((k) => k.slice("user_id:".length)));
@@ -103,7 +100,11 @@ export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Foot
     graph.clusters.delete(id);
     graph.features.delete(id);
   }
-  for (const [key, entry] of graph.index) {
+  // Only these entries can change: every other one routes elsewhere, remembers none of their user ids and is not theirs.
+  const entries = new Set([...own, ...graph.index.routingTo(clusters), ...graph.index.remembering(userIds)]);
+  for (const key of entries) {
+    const entry = graph.index.get(key);
+    if (!entry) continue;
     if (own.has(key)) {
       graph.index.delete(key);
       continue;
@@ -116,7 +117,6 @@ export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Foot
     }
     const clusterId = clusters.has(entry.clusterId) ? holder! : entry.clusterId;
     const forgotten = entry.userIds.some((userId) => userIds.has(userId));
-    // Entries met in a walk are copies where storage backs the index: a change is written with `set`.
     if (clusterId !== entry.clusterId || forgotten) graph.index.set(key, { ...entry, clusterId, userIds: entry.userIds.filter((userId) => !userIds.has(userId)) });
   }
   graph.events.forget(clusters, messages);
@@ -153,7 +153,8 @@ export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Foot
 /** A part split off a merged profile started from its match features: emails and phones only the erased person held leave them. */
 function scrubFeatures(graph: IdentityGraph, own: Set<string>): string[] {
   const changed: string[] = [];
-  for (const [id, features] of graph.features) {
+  for (const id of graph.features.listing(own)) {
+    const features = graph.features.get(id)!;
     const emails = features.emails.filter((v) => !own.has(`email:${v}`));
     const phones = features.phones.filter((v) => !own.has(`phone:${v}`));
     if (emails.length === features.emails.length && phones.length === features.phones.length) continue;

@@ -1,10 +1,11 @@
-import type { Cluster, Conflict, MergeRecord } from "./graph";
+import type { Cluster, Conflict, IndexEntry, MergeRecord, ReviewItem } from "./graph";
+import type { ProfileFeatures } from "./probabilistic";
 
 /**
  * The collections the identity graph is made of, as the rules use them. The
- * pure graph keeps each in memory (a Map or a Set satisfies these); the
- * Durable Object backs them with its SQLite storage, so its memory holds only
- * what the operation in hand touched, however large the graph grows.
+ * pure graph keeps each in memory (Maps and Sets, whose lookups walk them);
+ * the Durable Object backs them with its SQLite storage, so its memory holds
+ * only what the operation in hand touched, however large the graph grows.
  */
 
 /**
@@ -21,11 +22,60 @@ export interface GraphTable<V> extends Iterable<[string, V]> {
   readonly size: number;
 }
 
+/**
+ * The narrow lookups below let an erasure read only the rows that name the
+ * person. Where a walk would find several rows, they come in table order (the
+ * order a walk meets them), so a lookup gives what the walk it replaces gave.
+ */
+
 /** The clusters, with the walks over live ones that backfills and listings need. */
 export interface ClusterTable extends GraphTable<Cluster> {
   /** Live (not forwarded) cluster ids in id order, after `after`. */
   liveIds(after: string | null, limit: number): string[];
   liveCount(): number;
+  /** The clusters whose forwarding pointer names `clusterId` (one step, not followed further). */
+  forwardingTo(clusterId: string): string[];
+  /** The first live cluster holding the identifier key, leaving out `except`. */
+  liveHolder(key: string, except: Set<string>): string | undefined;
+}
+
+/** The index, with the lookups that find entries naming a cluster or a user id. */
+export interface IndexTable extends GraphTable<IndexEntry> {
+  /** Keys of the entries routing to any of the clusters, as stored (forwarded ids are not resolved). */
+  routingTo(clusterIds: Iterable<string>): string[];
+  /** Keys of the entries that remember any of the user ids. */
+  remembering(userIds: Iterable<string>): string[];
+}
+
+/** Identifier keys a profile's match features list: its emails and phones. */
+export const featureKeys = (features: ProfileFeatures) => [...features.emails.map((v) => `email:${v}`), ...features.phones.map((v) => `phone:${v}`)];
+
+/** Match features by cluster, with the lookup an erasure scrubs them by. */
+export interface FeatureTable extends GraphTable<ProfileFeatures> {
+  /** The clusters whose features list any of these identifier keys (`email:…`, `phone:…`, see `featureKeys`). */
+  listing(keys: Iterable<string>): string[];
+}
+
+/** A page of the review queue; `next` is the position to read the following page after, null on the last page. */
+export interface ReviewPage {
+  reviews: ReviewItem[];
+  next: number | null;
+}
+
+/** The review queue, in the order it was queued. */
+export interface ReviewTable extends GraphTable<ReviewItem> {
+  /** Open reviews: read once when a stored graph is built, to index them by identifier. */
+  open(): ReviewItem[];
+  /** Reviews naming any of the clusters, or queued by any of the events. */
+  concerning(clusterIds: Iterable<string>, messageIds: Iterable<string>): ReviewItem[];
+  /**
+   * Up to `limit` reviews (of one status, or all) queued after position
+   * `after` (0: from the start). Positions grow in queue order and stay with
+   * their review, so a cursor stays valid while reviews are added, decided or
+   * erased; as with SQLite's rowid, only the last review's position is given
+   * again once it is erased.
+   */
+  page(status: ReviewItem["status"] | undefined, after: number, limit: number): ReviewPage;
 }
 
 /** The merges, with the lookup a profile's graph and an erasure need. */
@@ -75,6 +125,67 @@ export class MemoryClusterTable extends Map<string, Cluster> implements ClusterT
     let n = 0;
     for (const cluster of this.values()) if (!cluster.forwardedTo) n++;
     return n;
+  }
+  forwardingTo(clusterId: string) {
+    return [...this.values()].filter((cluster) => cluster.forwardedTo === clusterId).map((cluster) => cluster.id);
+  }
+  liveHolder(key: string, except: Set<string>) {
+    for (const cluster of this.values()) if (!cluster.forwardedTo && !except.has(cluster.id) && cluster.identifiers.has(key)) return cluster.id;
+    return undefined;
+  }
+}
+
+export class MemoryIndexTable extends Map<string, IndexEntry> implements IndexTable {
+  routingTo(clusterIds: Iterable<string>) {
+    const ids = new Set(clusterIds);
+    return [...this].filter(([, entry]) => ids.has(entry.clusterId)).map(([key]) => key);
+  }
+  remembering(userIds: Iterable<string>) {
+    const ids = new Set(userIds);
+    return [...this].filter(([, entry]) => entry.userIds.some((id) => ids.has(id))).map(([key]) => key);
+  }
+}
+
+export class MemoryFeatureTable extends Map<string, ProfileFeatures> implements FeatureTable {
+  listing(keys: Iterable<string>) {
+    const wanted = new Set(keys);
+    return [...this].filter(([, features]) => featureKeys(features).some((key) => wanted.has(key))).map(([id]) => id);
+  }
+}
+
+export class MemoryReviewTable extends Map<string, ReviewItem> implements ReviewTable {
+  /** Each review's position in the queue, given when it is first added as SQLite gives a row its rowid: one past the largest. */
+  private positions?: Map<string, number>;
+  private last = 0;
+
+  override set(key: string, review: ReviewItem) {
+    this.positions ??= new Map();
+    if (!this.positions.has(key)) this.positions.set(key, ++this.last);
+    return super.set(key, review);
+  }
+  override delete(key: string) {
+    const position = this.positions?.get(key);
+    this.positions?.delete(key);
+    if (position === this.last) this.last = [...(this.positions?.values() ?? [])].reduce((max, p) => Math.max(max, p), 0);
+    return super.delete(key);
+  }
+  open() {
+    return [...this.values()].filter((review) => review.status === "open");
+  }
+  concerning(clusterIds: Iterable<string>, messageIds: Iterable<string>) {
+    const clusters = new Set(clusterIds);
+    const messages = new Set(messageIds);
+    return [...this.values()].filter((r) => r.clusters.some((id) => clusters.has(id)) || (r.messageId !== undefined && messages.has(r.messageId)));
+  }
+  page(status: ReviewItem["status"] | undefined, after: number, limit: number): ReviewPage {
+    const queued = [...this].map(([key, review]) => ({ review, position: this.positions!.get(key)! })).filter(({ review, position }) => (!status || review.status === status) && position > after);
+    const shown = queued.slice(0, limit);
+    return { reviews: shown.map((q) => q.review), next: queued.length > limit ? (shown.at(-1)?.position ?? after) : null };
+  }
+  override clear() {
+    this.positions?.clear();
+    this.last = 0;
+    super.clear();
   }
 }
 

@@ -1,6 +1,22 @@
 import { type EventLinks, MemoryEventLinks } from "./event-links";
-import { type BlockIndex, type ClusterTable, type ConflictLog, type GraphTable, type KeySet, MemoryBlockIndex, MemoryClusterTable, MemoryConflictLog, MemoryMergeTable, type MergeTable } from "./graph-collections";
-import type { FieldEvidence, ProfileFeatures } from "./probabilistic";
+import {
+  type BlockIndex,
+  type ClusterTable,
+  type ConflictLog,
+  type FeatureTable,
+  type IndexTable,
+  type KeySet,
+  MemoryBlockIndex,
+  MemoryClusterTable,
+  MemoryConflictLog,
+  MemoryFeatureTable,
+  MemoryIndexTable,
+  MemoryMergeTable,
+  MemoryReviewTable,
+  type MergeTable,
+  type ReviewTable,
+} from "./graph-collections";
+import type { FieldEvidence } from "./probabilistic";
 import type { Identifier } from "./types";
 import { identifierKey } from "./types";
 
@@ -83,10 +99,10 @@ export interface IndexEntry {
 /** Where a graph keeps each collection: in memory when left out. */
 export interface GraphCollections {
   clusters: ClusterTable;
-  index: GraphTable<IndexEntry>;
+  index: IndexTable;
   merges: MergeTable;
-  reviews: GraphTable<ReviewItem>;
-  features: GraphTable<ProfileFeatures>;
+  reviews: ReviewTable;
+  features: FeatureTable;
   conflicts: ConflictLog;
   blocks: BlockIndex;
   neverMerge: KeySet;
@@ -96,16 +112,16 @@ export interface GraphCollections {
 
 export class IdentityGraph {
   readonly clusters: ClusterTable;
-  readonly index: GraphTable<IndexEntry>;
+  readonly index: IndexTable;
   readonly merges: MergeTable;
   readonly conflicts: ConflictLog;
-  readonly reviews: GraphTable<ReviewItem>;
+  readonly reviews: ReviewTable;
   /** Pairs of identifier keys that must never end in one cluster without a person's approval. */
   readonly neverMerge: KeySet;
   /** Events whose links were retracted by an unmerge: replaying them links nothing. */
   readonly tombstones: KeySet;
   /** What each live cluster offers probabilistic matching. */
-  readonly features: GraphTable<ProfileFeatures>;
+  readonly features: FeatureTable;
   readonly blocks: BlockIndex;
   /** Cluster pairs already scored above the review threshold: one suggestion per pair. */
   readonly suggested: KeySet;
@@ -127,16 +143,17 @@ export class IdentityGraph {
   ) {
     this.events = events ?? new MemoryEventLinks();
     this.clusters = collections?.clusters ?? new MemoryClusterTable();
-    this.index = collections?.index ?? new Map();
+    this.index = collections?.index ?? new MemoryIndexTable();
     this.merges = collections?.merges ?? new MemoryMergeTable();
-    this.reviews = collections?.reviews ?? new Map();
-    this.features = collections?.features ?? new Map();
+    this.reviews = collections?.reviews ?? new MemoryReviewTable();
+    this.features = collections?.features ?? new MemoryFeatureTable();
     this.conflicts = collections?.conflicts ?? new MemoryConflictLog();
     this.blocks = collections?.blocks ?? new MemoryBlockIndex();
     this.neverMerge = collections?.neverMerge ?? new Set();
     this.tombstones = collections?.tombstones ?? new Set();
     this.suggested = collections?.suggested ?? new Set();
-    if (collections) for (const review of openReviews(collections.reviews)) this.addReview(review);
+    // Indexed only: setting them again would write every open review back with the first operation.
+    if (collections) for (const review of collections.reviews.open()) this.indexOpenReview(review);
   }
 
   counterValue(): number {
@@ -178,6 +195,10 @@ export class IdentityGraph {
 
   addReview(review: ReviewItem) {
     this.reviews.set(review.id, review);
+    this.indexOpenReview(review);
+  }
+
+  private indexOpenReview(review: ReviewItem) {
     if (review.status !== "open") return;
     for (const key of review.identifiers) {
       let ids = this.openReviewsByIdentifier.get(key);
@@ -214,8 +235,3 @@ export class IdentityGraph {
 
 export { identifierKey };
 export type { Link } from "./event-links";
-
-/** A stored table of reviews may offer its open ones without a full scan. */
-function openReviews(reviews: GraphTable<ReviewItem> & { open?: () => Iterable<ReviewItem> }): Iterable<ReviewItem> {
-  return reviews.open ? reviews.open() : [...reviews.values()].filter((r) => r.status === "open");
-}
