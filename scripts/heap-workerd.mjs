@@ -5,7 +5,7 @@
  * class may share one on Cloudflare, where an isolate has 128 MB.
  *
  *   BENCH_INSPECTOR_PORT=9230 node bench/identity/end-to-end.mjs 30000 &
- *   node scripts/heap-workerd.mjs [port=9230] [every seconds=5]
+ *   node_modules/.bin/node scripts/heap-workerd.mjs [port=9230] [every seconds=5]
  *
  * Collecting garbage pauses the isolate briefly: throughput measured in the same run is not comparable.
  */

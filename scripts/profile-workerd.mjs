@@ -4,7 +4,7 @@
  * queue consumers share it) for a while, writes the profile and prints where the time went.
  *
  *   BENCH_INSPECTOR_PORT=9230 node bench/identity/end-to-end.mjs 10000 &
- *   node scripts/profile-workerd.mjs [port=9230] [seconds=40] [delay=30] [out=profile.cpuprofile]
+ *   node_modules/.bin/node scripts/profile-workerd.mjs [port=9230] [seconds=40] [delay=30] [out=profile.cpuprofile]
  *
  * `delay` skips the start-up and warm-up; the profile opens in Chrome DevTools or speedscope.
  */

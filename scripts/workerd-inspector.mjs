@@ -26,6 +26,8 @@ async function workerTarget(port) {
  * runtime has gone away (the benchmark ended); `closed` settles then.
  */
 export async function connectToWorker(port) {
+  // WebSocket is global from Node 22 on; the machines' default Node may be older than the one npm scripts use.
+  if (typeof WebSocket === "undefined") throw new Error(`this script needs Node 22 or later (it has WebSocket built in): run it with node_modules/.bin/node, not Node ${process.versions.node}`);
   const target = await workerTarget(port);
   const ws = new WebSocket(target.webSocketDebuggerUrl);
   let id = 0;
