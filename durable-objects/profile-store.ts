@@ -12,7 +12,8 @@ export type { OutboxEntry, OutboxKind, PendingEventRow } from "./write-outbox";
 /** MessageIds per erase statement: 5,000 ids of ~40 characters is ~200 KB of JSON. */
 const ERASE_CHUNK = 5_000;
 
-type EventRow = {
+/** A row of `profile_events`, as stored. */
+export type EventRow = {
   message_id: string;
   profile_id: string | null;
   at: number;

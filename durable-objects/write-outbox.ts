@@ -1,4 +1,5 @@
 import type { AudienceChange } from "../workers/segments/activation";
+import type { EventRow } from "./profile-store";
 
 /**
  * `membership`: the profile's identifiers or account links changed, not only its row;
@@ -10,16 +11,7 @@ export type OutboxKind = "profile" | "membership" | "audiences" | "account" | "e
 export type OutboxEntry = { kind: OutboxKind; id: string; seq: number };
 
 /** An event row as write-through reads it. */
-export type PendingEventRow = {
-  message_id: string;
-  profile_id: string | null;
-  at: number;
-  type: string;
-  name: string | null;
-  source_id: string | null;
-  record: string | null;
-  wseq: number;
-};
+export type PendingEventRow = Pick<EventRow, "message_id" | "profile_id" | "at" | "type" | "name" | "source_id" | "record"> & { wseq: number };
 
 /**
  * What still has to reach D1 and the activation queue, in the object's SQLite
