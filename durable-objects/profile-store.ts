@@ -7,13 +7,12 @@ import { AccountStore, LWW_UPSERT, traitRows } from "./account-store";
 import { ConsentStore } from "./consent-store";
 import { type OutboxKind, WriteOutbox } from "./write-outbox";
 
-export type { OutboxEntry, OutboxKind, PendingEventRow } from "./write-outbox";
+export type { OutboxEntry, OutboxKind } from "./write-outbox";
 
 /** MessageIds per erase statement: 5,000 ids of ~40 characters is ~200 KB of JSON. */
 const ERASE_CHUNK = 5_000;
 
-/** A row of `profile_events`, as stored. */
-export type EventRow = {
+type EventRow = {
   message_id: string;
   profile_id: string | null;
   at: number;

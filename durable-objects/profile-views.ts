@@ -3,7 +3,7 @@ import { EVENT_RETENTION_DAYS } from "../workers/profiles/event-record";
 import { coreAttributes, traitMeta, traitValues } from "../workers/profiles/traits";
 import type { AccountRow, ProfileRow, WriteSet } from "../workers/profiles/write-through";
 import type { AudienceEngine } from "./audience-engine";
-import type { OutboxEntry, PendingEventRow, ProfileStore } from "./profile-store";
+import type { OutboxEntry, ProfileStore } from "./profile-store";
 
 const DAY_MS = 86_400_000;
 
@@ -103,10 +103,13 @@ export function accountMembers(graph: IdentityGraph, store: ProfileStore, groupI
   }));
 }
 
+/** Events older than this (ms since the epoch) are not written to D1: the Profile API keeps EVENT_RETENTION_DAYS of them. */
+export const oldestWritten = (now: number) => now - EVENT_RETENTION_DAYS * DAY_MS;
+
 /** What the outbox entries stand for, read from current state: a retried write sends the latest, never a stale copy. */
-export function buildWriteSet(graph: IdentityGraph, store: ProfileStore, audiences: AudienceEngine, entries: OutboxEntry[], pendingEvents: PendingEventRow[], now: number): WriteSet {
-  const set: WriteSet = { profiles: [], accounts: [], events: [], reassign: [], erase: [] };
-  const oldest = now - EVENT_RETENTION_DAYS * DAY_MS;
+export function buildWriteSet(graph: IdentityGraph, store: ProfileStore, audiences: AudienceEngine, entries: OutboxEntry[], eventChunks: string[], now: number): WriteSet {
+  const set: WriteSet = { profiles: [], accounts: [], events: [], eventChunks, reassign: [], erase: [] };
+  const oldest = oldestWritten(now);
   const membership = new Set(entries.filter((e) => e.kind === "membership").map((e) => e.id));
   const profiles = new Set(entries.filter((e) => e.kind === "profile" || e.kind === "membership" || e.kind === "audiences").map((e) => e.id));
   // The sources of every identifier written, in one query rather than one per identifier.
@@ -126,8 +129,8 @@ export function buildWriteSet(graph: IdentityGraph, store: ProfileStore, audienc
     } else if (entry.kind === "event") eventIds.push(entry.id);
     else if (entry.kind === "erase") set.erase.push(entry.id);
   }
-  // Events marked the way objects stored before marked them are read by id; the rest came with their rows.
-  for (const row of [...store.eventRows(eventIds), ...pendingEvents]) {
+  // Events marked the way objects stored before marked them are read by id; the rest come as chunks.
+  for (const row of store.eventRows(eventIds)) {
     if (!row.profile_id || !row.record || row.at < oldest) continue;
     set.events.push({ messageId: row.message_id, profileId: row.profile_id, type: row.type, event: row.name, timestamp: row.at, sourceId: row.source_id, payload: row.record });
   }

@@ -1,11 +1,11 @@
 import type { IdentityGraph } from "../workers/identity/graph";
 import { categoryPreferences } from "../workers/profiles/consent";
 import { EVENT_RETENTION_DAYS } from "../workers/profiles/event-record";
-import { writeStatements } from "../workers/profiles/write-through";
+import { WRITE_CHUNK_CHARS, writeStatements } from "../workers/profiles/write-through";
 import { type ActivationEnvelope, activationEnvelope } from "../workers/segments/activation";
 import type { AudienceEngine } from "./audience-engine";
 import type { ProfileStore } from "./profile-store";
-import { buildWriteSet } from "./profile-views";
+import { buildWriteSet, oldestWritten } from "./profile-views";
 
 /** Outbox entries (and as many events) per D1 batch, and batches per alarm run before it yields and reschedules. */
 const FLUSH_ENTRIES = 1_000;
@@ -111,15 +111,16 @@ export class ProfileWriter {
     let bookmark: string | null = null;
     for (let round = 0; round < rounds; round++) {
       const entries = this.store.outbox.pending(FLUSH_ENTRIES);
-      const events = this.store.outbox.pendingEvents(FLUSH_ENTRIES);
-      if (!entries.length && !events.length) break;
-      const set = buildWriteSet(this.deps.graph(), this.store, this.deps.audiences, entries, events, Date.now());
+      const now = Date.now();
+      const events = this.store.outbox.pendingEvents(FLUSH_ENTRIES, oldestWritten(now), WRITE_CHUNK_CHARS);
+      if (!entries.length && events.upTo === null) break;
+      const set = buildWriteSet(this.deps.graph(), this.store, this.deps.audiences, entries, events.chunks, now);
       const session = this.deps.db.withSession("first-primary");
       const statements = writeStatements(session, this.workspaceId(), this.nextVersion(), set);
       if (statements.length) await session.batch(statements);
       bookmark = session.getBookmark() ?? bookmark;
       this.store.outbox.written(entries);
-      this.store.outbox.eventsWritten(events);
+      this.store.outbox.eventsWritten(events.upTo);
     }
     await this.sendActivations();
     return bookmark;

@@ -1,5 +1,4 @@
 import type { AudienceChange } from "../workers/segments/activation";
-import type { EventRow } from "./profile-store";
 
 /**
  * `membership`: the profile's identifiers or account links changed, not only its row;
@@ -9,9 +8,6 @@ import type { EventRow } from "./profile-store";
  */
 export type OutboxKind = "profile" | "membership" | "audiences" | "account" | "event" | "reassign" | "erase";
 export type OutboxEntry = { kind: OutboxKind; id: string; seq: number };
-
-/** An event row as write-through reads it. */
-export type PendingEventRow = Pick<EventRow, "message_id" | "profile_id" | "at" | "type" | "name" | "source_id" | "record"> & { wseq: number };
 
 /**
  * What still has to reach D1 and the activation queue, in the object's SQLite
@@ -79,21 +75,39 @@ export class WriteOutbox {
     this.sql.exec("DELETE FROM outbox WHERE seq <= ?", Math.max(...entries.map((e) => e.seq)));
   }
 
-  /** Events recorded or changed since the last write, oldest change first. */
-  pendingEvents(limit: number): PendingEventRow[] {
-    return this.sql
-      .exec<PendingEventRow>(
-        "SELECT message_id, profile_id, at, type, name, source_id, record, wseq FROM profile_events WHERE wseq > ? ORDER BY wseq LIMIT ?",
+  /**
+   * Events recorded or changed since the last write, oldest change first (at
+   * most `limit`), as D1 write-through sends them: JSON arrays of rows built by
+   * SQLite itself in chunks of about `chunkChars`, so no payload is copied
+   * into the isolate, parsed or escaped there. Events without a profile or a
+   * payload, or older than `oldest`, are passed over (and count as written).
+   * `upTo` is the write seq to pass to `eventsWritten`; null when none was pending.
+   */
+  pendingEvents(limit: number, oldest: number, chunkChars: number): { chunks: string[]; upTo: number | null } {
+    const upTo = this.sql
+      .exec<{ upTo: number | null }>("SELECT max(wseq) AS upTo FROM (SELECT wseq FROM profile_events WHERE wseq > ? ORDER BY wseq LIMIT ?)", this.eventsWrittenUpTo(), limit)
+      .one().upTo;
+    if (upTo === null) return { chunks: [], upTo };
+    const chunks = this.sql
+      .exec<{ chunk: string }>(
+        `SELECT json_group_array(json_object('messageId', message_id, 'profileId', profile_id, 'type', type, 'event', name, 'timestamp', at, 'sourceId', source_id, 'payload', record)) AS chunk
+         FROM (SELECT *, sum(length(record) + 200) OVER (ORDER BY wseq ROWS UNBOUNDED PRECEDING) AS running
+               FROM profile_events WHERE wseq > ? AND wseq <= ? AND profile_id IS NOT NULL AND record IS NOT NULL AND at >= ?)
+         GROUP BY CAST(running / ? AS INTEGER) ORDER BY min(wseq)`,
         this.eventsWrittenUpTo(),
-        limit,
+        upTo,
+        oldest,
+        chunkChars,
       )
-      .toArray();
+      .toArray()
+      .map((row) => row.chunk);
+    return { chunks, upTo };
   }
 
-  /** The same reasoning as `written`: an event changed again meanwhile took a seq above these and stays pending. */
-  eventsWritten(rows: PendingEventRow[]) {
-    if (!rows.length) return;
-    this.sql.exec("INSERT INTO outbox_marks (stream, seq) VALUES ('events', ?) ON CONFLICT DO UPDATE SET seq = max(seq, excluded.seq)", Math.max(...rows.map((r) => r.wseq)));
+  /** The same reasoning as `written`: an event changed again meanwhile took a seq above `upTo` and stays pending. */
+  eventsWritten(upTo: number | null) {
+    if (upTo === null) return;
+    this.sql.exec("INSERT INTO outbox_marks (stream, seq) VALUES ('events', ?) ON CONFLICT DO UPDATE SET seq = max(seq, excluded.seq)", upTo);
   }
 
   private eventsWrittenUpTo(): number {

@@ -172,4 +172,26 @@ describe("the write-through outbox", () => {
     const row = await env.DB.prepare("SELECT profile_id FROM profile_events WHERE message_id = ?").bind(`${userId}-1`).first<{ profile_id: string }>();
     expect(row).toEqual({ profile_id: first!.profileId });
   });
+
+  it("hands pending events over as JSON chunks built by SQLite, passing over those past retention or in no profile", async () => {
+    const userId = unique("chunks");
+    const stub = env.IDENTITY.getByName(unique("chunks-ws"));
+    const recent = Array.from({ length: 30 }, (_, n) => event({ messageId: `${userId}-${n}`, type: "track", event: "Viewed", userId, timestamp: at(n), properties: { note: "x".repeat(300) } }));
+    const old = event({ messageId: `${userId}-old`, type: "track", event: "Viewed", userId, timestamp: "2024-01-01T00:00:00.000Z" });
+    const refused = event({ messageId: `${userId}-refused`, type: "track", event: "Viewed", userId: "null" });
+    await runInDurableObject(stub, async (instance: IdentityGraphShard, state) => {
+      instance.resolveEvents([...recent, old, refused]);
+      const store = new ProfileStore(state.storage.sql);
+      const { chunks, upTo } = store.outbox.pendingEvents(1_000, Date.parse("2026-01-01T00:00:00.000Z"), 4_000);
+      expect(chunks.length).toBeGreaterThan(2);
+      const rows = chunks.flatMap((chunk) => JSON.parse(chunk) as { messageId: string; profileId: string; timestamp: number; payload: string }[]);
+      expect(rows.map((r) => r.messageId).sort()).toEqual(recent.map((e) => e.messageId).sort());
+      expect(JSON.parse(rows[0]!.payload)).toMatchObject({ message_id: rows[0]!.messageId, properties: { note: "x".repeat(300) } });
+      expect(rows[0]).toMatchObject({ profileId: expect.stringMatching(/^prof_/), timestamp: expect.any(Number) });
+      // Each chunk stays near its budget: rows are added while the running size is under it.
+      for (const chunk of chunks) expect(chunk.length).toBeLessThan(4_000 + 2_000);
+      store.outbox.eventsWritten(upTo);
+      expect(store.outbox.pendingEvents(1_000, 0, 4_000)).toEqual({ chunks: [], upTo: null });
+    });
+  });
 });

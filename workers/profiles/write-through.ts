@@ -71,6 +71,8 @@ export interface WriteSet {
   profiles: ProfileRow[];
   accounts: AccountRow[];
   events: EventRow[];
+  /** Events already as JSON arrays of `EventRow`s, each at most about WRITE_CHUNK_CHARS (built by the object's SQLite). */
+  eventChunks?: string[];
   /** Events already in D1 under an absorbed profile move to the profile it resolves to. */
   reassign: { from: string; to: string }[];
   /** Erased profiles: every D1 row of theirs goes (`eraseStatements`). */
@@ -82,14 +84,14 @@ export interface WriteSet {
  * far below D1's largest string, and few statements per batch, since each
  * statement of a batch costs a round of parsing and a result of its own.
  */
-const CHUNK_CHARS = 256_000;
+export const WRITE_CHUNK_CHARS = 256_000;
 
 type Db = Pick<D1Database, "prepare">;
 
 /** Items as one JSON array parameter per chunk, each item serialised once. */
 function jsonChunks<T>(items: Iterable<T>, toJson: (item: T) => unknown = (item) => item): string[] {
   const parts = [...items].map((item) => JSON.stringify(toJson(item)));
-  return chunkBySize(parts, (part) => part.length + 1, CHUNK_CHARS).map((chunk) => `[${chunk.join(",")}]`);
+  return chunkBySize(parts, (part) => part.length + 1, WRITE_CHUNK_CHARS).map((chunk) => `[${chunk.join(",")}]`);
 }
 
 /**
@@ -99,7 +101,7 @@ function jsonChunks<T>(items: Iterable<T>, toJson: (item: T) => unknown = (item)
  */
 export function writeStatements(db: Db, workspaceId: string, version: number, set: WriteSet): D1PreparedStatement[] {
   const statements: D1PreparedStatement[] = [];
-  for (const chunk of jsonChunks(set.events)) {
+  for (const chunk of [...(set.eventChunks ?? []), ...jsonChunks(set.events)]) {
     statements.push(
       db
         .prepare(
@@ -249,7 +251,7 @@ function membershipChunks(profiles: ProfileRow[], listOf: (p: ProfileRow) => obj
     return list ? [{ id: p.profileId, rows: list.map((row) => JSON.stringify({ profileId: p.profileId, ...row })) }] : [];
   });
   const size = (p: { id: string; rows: string[] }) => p.id.length + 3 + p.rows.reduce((n, row) => n + row.length + 1, 0);
-  return chunkBySize(carrying, size, CHUNK_CHARS).map((chunk) => ({
+  return chunkBySize(carrying, size, WRITE_CHUNK_CHARS).map((chunk) => ({
     ids: JSON.stringify(chunk.map((p) => p.id)),
     rows: `[${chunk.flatMap((p) => p.rows).join(",")}]`,
   }));
