@@ -1,5 +1,5 @@
 import type { Cluster, IndexEntry, MergeRecord, ReviewItem } from "../workers/identity/graph";
-import { type ClusterTable, clustersOfMerge, type FeatureTable, featureKeys, type IndexTable, type MergeTable, type ReviewPage, type ReviewTable } from "../workers/identity/graph-collections";
+import { type ClusterTable, clustersOfMerge, followForwards, type FeatureTable, featureKeys, type IndexTable, type MergeTable, type ReviewPage, type ReviewTable } from "../workers/identity/graph-collections";
 import type { ProfileFeatures } from "../workers/identity/probabilistic";
 import { clusterRowSchema, featuresSchema, indexEntrySchema, mergeSchema, reviewSchema } from "../workers/identity/snapshot";
 import type { SqlExec } from "./sql-event-links";
@@ -59,6 +59,23 @@ export class SqlClusterTable extends SqlTable<Cluster> implements ClusterTable {
   }
   forwardingTo(clusterId: string) {
     return this.keys("WHERE forwarded_to = ?", clusterId);
+  }
+  liveIdsOf(ids: Iterable<string>) {
+    const out = new Map<string, string>();
+    const stored: string[] = [];
+    for (const id of ids) {
+      const cached = this.peek(id);
+      if (cached === undefined) stored.push(id);
+      else if (cached !== null) out.set(id, cached.forwardedTo ? (followForwards(this, id) ?? id) : id);
+    }
+    if (!stored.length) return out;
+    // Rows not cached are as stored (a row changed by this operation stays cached until write-back), so their column is current.
+    const rows = this.sql.exec<{ key: string; forwarded_to: string | null }>("SELECT key, forwarded_to FROM graph_clusters WHERE key IN (SELECT value FROM json_each(?))", list(stored)).toArray();
+    for (const row of rows) {
+      const live = row.forwarded_to ? followForwards(this, row.forwarded_to) : row.key;
+      if (live !== undefined) out.set(row.key, live);
+    }
+    return out;
   }
   liveHolder(key: string, except: Set<string>) {
     this.writeBack();

@@ -122,6 +122,11 @@ export class SqlTable<V> implements GraphTable<V> {
   has(key: string) {
     return this.get(key) !== undefined;
   }
+  /** The cached value, null when known absent, undefined when not cached: a look that reads nothing and moves nothing in the cache. */
+  protected peek(key: string): V | null | undefined {
+    const cached = this.cache.get(key);
+    return cached === undefined ? undefined : (cached?.value ?? null);
+  }
   set(key: string, value: V) {
     const prior = this.cache.get(key);
     // A row deleted earlier in this operation is still stored, with its side rows, until write-back.

@@ -48,6 +48,7 @@ function lookups(graph: IdentityGraph, snapshot: ReturnType<typeof toSnapshot>) 
   };
   return {
     forwardingTo: each(clusterIds, (id) => sorted(graph.clusters.forwardingTo(id))),
+    liveIdsOf: [...graph.clusters.liveIdsOf([...clusterIds, "prof_unknown"])].sort(),
     liveHolder: each(keys, (key) => graph.clusters.liveHolder(key, new Set()) ?? null),
     routingTo: each(clusterIds, (id) => sorted(graph.index.routingTo([id]))),
     remembering: each(userIds, (userId) => sorted(graph.index.remembering([userId]))),

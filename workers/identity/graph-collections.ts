@@ -37,6 +37,19 @@ export interface ClusterTable extends GraphTable<Cluster> {
   forwardingTo(clusterId: string): string[];
   /** The first live cluster holding the identifier key, leaving out `except`. */
   liveHolder(key: string, except: Set<string>): string | undefined;
+  /**
+   * The live cluster each of these ids resolves to (following forwarding
+   * pointers); ids not stored are left out. Storage answers from its
+   * forwarding column, without decoding the rows of clusters that are live.
+   */
+  liveIdsOf(ids: Iterable<string>): Map<string, string>;
+}
+
+/** Follows forwarding pointers from `id` to the live cluster, or undefined when a cluster on the way is not stored. */
+export function followForwards(clusters: Pick<GraphTable<Cluster>, "get">, id: string): string | undefined {
+  let cluster = clusters.get(id);
+  while (cluster?.forwardedTo) cluster = clusters.get(cluster.forwardedTo);
+  return cluster?.id;
 }
 
 /** The index, with the lookups that find entries naming a cluster or a user id. */
@@ -116,6 +129,14 @@ export interface BlockIndex {
 }
 
 export class MemoryClusterTable extends Map<string, Cluster> implements ClusterTable {
+  liveIdsOf(ids: Iterable<string>) {
+    const out = new Map<string, string>();
+    for (const id of ids) {
+      const live = followForwards(this, id);
+      if (live !== undefined) out.set(id, live);
+    }
+    return out;
+  }
   liveIds(after: string | null, limit: number) {
     const ids: string[] = [];
     for (const cluster of this.values()) if (!cluster.forwardedTo && (after === null || cluster.id > after)) ids.push(cluster.id);

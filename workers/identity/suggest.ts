@@ -34,15 +34,14 @@ export function suggestMatches(graph: IdentityGraph, settings: IdentitySettings,
   const cluster = graph.resolve(clusterId);
   const features = graph.features.get(cluster.id);
   if (!features) return [];
-  const candidates = new Set<string>();
+  const members = new Set<string>();
   for (const key of blockingKeys(features)) {
     const block = graph.blocks.join(key, cluster.id, MAX_BLOCK);
-    if (!block) continue;
-    for (const id of block) {
-      const other = graph.resolve(id);
-      if (other.id !== cluster.id) candidates.add(other.id);
-    }
+    if (block) for (const id of block) members.add(id);
   }
+  // Blocks may name clusters merged away since: each counts as the cluster it resolves to.
+  const candidates = new Set<string>();
+  for (const live of graph.clusters.liveIdsOf(members).values()) if (live !== cluster.id) candidates.add(live);
   const out: Suggestion[] = [];
   for (const otherId of [...candidates].sort().slice(0, MAX_CANDIDATES)) {
     const pair = IdentityGraph.pairKey(cluster.id, otherId);
