@@ -1,3 +1,4 @@
+import { z } from "zod";
 import type { QueuedEvent } from "../workers/intake/envelope";
 import { consentStatementOf } from "../workers/profiles/consent";
 import type { PersonEvent } from "../workers/segments/values";
@@ -8,6 +9,8 @@ import { ConsentStore } from "./consent-store";
 import { type OutboxKind, WriteOutbox } from "./write-outbox";
 
 export type { OutboxEntry, OutboxKind } from "./write-outbox";
+
+const sourcePairs = z.array(z.tuple([z.string(), z.string().nullable()]));
 
 /** MessageIds per erase statement: 5,000 ids of ~40 characters is ~200 KB of JSON. */
 const ERASE_CHUNK = 5_000;
@@ -153,14 +156,17 @@ export class ProfileStore {
     return this.identifierSources([key]).get(key) ?? null;
   }
 
-  /** The source that first sent each identifier (`type:value`), in one query however many. */
+  /**
+   * The source that first sent each identifier (`type:value`), in one query
+   * however many, answered as one JSON array: one value crosses into the
+   * isolate instead of a row object per identifier.
+   */
   identifierSources(keys: string[]): Map<string, string | null> {
     if (!keys.length) return new Map();
-    const rows = this.sql.exec<{ key: string; source_id: string | null }>(
-      "SELECT s.key, s.source_id FROM json_each(?) AS j JOIN identifier_sources AS s ON s.key = j.value",
-      JSON.stringify(keys),
-    );
-    return new Map([...rows].map((row) => [row.key, row.source_id]));
+    const { pairs } = this.sql
+      .exec<{ pairs: string }>("SELECT json_group_array(json_array(s.key, s.source_id)) AS pairs FROM json_each(?) AS j JOIN identifier_sources AS s ON s.key = j.value", JSON.stringify(keys))
+      .one();
+    return new Map(sourcePairs.parse(JSON.parse(pairs)));
   }
 
   /** The profile's latest event, for its metadata. */
