@@ -1,4 +1,5 @@
 import { applyStatement, type ConsentStatement, categoryPreferencesSchema, consentFrom, mergeConsent, type ProfileConsent } from "../workers/profiles/consent";
+import { ensureColumn } from "./sql-table";
 
 type ConsentRow = { category: string; consented: number; at: number; message_id: string; conflict: number };
 
@@ -17,11 +18,7 @@ export class ConsentStore {
 
   /** Objects created before consent was kept lack the column; adding it once is enough. */
   static addEventColumn(sql: SqlStorage) {
-    try {
-      sql.exec("SELECT consent FROM profile_events LIMIT 0");
-    } catch {
-      sql.exec("ALTER TABLE profile_events ADD COLUMN consent TEXT");
-    }
+    ensureColumn(sql, "profile_events", "consent", "TEXT");
   }
 
   of(profileId: string): ProfileConsent {

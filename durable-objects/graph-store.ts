@@ -45,7 +45,7 @@ export class GraphStore {
 
   putSettings(settings: IdentitySettings) {
     this.graph();
-    this.sql.exec("INSERT OR REPLACE INTO graph_meta (name, value) VALUES ('settings', ?)", JSON.stringify(settings));
+    this.setMeta("settings", JSON.stringify(settings));
     this.currentSettings = settings;
   }
 
@@ -61,7 +61,7 @@ export class GraphStore {
         const value = run();
         this.collections.writeBack();
         this.events.flush();
-        if (graph.counterValue() !== this.storedCounter) this.sql.exec("INSERT OR REPLACE INTO graph_meta (name, value) VALUES ('counter', ?)", String(graph.counterValue()));
+        if (graph.counterValue() !== this.storedCounter) this.setMeta("counter", String(graph.counterValue()));
         return value;
       });
       this.storedCounter = graph.counterValue();
@@ -80,6 +80,10 @@ export class GraphStore {
     this.current = null;
   }
 
+  private setMeta(name: "counter" | "settings", value: string) {
+    this.sql.exec("INSERT OR REPLACE INTO graph_meta (name, value) VALUES (?, ?)", name, value);
+  }
+
   /** A graph stored as a snapshot and an operation log (before its collections were tables) is moved into the tables once. */
   private upgradeLegacy() {
     const legacy = readLegacyGraph(this.sql, this.events);
@@ -88,8 +92,8 @@ export class GraphStore {
       copyGraph(legacy.graph, this.collections);
       this.collections.writeBack();
       this.events.flush();
-      this.sql.exec("INSERT OR REPLACE INTO graph_meta (name, value) VALUES ('counter', ?)", String(legacy.graph.counterValue()));
-      this.sql.exec("INSERT OR REPLACE INTO graph_meta (name, value) VALUES ('settings', ?)", JSON.stringify(legacy.settings));
+      this.setMeta("counter", String(legacy.graph.counterValue()));
+      this.setMeta("settings", JSON.stringify(legacy.settings));
       dropLegacyTables(this.sql);
     });
     this.collections.forget({ rolledBack: false });

@@ -152,10 +152,6 @@ export class ProfileStore {
     return traitRows(this.sql, "SELECT key, value, at, message_id, source_id FROM profile_traits WHERE profile_id = ? ORDER BY key", profileId);
   }
 
-  identifierSource(key: string): string | null {
-    return this.identifierSources([key]).get(key) ?? null;
-  }
-
   /**
    * The source that first sent each identifier (`type:value`), in one query
    * however many, answered as one JSON array: one value crosses into the

@@ -4,6 +4,7 @@ import { EVENT_RETENTION_DAYS } from "../workers/profiles/event-record";
 import { WRITE_CHUNK_CHARS, writeStatements } from "../workers/profiles/write-through";
 import { type ActivationEnvelope, activationEnvelope } from "../workers/segments/activation";
 import type { AudienceEngine } from "./audience-engine";
+import { ObjectMeta } from "./object-meta";
 import type { ProfileStore } from "./profile-store";
 import { buildWriteSet, oldestWritten } from "./profile-views";
 
@@ -44,11 +45,12 @@ export class ProfileWriter {
   private scheduledAt: number | null = null;
   private readonly ctx: DurableObjectState;
   private readonly store: ProfileStore;
+  private readonly meta: ObjectMeta;
 
   constructor(private readonly deps: WriterDeps) {
     this.ctx = deps.ctx;
     this.store = deps.store;
-    this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)");
+    this.meta = new ObjectMeta(this.ctx.storage.sql);
   }
 
   /** One alarm serves both: now when there is something to write, else the next instant a segment could flip. */
@@ -70,29 +72,21 @@ export class ProfileWriter {
   /** At most once a day, on the first alarm after the day turned: event payloads past retention go. */
   private pruneDaily() {
     const now = Date.now();
-    if (now - (this.meta("pruned_at") ?? 0) < DAY_MS) return;
+    if (now - (this.meta.get("pruned_at") ?? 0) < DAY_MS) return;
     const days = this.retentionDays();
     if (days !== null) this.store.dropPayloadsBefore(now - days * DAY_MS);
-    this.setMeta("pruned_at", now);
+    this.meta.set("pruned_at", now);
   }
 
   /** Days of event payloads the object keeps (the workspace's `objectEvents` retention); null keeps them all. */
   retentionDays(): number | null {
-    const stored = this.meta("event_retention_days");
+    const stored = this.meta.get("event_retention_days");
     // 0 stands for "keep": meta values are integers, and no retention is 0 days long.
     return stored === null ? EVENT_RETENTION_DAYS : stored === 0 ? null : stored;
   }
 
   setRetentionDays(days: number | null) {
-    this.setMeta("event_retention_days", days ?? 0);
-  }
-
-  private meta(key: string): number | null {
-    return this.ctx.storage.sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? null;
-  }
-
-  private setMeta(key: string, value: number) {
-    this.ctx.storage.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value", key, value);
+    this.meta.set("event_retention_days", days ?? 0);
   }
 
   /** Everything pending, now; the bookmark of the last write (or of the primary, when nothing was pending). */
@@ -116,7 +110,7 @@ export class ProfileWriter {
       if (!entries.length && events.upTo === null) break;
       const set = buildWriteSet(this.deps.graph(), this.store, this.deps.audiences, entries, events.chunks, now);
       const session = this.deps.db.withSession("first-primary");
-      const statements = writeStatements(session, this.workspaceId(), this.nextVersion(), set);
+      const statements = writeStatements(session, this.workspaceId(), this.meta.increment("version"), set);
       if (statements.length) await session.batch(statements);
       bookmark = session.getBookmark() ?? bookmark;
       this.store.outbox.written(entries);
@@ -154,7 +148,5 @@ export class ProfileWriter {
     return name;
   }
 
-  private nextVersion(): number {
-    return this.ctx.storage.sql.exec<{ value: number }>("INSERT INTO meta (key, value) VALUES ('version', 1) ON CONFLICT DO UPDATE SET value = value + 1 RETURNING value").one().value;
-  }
+
 }

@@ -5,6 +5,12 @@ import type { SqlExec } from "./sql-event-links";
 /** Whether the object's storage has this table yet. */
 export const tableExists = (sql: SqlExec, name: string) => sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?", name).one().n > 0;
 
+/** Adds a column to a table stored before the column existed; nothing when it is there. */
+export function ensureColumn(sql: SqlExec, table: string, column: string, type: string) {
+  const present = sql.exec<{ name: string }>("SELECT name FROM pragma_table_info(?)", table).toArray().some((r) => r.name === column);
+  if (!present) sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+}
+
 export interface Codec<V> {
   encode(value: V): string;
   decode(json: string): V;

@@ -1,4 +1,6 @@
 import type { AudienceChange } from "../workers/segments/activation";
+import { ObjectMeta } from "./object-meta";
+import { ensureColumn } from "./sql-table";
 
 /**
  * `membership`: the profile's identifiers or account links changed, not only its row;
@@ -8,6 +10,9 @@ import type { AudienceChange } from "../workers/segments/activation";
  */
 export type OutboxKind = "profile" | "membership" | "audiences" | "account" | "event" | "reassign" | "erase";
 export type OutboxEntry = { kind: OutboxKind; id: string; seq: number };
+
+/** The `meta` row holding the highest event write seq written to D1. */
+const EVENTS_WRITTEN = "events_written";
 
 /**
  * What still has to reach D1 and the activation queue, in the object's SQLite
@@ -24,19 +29,16 @@ export class WriteOutbox {
   private seq: number;
   private eventSeq: number;
   private readonly markedThisTurn = new Set<string>();
+  private readonly meta: ObjectMeta;
 
   /** `profile_events` must exist: events carry their write seq in it. */
   constructor(private readonly sql: SqlStorage) {
     sql.exec("CREATE TABLE IF NOT EXISTS outbox (kind TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (kind, id))");
     sql.exec("CREATE INDEX IF NOT EXISTS outbox_seq ON outbox (seq)");
     sql.exec("CREATE TABLE IF NOT EXISTS emissions (seq INTEGER PRIMARY KEY AUTOINCREMENT, change TEXT NOT NULL)");
-    sql.exec("CREATE TABLE IF NOT EXISTS outbox_marks (stream TEXT PRIMARY KEY, seq INTEGER NOT NULL)");
-    try {
-      sql.exec("SELECT wseq FROM profile_events LIMIT 0");
-    } catch {
-      // Rows stored before stay unmarked: their pending writes are `event` entries of the outbox.
-      sql.exec("ALTER TABLE profile_events ADD COLUMN wseq INTEGER");
-    }
+    this.meta = new ObjectMeta(sql);
+    // Rows stored before stay unmarked: their pending writes are `event` entries of the outbox.
+    ensureColumn(sql, "profile_events", "wseq", "INTEGER");
     sql.exec("CREATE INDEX IF NOT EXISTS profile_events_wseq ON profile_events (wseq) WHERE wseq IS NOT NULL");
     this.seq = sql.exec<{ seq: number }>("SELECT coalesce(max(seq), 0) AS seq FROM outbox").one().seq;
     this.eventSeq = Math.max(this.eventsWrittenUpTo(), sql.exec<{ seq: number }>("SELECT coalesce(max(wseq), 0) AS seq FROM profile_events").one().seq);
@@ -84,8 +86,9 @@ export class WriteOutbox {
    * `upTo` is the write seq to pass to `eventsWritten`; null when none was pending.
    */
   pendingEvents(limit: number, oldest: number, chunkChars: number): { chunks: string[]; upTo: number | null } {
+    const written = this.eventsWrittenUpTo();
     const upTo = this.sql
-      .exec<{ upTo: number | null }>("SELECT max(wseq) AS upTo FROM (SELECT wseq FROM profile_events WHERE wseq > ? ORDER BY wseq LIMIT ?)", this.eventsWrittenUpTo(), limit)
+      .exec<{ upTo: number | null }>("SELECT max(wseq) AS upTo FROM (SELECT wseq FROM profile_events WHERE wseq > ? ORDER BY wseq LIMIT ?)", written, limit)
       .one().upTo;
     if (upTo === null) return { chunks: [], upTo };
     const chunks = this.sql
@@ -94,7 +97,7 @@ export class WriteOutbox {
          FROM (SELECT *, sum(length(record) + 200) OVER (ORDER BY wseq ROWS UNBOUNDED PRECEDING) AS running
                FROM profile_events WHERE wseq > ? AND wseq <= ? AND profile_id IS NOT NULL AND record IS NOT NULL AND at >= ?)
          GROUP BY CAST(running / ? AS INTEGER) ORDER BY min(wseq)`,
-        this.eventsWrittenUpTo(),
+        written,
         upTo,
         oldest,
         chunkChars,
@@ -107,11 +110,11 @@ export class WriteOutbox {
   /** The same reasoning as `written`: an event changed again meanwhile took a seq above `upTo` and stays pending. */
   eventsWritten(upTo: number | null) {
     if (upTo === null) return;
-    this.sql.exec("INSERT INTO outbox_marks (stream, seq) VALUES ('events', ?) ON CONFLICT DO UPDATE SET seq = max(seq, excluded.seq)", upTo);
+    this.meta.raise(EVENTS_WRITTEN, upTo);
   }
 
   private eventsWrittenUpTo(): number {
-    return this.sql.exec<{ seq: number }>("SELECT seq FROM outbox_marks WHERE stream = 'events'").toArray()[0]?.seq ?? 0;
+    return this.meta.get(EVENTS_WRITTEN) ?? 0;
   }
 
   /** Records a segment or computed-trait change for the activation queue; its seq makes its messageIds unique. */
