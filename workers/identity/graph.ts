@@ -135,6 +135,12 @@ export class IdentityGraph {
   readonly events: EventLinks;
   /** Told of every merge as it is made, so profile state can follow it. */
   onMerge?: (merge: MergeRecord) => void;
+  /**
+   * Set on every graph shard but the first (`s2` on shard 2): the ids it issues
+   * carry it, so ids stay unique across a workspace's shards, whose counters
+   * are their own. Shard 0 issues ids as a single graph always did.
+   */
+  idTag: string | null = null;
 
   constructor(
     private counter = 0,
@@ -162,7 +168,8 @@ export class IdentityGraph {
 
   nextId(prefix: string): string {
     this.counter += 1;
-    return `${prefix}_${this.counter.toString(36).padStart(6, "0")}`;
+    const tag = this.idTag ? `${this.idTag}_` : "";
+    return `${prefix}_${tag}${this.counter.toString(36).padStart(6, "0")}`;
   }
 
   nextSeq(): number {

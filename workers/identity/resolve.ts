@@ -8,6 +8,11 @@ export interface ResolveInput {
   /** Event time in ms: limits with a window count identifiers seen within it. */
   at: number;
   identifiers: Identifier[];
+  /**
+   * Identifiers quarantined in another shard of the workspace, whose index
+   * entry this graph does not hold: refused as its own quarantined ones are.
+   */
+  quarantinedElsewhere?: ReadonlySet<string>;
 }
 
 export interface ResolveResult {
@@ -52,7 +57,7 @@ export function applyEvent(graph: IdentityGraph, settings: IdentitySettings, inp
       continue;
     }
     const entry = graph.index.get(key);
-    if (entry?.quarantined) {
+    if (entry?.quarantined || (!entry && input.quarantinedElsewhere?.has(key))) {
       drop(graph, result, input, key, "quarantined", targets);
       continue;
     }
