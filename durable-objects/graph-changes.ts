@@ -2,6 +2,7 @@ import { applyEventWithFeatures, type EventInput } from "../workers/identity/app
 import { extractIdentifiers, previousUserId } from "../workers/identity/extract";
 import { featuresFromEvent } from "../workers/identity/features";
 import type { MergeRecord } from "../workers/identity/graph";
+import type { IdentitySettings } from "../workers/identity/settings";
 import { identifierKey } from "../workers/identity/types";
 import { IdentityRuleError } from "../workers/identity/unmerge";
 import type { QueuedEvent } from "../workers/intake/envelope";
@@ -14,6 +15,25 @@ export interface EventAssignment {
   profileId: string | null;
   mergeId?: string;
   dropped: { identifier: string; reason: string }[];
+  /** Not applied: one of its identifier keys was handed over to graph shard `to` (see handover-operations.ts). */
+  moved?: { key: string; to: number };
+  /** Not applied because an earlier event of the call was `moved`: sent again, in order, after it. */
+  deferred?: true;
+  /** Keys this event's resolution quarantined (a `quarantine` review was queued for each). */
+  quarantined?: string[];
+}
+
+export interface ResolveChoices {
+  /** messageId → the source it came from, kept with each trait write and event. */
+  sources: Record<string, string>;
+  /** Keys quarantined in another graph shard, refused here as if quarantined here. */
+  quarantined?: string[];
+}
+
+/** The moved marks of keys handed over to another graph shard (handover-ledger.ts). */
+export interface MovedMarks {
+  anyMarked(): boolean;
+  marksOf(keys: Iterable<string>): Map<string, { shard: number }>;
 }
 
 export type Decision<T> = ({ ok: true } & T) | { ok: false; code: "NOT_FOUND" | "CONFLICT"; detail: string };
@@ -30,33 +50,55 @@ export class GraphChanges {
     private readonly graphs: GraphStore,
     private readonly store: ProfileStore,
     private readonly audiences: AudienceEngine,
+    private readonly marks: MovedMarks,
   ) {}
 
   /**
    * Resolves events idempotently: an event already applied returns its current
-   * profile and changes nothing. Profile state changes in the same turn.
-   * `sources`: messageId → the source it came from, kept with each trait write and event.
+   * profile and changes nothing. Profile state changes in the same turn. An
+   * event carrying a key handed over to another shard is not applied (`moved`),
+   * nor is any event after it in the call (`deferred`).
    */
-  resolve(events: QueuedEvent[], sources: Record<string, string>): EventAssignment[] {
-    return this.graphs.atomically(() => this.resolveAll(events, sources));
+  resolve(events: QueuedEvent[], choices: ResolveChoices): EventAssignment[] {
+    return this.graphs.atomically(() => this.resolveAll(events, choices));
   }
 
-  private resolveAll(events: QueuedEvent[], sources: Record<string, string>): EventAssignment[] {
+  private resolveAll(events: QueuedEvent[], { sources, quarantined }: ResolveChoices): EventAssignment[] {
     const graph = this.graphs.graph();
     const settings = this.graphs.settings();
+    const elsewhere = quarantined?.length ? new Set(quarantined) : undefined;
     const out: EventAssignment[] = [];
     // One lookup for the batch; an event repeated within it is found in `known` once applied.
     const known = graph.events.clustersOf(events.map((event) => event.messageId));
+    // Only an object that handed someone over has marks: the others never read them.
+    const movedTo = this.marks.anyMarked() ? this.movedKeys(events, settings, elsewhere) : undefined;
+    let stopped = false;
     for (const event of events) {
+      if (stopped) {
+        out.push({ messageId: event.messageId, profileId: null, dropped: [], deferred: true });
+        continue;
+      }
       const applied = known.get(event.messageId);
       if (applied !== undefined) {
         out.push({ messageId: event.messageId, profileId: graph.resolve(applied).id, dropped: [] });
         continue;
       }
+      const moved = movedTo?.get(event);
+      if (moved) {
+        out.push({ messageId: event.messageId, profileId: null, dropped: [], moved });
+        stopped = true;
+        continue;
+      }
       const { identifiers } = extractIdentifiers(event, settings);
       const previous = previousUserId(event, settings);
       if (previous && graph.index.has(identifierKey(previous))) identifiers.push(previous);
-      const input: EventInput = { messageId: event.messageId, at: Date.parse(event.timestamp) || Date.parse(event.receivedAt), identifiers, features: featuresFromEvent(event, identifiers) };
+      const input: EventInput = {
+        messageId: event.messageId,
+        at: Date.parse(event.timestamp) || Date.parse(event.receivedAt),
+        identifiers,
+        features: featuresFromEvent(event, identifiers),
+        ...(elsewhere ? { quarantinedElsewhere: elsewhere } : {}),
+      };
       const fresh = identifiers.map(identifierKey).filter((key) => !graph.index.has(key));
       const result = this.withMerges(() => applyEventWithFeatures(graph, settings, input));
       // The event's cluster, followed through any merge its own suggestions made: no need to read it back from storage.
@@ -64,12 +106,41 @@ export class GraphChanges {
       if (result.clusterId) known.set(event.messageId, result.clusterId);
       const recorded = this.store.recordEvent(event, sources[event.messageId] ?? null, profileId, fresh);
       if (recorded && profileId) this.audiences.onEvent(profileId, personEventOf(recorded), Date.now());
+      const quarantinedNow = result.reviews.filter((r) => r.kind === "quarantine").flatMap((r) => r.identifiers);
       out.push({
         messageId: event.messageId,
         profileId,
         ...(result.merge ? { mergeId: result.merge.id } : {}),
         dropped: result.dropped.map((d) => ({ identifier: d.dropped, reason: d.reason })),
+        ...(quarantinedNow.length ? { quarantined: quarantinedNow } : {}),
       });
+    }
+    return out;
+  }
+
+  /**
+   * The events carrying a key marked moved, with the first such key (as
+   * extracted, an alias's previous user id included) and its shard: one query
+   * for the call. A key quarantined elsewhere links no one wherever it is, so
+   * it keeps no event from being applied here.
+   */
+  private movedKeys(events: QueuedEvent[], settings: IdentitySettings, quarantined: Set<string> | undefined): Map<QueuedEvent, { key: string; to: number }> {
+    const keysOf = new Map<QueuedEvent, string[]>();
+    for (const event of events) {
+      const keys = extractIdentifiers(event, settings).identifiers.map(identifierKey);
+      const previous = previousUserId(event, settings);
+      if (previous) keys.push(identifierKey(previous));
+      keysOf.set(
+        event,
+        keys.filter((key) => !quarantined?.has(key)),
+      );
+    }
+    const marks = this.marks.marksOf([...keysOf.values()].flat());
+    const out = new Map<QueuedEvent, { key: string; to: number }>();
+    if (marks.size === 0) return out;
+    for (const [event, keys] of keysOf) {
+      const key = keys.find((k) => marks.has(k));
+      if (key !== undefined) out.set(event, { key, to: marks.get(key)!.shard });
     }
     return out;
   }

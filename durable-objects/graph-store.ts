@@ -4,6 +4,9 @@ import { copyGraph, dropLegacyTables, readLegacyGraph } from "./legacy-graph-log
 import { SqlEventLinks } from "./sql-event-links";
 import { SqlGraphCollections } from "./sql-graph-collections";
 
+/** Shard 0 issues ids as a single graph always did; shard n above it tags them `sn`. */
+const idTagOf = (shard: number) => (shard > 0 ? `s${shard}` : null);
+
 /**
  * The identity graph's durability. Every collection of the graph is a table in
  * the object's SQLite (sql-graph-collections.ts, sql-event-links.ts); an
@@ -20,6 +23,8 @@ export class GraphStore {
   private current: IdentityGraph | null = null;
   private currentSettings: IdentitySettings = DEFAULT_IDENTITY_SETTINGS;
   private storedCounter = 0;
+  /** This object's graph shard number (graph meta `shard`); 0 until told otherwise. */
+  private shardNumber = 0;
 
   constructor(private readonly storage: DurableObjectStorage) {
     this.sql = storage.sql;
@@ -34,8 +39,33 @@ export class GraphStore {
     const meta = new Map(this.sql.exec<{ name: string; value: string }>("SELECT name, value FROM graph_meta").toArray().map((r) => [r.name, r.value]));
     this.storedCounter = Number(meta.get("counter") ?? 0);
     this.currentSettings = meta.has("settings") ? identitySettingsSchema.parse(JSON.parse(meta.get("settings")!)) : DEFAULT_IDENTITY_SETTINGS;
+    this.shardNumber = Number(meta.get("shard") ?? 0);
     this.current = new IdentityGraph(this.storedCounter, this.events, this.collections);
+    this.current.idTag = idTagOf(this.shardNumber);
     return this.current;
+  }
+
+  /** This object's graph shard number: 0 unless a shard above 0 was given once (`useShard`). */
+  shard(): number {
+    this.graph();
+    return this.shardNumber;
+  }
+
+  /**
+   * Records which graph shard of its workspace this object is. Kept from the
+   * first time a shard above 0 is given: from then on every id the graph
+   * issues carries the shard's tag, so ids stay unique across the workspace's
+   * shards, whose counters are their own. A different shard later is an error:
+   * the object was reached under the wrong name.
+   */
+  useShard(shard: number) {
+    if (!Number.isInteger(shard) || shard < 0) throw new Error(`a graph shard number is an integer from 0, not ${String(shard)}`);
+    const graph = this.graph();
+    if (shard === this.shardNumber) return;
+    if (this.shardNumber !== 0) throw new Error(`this identity object is graph shard ${this.shardNumber}, not shard ${shard}`);
+    this.setMeta("shard", String(shard));
+    this.shardNumber = shard;
+    graph.idTag = idTagOf(shard);
   }
 
   settings(): IdentitySettings {
@@ -80,7 +110,7 @@ export class GraphStore {
     this.current = null;
   }
 
-  private setMeta(name: "counter" | "settings", value: string) {
+  private setMeta(name: "counter" | "settings" | "shard", value: string) {
     this.sql.exec("INSERT OR REPLACE INTO graph_meta (name, value) VALUES (?, ?)", name, value);
   }
 

@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { QueuedEvent } from "../workers/intake/envelope";
 import type { IdentityGraph } from "../workers/identity/graph";
+import { holdingMerge, holdingReview } from "../workers/identity/handover";
 import { type IdentitySettings, identitySettingsSchema } from "../workers/identity/settings";
 import { approveReview, rejectReview, splitIdentifiers, unmerge } from "../workers/identity/unmerge";
 import { type FieldError, fieldErrors } from "../workers/lib/problem";
@@ -12,29 +13,38 @@ import { AudienceEngine } from "./audience-engine";
 import { type AudienceSyncPage, applyStatistics, backfillChunk, previewDefinition, putDefinition, syncPage } from "./audience-operations";
 import { type EventAssignment, GraphChanges } from "./graph-changes";
 import { GraphStore } from "./graph-store";
+import { HandoverLedger, type Move } from "./handover-ledger";
+import { acceptPart, finishHandOver, type HandoverParts, handOver } from "./handover-operations";
+import { ObjectMeta } from "./object-meta";
 import { type ErasureCounts, erasePerson, type PrivacyPerson, personForPrivacy } from "./privacy-operations";
 import { ProfileStore } from "./profile-store";
 import { accountMembers, accountRow, graphView, profileRow } from "./profile-views";
-import { ProfileWriter } from "./profile-writer";
+import { ProfileWriter, workspaceOf } from "./profile-writer";
 
 export type { AudienceSyncPage } from "./audience-operations";
 export type { EventAssignment } from "./graph-changes";
+export type { Move } from "./handover-ledger";
 export type { ErasureCounts, PrivacyPerson } from "./privacy-operations";
 
 export interface ResolveOptions {
   /** messageId → the source it came from, kept with each trait write and event. */
   sources?: Record<string, string>;
+  /** This object's graph shard number; kept the first time one above 0 is given, and its ids carry it from then on (`prof_s2_…`). */
+  shard?: number;
+  /** Keys quarantined in another graph shard: refused here as quarantined when this graph has no entry for them. */
+  quarantined?: string[];
 }
 
 /**
- * A workspace's identity graph. One object per workspace is the single writer
- * of identity decisions, so resolution is serial and needs no cross-object
- * saga: every merge, guard and unmerge sees one consistent graph. State is the
- * pure `IdentityGraph` over tables in the object's SQLite storage
- * (graph-store.ts). See docs/identity.md for the capacity this gives and the
- * plan to shard past it. The RPC bodies live
- * beside it (graph-changes, audience-operations, privacy-operations), so this
- * class stays the object's surface.
+ * A workspace's identity graph, or one graph shard of it (shard 0 is reached
+ * by the workspace id, shard n by `{workspaceId}#{n}`). Each object is the
+ * single writer of the identity decisions of the people it holds, so
+ * resolution is serial: every merge, guard and unmerge sees one consistent
+ * graph. State is the pure `IdentityGraph` over tables in the object's SQLite
+ * storage (graph-store.ts); people move between shards by hand-over
+ * (handover-operations.ts). See docs/identity.md. The RPC bodies live beside it
+ * (graph-changes, audience-operations, privacy-operations, handover-operations),
+ * so this class stays the object's surface.
  */
 export class IdentityGraphShard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -43,6 +53,8 @@ export class IdentityGraphShard extends DurableObject<Env> {
   private readonly writer: ProfileWriter;
   private readonly audiences: AudienceEngine;
   private readonly changes: GraphChanges;
+  private readonly ledger: HandoverLedger;
+  private readonly handovers: HandoverParts;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -50,7 +62,9 @@ export class IdentityGraphShard extends DurableObject<Env> {
     this.graphs = new GraphStore(ctx.storage);
     this.store = new ProfileStore(this.sql);
     this.audiences = new AudienceEngine(this.sql, (id) => traitValues(this.store.traits(id)), (change) => this.store.recordEmission(change));
-    this.changes = new GraphChanges(this.graphs, this.store, this.audiences);
+    this.ledger = new HandoverLedger(this.sql);
+    this.changes = new GraphChanges(this.graphs, this.store, this.audiences, this.ledger);
+    this.handovers = { sql: this.sql, graphs: this.graphs, store: this.store, audiences: this.audiences, ledger: this.ledger, meta: new ObjectMeta(this.sql) };
     this.writer = new ProfileWriter({ ctx, db: env.DB, activations: env.ACTIVATION_QUEUE as Queue<ActivationEnvelope>, store: this.store, audiences: this.audiences, graph: () => this.load() });
   }
 
@@ -60,21 +74,23 @@ export class IdentityGraphShard extends DurableObject<Env> {
    * write-through to D1 is scheduled at once.
    */
   resolveEvents(events: QueuedEvent[], options: ResolveOptions = {}): EventAssignment[] {
-    const assignments = this.changes.resolve(events, options.sources ?? {});
+    if (options.shard !== undefined) this.graphs.useShard(options.shard);
+    const assignments = this.changes.resolve(events, { sources: options.sources ?? {}, quarantined: options.quarantined });
     this.writer.schedule();
     return assignments;
   }
 
+  /** Decisions naming a cluster another graph shard holds now are NOT_FOUND here: they are routed to that shard. */
   unmerge(mergeId: string, at = Date.now()) {
-    return this.decided(() => unmerge(this.load(), mergeId, at), mergeId);
+    return this.decided(() => unmerge(holdingMerge(this.load(), mergeId), mergeId, at), mergeId);
   }
 
   approveReview(reviewId: string, at = Date.now()) {
-    return this.decided(() => approveReview(this.load(), reviewId, at));
+    return this.decided(() => approveReview(holdingReview(this.load(), reviewId), reviewId, at));
   }
 
   rejectReview(reviewId: string) {
-    return this.decided(() => rejectReview(this.load(), reviewId));
+    return this.decided(() => rejectReview(holdingReview(this.load(), reviewId), reviewId));
   }
 
   /** Splits chosen identifiers (`type:value`) out of a profile into profiles of their own. */
@@ -88,10 +104,8 @@ export class IdentityGraphShard extends DurableObject<Env> {
     return result;
   }
 
-
   getSettings(): IdentitySettings {
-    this.load();
-    return this.settings;
+    return this.graphs.settings();
   }
 
   /** New settings apply to decisions from now on; existing clusters are not re-evaluated. */
@@ -100,7 +114,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
     const parsed = identitySettingsSchema.safeParse(input);
     if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
     this.graphs.putSettings(parsed.data);
-    return { ok: true, settings: this.settings };
+    return { ok: true, settings: this.graphs.settings() };
   }
 
   /** A page of the review queue (of one status, or all) after the queue position `after` (0: the first page); reads that page only. */
@@ -115,7 +129,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
   /** The live profile holding an identifier (`type:value`), following merges. */
   lookup(key: string) {
     const cluster = this.load().clusterOf(key);
-    return cluster ? this.profileView(cluster.id) : null;
+    return cluster ? graphView(this.load(), this.store, cluster.id) : null;
   }
 
   /** Live profiles in creation order (ids count up), after `after`, with their identifiers: the admin listing. */
@@ -136,11 +150,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
 
   profile(profileId: string) {
     const graph = this.load();
-    return graph.clusters.has(profileId) ? this.profileView(profileId) : null;
-  }
-
-  private profileView(profileId: string) {
-    return graphView(this.load(), this.store, profileId);
+    return graph.clusters.has(profileId) ? graphView(graph, this.store, profileId) : null;
   }
 
   /**
@@ -208,7 +218,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
 
   /** An audience's members as the activation envelopes of their entry, for a destination's initial sync (see `syncPage`). */
   audienceSyncPage(audienceId: string, after: string | null, limit: number): AudienceSyncPage | null {
-    return syncPage(this.audienceParts(), this.workspaceId(), audienceId, after, limit);
+    return syncPage(this.audienceParts(), workspaceOf(this.ctx.id.name), audienceId, after, limit);
   }
 
   /** New workspace statistics: every profile is evaluated again against them. */
@@ -246,6 +256,33 @@ export class IdentityGraphShard extends DurableObject<Env> {
     return parsed.success ? { ok: true, days: parsed.data } : { ok: false, errors: fieldErrors(parsed.error.issues) };
   }
 
+  /** Hands the people holding `keys` over to graph shard `to` (step 1, here; docs/identity.md, "Handing a person over to another shard"). */
+  handOver(keys: string[], to: number): { moves: Move[] } {
+    return handOver(this.handovers, keys, to);
+  }
+
+  /** The stored JSON of one part of a move made here. */
+  handOverPart(moveId: string, part: number): string {
+    return this.ledger.part(moveId, part);
+  }
+
+  /** Writes one part of a person handed over from shard `from` (step 2, at the target); accepting it again changes nothing. */
+  acceptHandOverPart(moveId: string, from: number, part: number, body: string): { rows: number } {
+    return acceptPart(this.handovers, moveId, from, part, body);
+  }
+
+  /** Makes the person live here once every part is in, and writes them through to D1 (step 3); idempotent. */
+  finishHandOver(moveId: string, from: number, keys: string[]): { profiles: number; events: number } {
+    const counts = finishHandOver(this.handovers, moveId, from, keys);
+    this.writer.schedule();
+    return counts;
+  }
+
+  /** Drops a move's stored parts once the identifier index points at the target (step 4, here); the moved marks stay. */
+  completeHandOver(moveId: string): void {
+    this.ledger.complete(moveId);
+  }
+
   private privacyParts() {
     return { graphs: this.graphs, store: this.store, audiences: this.audiences };
   }
@@ -268,17 +305,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
     await this.writer.alarm();
   }
 
-  private workspaceId(): string {
-    const name = this.ctx.id.name;
-    if (!name) throw new Error("the identity object must be reached by its workspace id (getByName)");
-    return name;
-  }
-
   private load(): IdentityGraph {
     return this.graphs.graph();
-  }
-
-  private get settings(): IdentitySettings {
-    return this.graphs.settings();
   }
 }

@@ -143,10 +143,18 @@ export class ProfileWriter {
   }
 
   private workspaceId(): string {
-    const name = this.ctx.id.name;
-    if (!name) throw new Error("the identity object must be reached by its workspace id (getByName)");
-    return name;
+    return workspaceOf(this.ctx.id.name);
   }
+}
 
-
+/**
+ * The workspace an identity object serves, from the name it is reached by:
+ * the workspace id for its first graph shard, `{workspaceId}#{n}` for shard n
+ * (workspace ids never hold a `#`). Every shard writes D1 rows and activations
+ * under the workspace id.
+ */
+export function workspaceOf(name: string | undefined): string {
+  if (!name) throw new Error("the identity object must be reached by its workspace id (getByName)");
+  const hash = name.indexOf("#");
+  return hash < 0 ? name : name.slice(0, hash);
 }

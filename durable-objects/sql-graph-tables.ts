@@ -151,9 +151,18 @@ export class SqlReviewTable extends SqlTable<ReviewItem> implements ReviewTable 
       cachedRows,
     );
   }
-  /** Open reviews, read once when the graph is built to index them by identifier. */
+  /**
+   * Open reviews, read once when the graph is built to index them by
+   * identifier. A review naming a cluster this object does not hold (a copy
+   * kept or brought by a person's hand-over to another graph shard) is left
+   * out: this graph could not resolve it, and the shard holding the cluster decides it.
+   */
   open(): ReviewItem[] {
-    return [...this.rows("WHERE status = 'open'")].map(([, review]) => review);
+    return [
+      ...this.rows(
+        "WHERE status = 'open' AND NOT EXISTS (SELECT 1 FROM json_each(graph_reviews.value, '$.clusters') AS j WHERE NOT EXISTS (SELECT 1 FROM graph_clusters AS c WHERE c.key = j.value))",
+      ),
+    ].map(([, review]) => review);
   }
   concerning(clusterIds: Iterable<string>, messageIds: Iterable<string>) {
     this.writeBack();

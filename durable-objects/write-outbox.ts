@@ -139,6 +139,35 @@ export class WriteOutbox {
     this.sql.exec("DELETE FROM outbox WHERE kind = 'event' AND id IN (SELECT value FROM json_each(?))", messageIds);
   }
 
+  /**
+   * A person handed over to another graph shard: the pending entries of their
+   * events, as objects stored before events carried their own write seq
+   * marked them (their rows, which carry the rest, leave with them).
+   */
+  forgetEventsOf(profileIds: string) {
+    this.sql.exec("DELETE FROM outbox WHERE kind = 'event' AND id IN (SELECT message_id FROM profile_events WHERE profile_id IN (SELECT value FROM json_each(?)))", profileIds);
+  }
+
+  /**
+   * A person handed over from another graph shard: every event of theirs takes
+   * a fresh write seq, in event order, above every other, so all of them are
+   * written again from here. Returns how many.
+   */
+  rewriteEventsOf(profileIds: string[]): number {
+    const ids = JSON.stringify(profileIds);
+    const count = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM profile_events WHERE profile_id IN (SELECT value FROM json_each(?))", ids).one().n;
+    if (count === 0) return 0;
+    this.sql.exec(
+      `UPDATE profile_events SET wseq = ? + r.n
+       FROM (SELECT message_id, row_number() OVER (ORDER BY at, message_id) AS n FROM profile_events WHERE profile_id IN (SELECT value FROM json_each(?))) AS r
+       WHERE profile_events.message_id = r.message_id`,
+      this.eventSeq,
+      ids,
+    );
+    this.eventSeq += count;
+    return count;
+  }
+
   /** An erasure: the erased profiles' pending writes and emissions (an `erase` entry replaces them). */
   forgetProfiles(profileIds: string) {
     this.sql.exec("DELETE FROM outbox WHERE kind IN ('profile', 'membership', 'audiences', 'reassign') AND id IN (SELECT value FROM json_each(?))", profileIds);

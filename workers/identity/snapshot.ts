@@ -12,7 +12,7 @@ import { blockingKeys, type ProfileFeatures } from "./probabilistic";
  * reading one moves it into the graph's event store.
  */
 const identifierSchema = z.object({ type: z.string(), value: z.string(), firstSeen: z.number(), lastSeen: z.number() });
-const linkSchema = z.object({ messageId: z.string(), keys: z.array(z.string()), at: z.number() });
+export const linkSchema = z.object({ messageId: z.string(), keys: z.array(z.string()), at: z.number() });
 const clusterSchema = z.object({
   id: z.string(),
   createdAt: z.number(),
