@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_GRAPH_SHARDS } from "./identity/sharding/graph-shards";
 
 /** The development defaults from the design; any deployed environment must refuse them. */
 export const DEV_DEFAULTS = {
@@ -13,6 +14,8 @@ const varsSchema = z
     ADMIN_TOKEN: z.string().min(12, "ADMIN_TOKEN must be at least 12 characters"),
     /** How long a delivery may keep retrying before it is dead-lettered; 4 hours (as Segment) unless set. */
     ACTIVATION_RETRY_BUDGET_SECONDS: z.coerce.number().int().min(1).optional(),
+    /** Graph shards per workspace (docs/identity.md, "Sharding"); 1 unless set. */
+    IDENTITY_GRAPH_SHARDS: z.coerce.number().int().min(1).max(MAX_GRAPH_SHARDS, `IDENTITY_GRAPH_SHARDS may be at most ${MAX_GRAPH_SHARDS}`).optional(),
   })
   .superRefine((vars, ctx) => {
     const deployed = vars.ENVIRONMENT === "staging" || vars.ENVIRONMENT === "production";
@@ -27,7 +30,7 @@ const varsSchema = z
 
 export type Vars = z.infer<typeof varsSchema>;
 
-const REQUIRED_BINDINGS = ["DB", "DEDUP", "IDENTITY", "EVENTS_QUEUE", "ACTIVATION_QUEUE", "JOBS_QUEUE", "ARCHIVE", "SOURCE_RATE_LIMITER"] as const;
+const REQUIRED_BINDINGS = ["DB", "DEDUP", "IDENTITY", "IDENTIFIER_INDEX", "EVENTS_QUEUE", "ACTIVATION_QUEUE", "JOBS_QUEUE", "ARCHIVE", "SOURCE_RATE_LIMITER"] as const;
 
 export class InvalidEnvironmentError extends Error {}
 
@@ -55,4 +58,11 @@ export function retryBudgetMs(env: object): number | undefined {
   const raw = (env as { ACTIVATION_RETRY_BUDGET_SECONDS?: unknown }).ACTIVATION_RETRY_BUDGET_SECONDS;
   const seconds = raw === undefined ? undefined : Number(raw);
   return seconds !== undefined && Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
+}
+
+/** Graph shards per workspace, from the optional IDENTITY_GRAPH_SHARDS variable (checked by `assertValidEnv`). */
+export function graphShardCount(env: object): number {
+  const raw = (env as { IDENTITY_GRAPH_SHARDS?: unknown }).IDENTITY_GRAPH_SHARDS;
+  const count = raw === undefined ? 1 : Number(raw);
+  return Number.isInteger(count) && count >= 1 && count <= MAX_GRAPH_SHARDS ? count : 1;
 }

@@ -2,7 +2,7 @@ import { createApp } from "./app";
 import { consumeDeadLetters } from "./consumers/dead-letters";
 import { consumeEvents } from "./consumers/events";
 import { consumeJobs } from "./consumers/jobs";
-import { assertValidEnv, InvalidEnvironmentError } from "./env";
+import { assertValidEnv, graphShardCount, InvalidEnvironmentError } from "./env";
 import { createLogger, errorFields } from "./lib/logger";
 import { ApiError, problemResponse } from "./lib/problem";
 import { pushAudienceStatistics } from "./maintenance/audience-statistics";
@@ -17,11 +17,12 @@ import type { EventProcessor } from "./pipeline/processor";
 
 export { DedupShard } from "../durable-objects/dedup-shard";
 export { IdentityGraphShard } from "../durable-objects/identity-graph";
+export { IdentifierIndexShard } from "../durable-objects/identifier-index";
 
 const app = createApp();
 
 /** Downstream of the archive, in order. */
-const processorsFor = (env: Env): EventProcessor[] => [identityProcessor(env), activationProcessor(env)];
+const processorsFor = (env: Env): EventProcessor[] => [identityProcessor(env, graphShardCount(env)), activationProcessor(env)];
 
 export default {
   fetch(request, env, ctx) {

@@ -4,6 +4,7 @@
  * identity graph has applied them.
  *
  *   node bench/identity/end-to-end.mjs [people] [seed]   (defaults: BENCH_IDENTITY_E2E_PEOPLE or 10,000; 42)
+ *   BENCH_GRAPH_SHARDS=3 node bench/identity/end-to-end.mjs …   (graph shards per workspace; 1 unless set)
  *
  * - Events go in time order, in batches of BATCH_SIZE (500, each body checked to stay under the
  *   500 KB batch limit), CONCURRENCY (8) requests in flight, with the dev write key.
@@ -74,6 +75,7 @@ export async function benchIdentityEndToEnd({
   people = Number(process.env.BENCH_IDENTITY_E2E_PEOPLE ?? E2E_DEFAULT_PEOPLE),
   seed = 42,
   timeoutSeconds = Number(process.env.BENCH_IDENTITY_E2E_TIMEOUT ?? 900),
+  graphShards = Number(process.env.BENCH_GRAPH_SHARDS ?? 1),
 } = {}) {
   const pop = generatePopulation({ people, seed });
   const { events } = pop;
@@ -96,7 +98,8 @@ export async function benchIdentityEndToEnd({
     return write.call(this, chunk, ...rest);
   };
   const inspectorPort = process.env.BENCH_INSPECTOR_PORT ? Number(process.env.BENCH_INSPECTOR_PORT) : undefined;
-  const server = await startLocalServer({ rateLimit: 1_000_000_000, logLevel: showLogs ? process.env.BENCH_LOG_LEVEL : "error", inspectorPort });
+  const vars = graphShards > 1 ? { IDENTITY_GRAPH_SHARDS: String(graphShards) } : {};
+  const server = await startLocalServer({ rateLimit: 1_000_000_000, logLevel: showLogs ? process.env.BENCH_LOG_LEVEL : "error", inspectorPort, vars });
   try {
     const writeAuth = { authorization: `Basic ${Buffer.from(`${server.writeKey}:`).toString("base64")}`, "content-type": "application/json" };
     const adminAuth = { authorization: `Bearer ${server.adminToken}` };
@@ -150,6 +153,7 @@ export async function benchIdentityEndToEnd({
     const perSecond = (s) => (s === null ? null : Math.round(events.length / s));
     return {
       people,
+      graphShards,
       seed,
       events: events.length,
       batches: bodies.length,
@@ -191,7 +195,7 @@ function scoreOf(m, profiles) {
 
 export function printIdentityEndToEnd(e) {
   const fmt = (n) => (n === null ? "n/a" : Math.round(n).toLocaleString("en-US"));
-  console.log(`\nIdentity end to end: ${fmt(e.people)} people, ${fmt(e.events)} events in ${fmt(e.batches)} batches of <= ${e.batchSize}, ${e.concurrency} in flight, through POST /v1/batch`);
+  console.log(`\nIdentity end to end: ${fmt(e.people)} people, ${fmt(e.events)} events in ${fmt(e.batches)} batches of <= ${e.batchSize}, ${e.concurrency} in flight, through POST /v1/batch, ${e.graphShards} graph shard(s)`);
   console.log(`  accepted (every batch acknowledged): ${e.acceptedSeconds} s = ${fmt(e.acceptedEventsPerSecond)} events/s`);
   console.log(`  archived in R2 (D1 archive_objects): ${e.archivedSeconds ?? "timed out"} s = ${fmt(e.archivedEventsPerSecond)} events/s (${fmt(e.archivedEvents)} archived)`);
   if (e.adminLookup) {

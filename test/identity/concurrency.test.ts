@@ -6,37 +6,7 @@ import { applyEvent } from "../../workers/identity/resolve";
 import { DEFAULT_IDENTITY_SETTINGS } from "../../workers/identity/settings";
 import type { QueuedEvent } from "../../workers/intake/envelope";
 import { admin, track } from "../helpers";
-
-/** A small seeded generator: people with several devices and emails, seen in overlapping batches. */
-function population(seed: number) {
-  let state = seed;
-  const random = () => ((state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
-  const pick = <T>(items: T[]) => items[Math.floor(random() * items.length)]!;
-  const events: Record<string, unknown>[] = [];
-  for (let p = 0; p < 40; p++) {
-    const devices = Array.from({ length: 1 + Math.floor(random() * 3) }, (_, d) => `anon-${p}-${d}`);
-    const emails = Array.from({ length: 1 + Math.floor(random() * 2) }, (_, e) => `person${p}.${e}@acme-shop.com`);
-    for (let k = 0; k < 8; k++) {
-      const message: Record<string, unknown> = { type: "track", event: "Viewed", anonymousId: pick(devices), messageId: `c-${seed}-${p}-${k}` };
-      const roll = random();
-      if (roll < 0.3) message.userId = `user-${p}`;
-      if (roll > 0.6) Object.assign(message, { type: "identify", traits: { email: pick(emails) } });
-      events.push(message);
-    }
-  }
-  return events;
-}
-
-function shuffle<T>(items: T[], seed: number): T[] {
-  const out = [...items];
-  let state = seed;
-  for (let i = out.length - 1; i > 0; i--) {
-    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
-    const j = state % (i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
+import { shuffle, smallPopulationMessages } from "./small-population";
 
 const partitionOf = (clusters: string[][]) => clusters.map((keys) => [...keys].sort().join(",")).sort();
 
@@ -46,7 +16,7 @@ describe("identity under concurrency", () => {
     await admin("/admin/v1/workspaces", { method: "POST", json: { id: workspaceId, name: "Concurrency" } });
     const { writeKey } = (await (await admin("/admin/v1/sources", { method: "POST", json: { workspaceId, name: "load" } })).json()) as { writeKey: string };
 
-    const events = population(11);
+    const events = smallPopulationMessages(11);
     const batches: Record<string, unknown>[][] = [];
     const shuffled = shuffle(events, 5);
     for (let i = 0; i < shuffled.length; i += 10) batches.push(shuffled.slice(i, i + 10));

@@ -6,6 +6,9 @@ import type { MergeRecord, ReviewItem } from "../identity/graph";
 import { resilientStub } from "../lib/durable-object-retry";
 import { ApiError } from "../lib/problem";
 import { existingWorkspace } from "./auth";
+import { graphShardCount } from "../env";
+import { IdentifierIndex } from "../identity/sharding/identifier-index";
+import { ShardedReads } from "../identity/sharding/reads";
 import { problemSchema } from "./schemas";
 
 /**
@@ -32,6 +35,14 @@ export async function identityGraphFor(c: Context<AppEnv>, requested: string | u
     idempotent: IDENTITY_READS,
   });
   return { workspaceId, graph };
+}
+
+/**
+ * The reads that follow a workspace's graph shards: by identifier or profile
+ * id to the shard the identifier index places it on, the listing over all.
+ */
+export function identityReadsFor(c: Context<AppEnv>, workspaceId: string) {
+  return new ShardedReads(c.env.IDENTITY, new IdentifierIndex(c.env.IDENTIFIER_INDEX, workspaceId), workspaceId, graphShardCount(c.env));
 }
 
 /** The identity object's methods that only read: safe to send twice. */

@@ -1,5 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import type { App } from "../context";
+import { graphShardCount } from "../env";
+import { copySettingsToShards } from "../identity/sharding/graph-shards";
 import { identitySettingsSchema } from "../identity/settings";
 import { ApiError } from "../lib/problem";
 import { auditInsert } from "./audit";
@@ -57,6 +59,8 @@ export function registerIdentitySettingsRoutes(app: App) {
       // Validated here already; the graph validates again, as it is the one that keeps the settings.
       const result = await graph.putSettings(c.req.valid("json"));
       if (!result.ok) throw new ApiError("VALIDATION_FAILED", "the identity settings are invalid", { errors: result.errors });
+      // Every shard resolves with the same settings; shard 0 keeps them first, so the router reads what is in force.
+      await copySettingsToShards(c.env.IDENTITY, workspaceId, result.settings, graphShardCount(c.env));
       await auditInsert(c, { workspaceId, action: "identity.settings.update", target: workspaceId, details: { settings: result.settings } });
       return c.json(result.settings, 200);
     },

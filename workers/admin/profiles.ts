@@ -5,7 +5,7 @@ import { identifierKey } from "../identity/types";
 import { ApiError } from "../lib/problem";
 import { requireScope } from "./auth";
 import { searchByTraitPrefix } from "./profile-search";
-import { identifierSchema, identityGraphFor, isoTime, mergeSchema, profileIdParam, toIdentifier, toMerge } from "./identity-common";
+import { identifierSchema, identityGraphFor, identityReadsFor, isoTime, mergeSchema, profileIdParam, toIdentifier, toMerge } from "./identity-common";
 import { json, problemResponses, workspaceQuery } from "./schemas";
 
 const searchQuery = workspaceQuery.extend({
@@ -103,7 +103,7 @@ export function registerProfileRoutes(app: App) {
         });
       }
       if (query.identifier === undefined && query.trait === undefined) {
-        const page = await graph.listProfiles(query.cursor ?? null, query.limit);
+        const page = await identityReadsFor(c, workspaceId).listProfiles(query.cursor ?? null, query.limit);
         return c.json({ data: page.profiles.map((p) => ({ profileId: p.profileId, identifiers: p.identifiers.map(toIdentifier) })), next: page.next }, 200);
       }
       if (query.trait !== undefined) {
@@ -114,7 +114,7 @@ export function registerProfileRoutes(app: App) {
       const { type, value } = parseIdentifier(query.identifier!);
       const normalized = normalizeIdentifier(type, value, await graph.getSettings());
       if (!normalized.ok) throw new ApiError("VALIDATION_FAILED", `identifier: ${normalized.reason}`, { errors: [{ path: "identifier", message: normalized.reason }] });
-      const profile = await graph.lookup(identifierKey(normalized.identifier));
+      const profile = await identityReadsFor(c, workspaceId).lookup(identifierKey(normalized.identifier));
       return c.json({ data: profile ? [{ profileId: profile.profileId, identifiers: profile.identifiers.map(toIdentifier) }] : [] }, 200);
     },
   );
@@ -133,8 +133,8 @@ export function registerProfileRoutes(app: App) {
     }),
     async (c) => {
       const { profileId } = c.req.valid("param");
-      const { graph } = await identityGraphFor(c, c.req.valid("query").workspaceId);
-      const view = await graph.profile(profileId);
+      const { workspaceId } = await identityGraphFor(c, c.req.valid("query").workspaceId);
+      const view = await identityReadsFor(c, workspaceId).profile(profileId);
       if (!view) throw new ApiError("NOT_FOUND", `profile '${profileId}' not found`);
       return c.json(
         {

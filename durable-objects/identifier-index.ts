@@ -1,0 +1,161 @@
+import { DurableObject } from "cloudflare:workers";
+import { MAX_GRAPH_SHARDS } from "../workers/identity/sharding/graph-shards";
+
+/**
+ * The identifier index of a sharded identity graph: which graph shard holds
+ * each identifier key (`type:value`). One object holds the keys whose hash
+ * lands on it (see `indexShardOf`), so a key always has exactly one keeper,
+ * and that keeper decides its placement atomically: whoever claims a key
+ * first places it, and every later claim is told that same shard.
+ */
+
+export interface IndexPlacement {
+  shard: number;
+  /** The key is seen across people (a kiosk, a shared tablet): decided from the index, not merged on. */
+  quarantined: boolean;
+}
+
+/** Longest identifier key accepted; a key longer than this is no identifier of a person. */
+export const MAX_KEY_LENGTH = 1_024;
+/** Keys per call to one object: bounds the work of one transaction and the size of one RPC. */
+export const MAX_KEYS_PER_CALL = 10_000;
+
+/**
+ * Characters of JSON per statement parameter. Durable Object SQLite refuses a
+ * string over 2 MB; 500,000 UTF-16 code units are at most 1.5 MB of UTF-8, so
+ * 10,000 keys of the longest length still fit, spread over several statements.
+ */
+const PART_CHARS = 500_000;
+
+const typeOf = (key: string) => {
+  const type = key.slice(0, key.indexOf(":"));
+  return type.length > 64 ? `${type.slice(0, 64)}…` : type;
+};
+
+/** Throws an Error naming the field and the limit unless `keys` is a list of at most 10,000 identifier keys. */
+export function assertKeys(keys: unknown, field = "keys", limit: number | null = MAX_KEYS_PER_CALL): asserts keys is string[] {
+  if (!Array.isArray(keys)) throw new Error(`${field} must be an array of identifier keys`);
+  if (limit !== null && keys.length > limit) throw new Error(`${field} holds ${keys.length} keys; at most ${limit} are accepted in one call`);
+  keys.forEach((key: unknown, i) => assertKey(key, `${field}[${i}]`));
+}
+
+export function assertKey(key: unknown, field = "key"): asserts key is string {
+  if (typeof key !== "string") throw new Error(`${field} must be a string`);
+  if (key.indexOf(":") < 1) throw new Error(`${field} must be an identifier key of the form type:value`);
+  if (key.length > MAX_KEY_LENGTH) throw new Error(`${field} (type ${typeOf(key)}) is ${key.length} characters long; an identifier key is at most ${MAX_KEY_LENGTH}`);
+}
+
+/** Throws an Error naming the field unless `shard` is a graph shard number (an integer below `MAX_GRAPH_SHARDS`). */
+export function assertShard(shard: unknown, field = "shard"): asserts shard is number {
+  if (typeof shard !== "number" || !Number.isInteger(shard) || shard < 0 || shard >= MAX_GRAPH_SHARDS) {
+    throw new Error(`${field} must be an integer from 0 to ${MAX_GRAPH_SHARDS - 1} (fewer than ${MAX_GRAPH_SHARDS} graph shards), not ${String(shard)}`);
+  }
+}
+
+/** The keys as JSON arrays for `json_each`, each under `PART_CHARS`: almost always one. */
+function parts(keys: string[]): string[] {
+  const out: string[] = [];
+  let part: string[] = [];
+  let chars = 2;
+  for (const key of keys) {
+    const size = JSON.stringify(key).length + 1;
+    if (part.length > 0 && chars + size > PART_CHARS) {
+      out.push(JSON.stringify(part));
+      part = [];
+      chars = 2;
+    }
+    part.push(key);
+    chars += size;
+  }
+  if (part.length > 0) out.push(JSON.stringify(part));
+  return out;
+}
+
+interface PlacementRow extends Record<string, SqlStorageValue> {
+  key: string;
+  shard: number;
+  quarantined: number;
+}
+
+export class IdentifierIndexShard extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS placements (
+      key TEXT PRIMARY KEY,
+      shard INTEGER NOT NULL,
+      quarantined INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID`);
+  }
+
+  /** Where each key lives; keys never claimed are left out of the answer. */
+  locate(keys: string[]): Record<string, IndexPlacement> {
+    assertKeys(keys);
+    return this.ctx.storage.transactionSync(() => this.placements(keys));
+  }
+
+  /** Claims every unclaimed key for `shard`; answers every key's placement after the call (what was already claimed keeps its shard). */
+  claim(keys: string[], shard: number): Record<string, IndexPlacement> {
+    assertKeys(keys);
+    assertShard(shard);
+    return this.ctx.storage.transactionSync(() => {
+      for (const part of parts(keys)) this.sql.exec("INSERT OR IGNORE INTO placements (key, shard) SELECT value, ? FROM json_each(?)", shard, part);
+      return this.placements(keys);
+    });
+  }
+
+  /**
+   * Compare-and-set: keys placed on `from` (or not placed at all) are placed
+   * on `to`, keeping their quarantine mark. Answers the keys left on another
+   * shard, with their placement: someone moved them first.
+   */
+  repoint(keys: string[], from: number, to: number): Record<string, IndexPlacement> {
+    assertKeys(keys);
+    assertShard(from, "from");
+    assertShard(to, "to");
+    return this.ctx.storage.transactionSync(() => {
+      for (const part of parts(keys)) {
+        this.sql.exec("UPDATE placements SET shard = ? WHERE shard = ? AND key IN (SELECT value FROM json_each(?))", to, from, part);
+        this.sql.exec("INSERT OR IGNORE INTO placements (key, shard) SELECT value, ? FROM json_each(?)", to, part);
+      }
+      return this.placements(keys, to);
+    });
+  }
+
+  /** Marks keys quarantined, or clears the mark (a person approved the identifier as shared). Keys not placed are placed nowhere: ignored. Answers how many changed. */
+  setQuarantined(keys: string[], quarantined: boolean): number {
+    assertKeys(keys);
+    if (typeof quarantined !== "boolean") throw new Error("quarantined must be a boolean");
+    const mark = quarantined ? 1 : 0;
+    return this.ctx.storage.transactionSync(() =>
+      parts(keys).reduce(
+        (changed, part) => changed + this.sql.exec("UPDATE placements SET quarantined = ? WHERE quarantined != ? AND key IN (SELECT value FROM json_each(?)) RETURNING key", mark, mark, part).toArray().length,
+        0,
+      ),
+    );
+  }
+
+  /** Forgets keys placed on `from` (an erasure); a key another shard holds stays. Answers how many were forgotten. */
+  release(keys: string[], from: number): number {
+    assertKeys(keys);
+    assertShard(from, "from");
+    return this.ctx.storage.transactionSync(() =>
+      parts(keys).reduce(
+        (released, part) => released + this.sql.exec("DELETE FROM placements WHERE shard = ? AND key IN (SELECT value FROM json_each(?)) RETURNING key", from, part).toArray().length,
+        0,
+      ),
+    );
+  }
+
+  /** The placement of each key that has one, leaving out those on `except`. */
+  private placements(keys: string[], except = -1): Record<string, IndexPlacement> {
+    const out: Record<string, IndexPlacement> = {};
+    for (const part of parts(keys)) {
+      const rows = this.sql.exec<PlacementRow>("SELECT key, shard, quarantined FROM placements WHERE key IN (SELECT value FROM json_each(?)) AND shard != ?", part, except);
+      for (const row of rows) out[row.key] = { shard: row.shard, quarantined: row.quarantined === 1 };
+    }
+    return out;
+  }
+}

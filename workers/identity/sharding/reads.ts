@@ -1,0 +1,58 @@
+import type { IdentityGraphShard } from "../../../durable-objects/identity-graph";
+import { resilientStub } from "../../lib/durable-object-retry";
+import { graphShardName } from "./graph-shards";
+import type { IdentifierIndex } from "./identifier-index";
+
+type ReadStub = Pick<IdentityGraphShard, "listProfiles" | "lookup" | "profile">;
+type Listed = Awaited<ReturnType<IdentityGraphShard["listProfiles"]>>;
+
+/**
+ * The admin reads of a workspace's identity over its graph shards: a read by
+ * identifier or profile id goes to the shard the identifier index places it
+ * on; the listing reads every shard and merges their pages in id order.
+ * With one shard, every read goes to shard 0 without asking the index.
+ */
+export class ShardedReads {
+  constructor(
+    private readonly namespace: DurableObjectNamespace<IdentityGraphShard>,
+    private readonly index: IdentifierIndex,
+    private readonly workspaceId: string,
+    private readonly count: number,
+  ) {}
+
+  private shard(n: number): ReadStub {
+    const name = graphShardName(this.workspaceId, n);
+    // Reads only: safe to send twice.
+    return resilientStub<ReadStub>(() => this.namespace.getByName(name) as unknown as ReadStub, { object: `IDENTITY:${name}`, idempotent: ["listProfiles", "lookup", "profile"] });
+  }
+
+  /** The shard the index places `key` on; null when it was never placed (nobody holds it). */
+  private async shardOf(key: string): Promise<number | null> {
+    if (this.count === 1) return 0;
+    return (await this.index.locate([key])).get(key)?.shard ?? null;
+  }
+
+  /** The live profile holding an identifier key, following merges. */
+  async lookup(key: string) {
+    const n = await this.shardOf(key);
+    return n === null ? null : this.shard(n).lookup(key);
+  }
+
+  /** A profile by id; an absorbed id answers its survivor's view, as on one graph. */
+  async profile(profileId: string) {
+    const n = await this.shardOf(`profile_id:${profileId}`);
+    return n === null ? null : this.shard(n).profile(profileId);
+  }
+
+  /**
+   * Live profiles in id order after `after`, merged from every shard's page
+   * of the same size: the first `limit` of them are the first `limit` overall.
+   */
+  async listProfiles(after: string | null, limit: number): Promise<Listed> {
+    const pages = await Promise.all(Array.from({ length: this.count }, (_, n) => this.shard(n).listProfiles(after, limit)));
+    const profiles = pages.flatMap((page) => page.profiles).sort((a, b) => (a.profileId < b.profileId ? -1 : a.profileId > b.profileId ? 1 : 0));
+    const more = profiles.length > limit || pages.some((page) => page.next !== null);
+    const shown = profiles.slice(0, limit);
+    return { total: pages.reduce((sum, page) => sum + page.total, 0), profiles: shown, next: more && shown.length > 0 ? shown.at(-1)!.profileId : null };
+  }
+}

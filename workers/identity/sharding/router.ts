@@ -1,0 +1,219 @@
+import type { EventAssignment } from "../../../durable-objects/identity-graph";
+import type { QueuedEvent } from "../../intake/envelope";
+import { extractIdentifiers, previousUserId } from "../extract";
+import type { IdentitySettings } from "../settings";
+import { identifierKey } from "../types";
+import type { GraphShards } from "./graph-shards";
+import { driveMove, handOverKeys } from "./handover-saga";
+import { type IdentifierIndex, type IndexPlacement, shardHash } from "./identifier-index";
+
+/**
+ * Routes a workspace's events over its graph shards so that each event is
+ * resolved in one graph holding every cluster its identifiers reach, as the
+ * single graph would resolve it:
+ *
+ * - where the identifier index places all of an event's identifiers on one
+ *   shard, the event goes there, and its new identifiers are claimed for it;
+ * - identifiers never seen go to a shard chosen by hash of the strongest one;
+ * - identifiers placed on several shards first bring the people holding them
+ *   together: they are handed over to the shard of the event's user id (or
+ *   the one holding most of its identifiers), then the event goes there.
+ *
+ * Events are planned in order and sent per shard in order; a hand-over waits
+ * for the events planned before it, so no event is resolved before one that
+ * came earlier and reached the same people. Quarantined identifiers link no
+ * one, so they bring no one together: the event's shard is told to refuse them.
+ */
+/** Hand-overs one event may wait for before the batch fails and is delivered again. */
+const MAX_GATHER_ROUNDS = 8;
+
+export class ShardRouter {
+  /** Where each key is, as far as this batch knows: the index's answers, updated by claims and moves. */
+  private readonly view = new Map<string, IndexPlacement>();
+
+  constructor(
+    private readonly shards: GraphShards,
+    private readonly index: IdentifierIndex,
+    private readonly count: number,
+    private readonly settings: IdentitySettings,
+  ) {}
+
+  async resolve(events: QueuedEvent[], sources: Record<string, string>): Promise<EventAssignment[]> {
+    const keysOf = await this.locate(events);
+    const position = new Map(events.map((event, i) => [event.messageId, i]));
+    const out = new Map<string, EventAssignment>();
+    const gathered = new Map<string, number>();
+    let queue = events;
+    while (queue.length > 0) {
+      const plan = this.plan(queue, keysOf);
+      const confirmed = await this.claim(plan, keysOf);
+      const sent = await this.send(confirmed.byShard, keysOf, sources);
+      for (const assignment of sent.applied) out.set(assignment.messageId, assignment);
+      const stopped = queue[plan.stoppedAt];
+      if (stopped && confirmed.replan.length === 0 && sent.again.length === 0) {
+        const times = (gathered.get(stopped.messageId) ?? 0) + 1;
+        // Each round finishes moves, so the people an event reaches end on one shard unless other consumers keep moving them.
+        if (times > MAX_GATHER_ROUNDS) throw new Error(`event ${stopped.messageId}: its identifiers were still on several graph shards after ${MAX_GATHER_ROUNDS} hand-overs`);
+        gathered.set(stopped.messageId, times);
+        await this.gather(stopped, keysOf);
+      }
+      queue = [...sent.again, ...confirmed.replan, ...queue.slice(plan.stoppedAt)].sort((a, b) => position.get(a.messageId)! - position.get(b.messageId)!);
+    }
+    return events.map((event) => out.get(event.messageId)!);
+  }
+
+  /** Each event's identifier keys, and where the index places them; an alias's previous id counts only when known, as in the graph. */
+  private async locate(events: QueuedEvent[]): Promise<Map<string, string[]>> {
+    const keysOf = new Map<string, string[]>();
+    const previous = new Map<string, string>();
+    for (const event of events) {
+      keysOf.set(event.messageId, extractIdentifiers(event, this.settings).identifiers.map(identifierKey));
+      const alias = previousUserId(event, this.settings);
+      if (alias) previous.set(event.messageId, identifierKey(alias));
+    }
+    const placed = await this.index.locate([...[...keysOf.values()].flat(), ...previous.values()]);
+    for (const [key, placement] of placed) this.view.set(key, placement);
+    for (const [messageId, key] of previous) if (this.view.has(key)) keysOf.get(messageId)!.push(key);
+    return keysOf;
+  }
+
+  /**
+   * Plans events in order until one needs people brought together; every
+   * event before it has one shard, and its unplaced keys are claimed for that shard.
+   */
+  private plan(queue: QueuedEvent[], keysOf: Map<string, string[]>) {
+    const byShard = new Map<number, QueuedEvent[]>();
+    const claims = new Map<string, number>();
+    let stoppedAt = queue.length;
+    for (let i = 0; i < queue.length; i++) {
+      const keys = this.linking(keysOf.get(queue[i]!.messageId)!);
+      const shards = new Set(keys.map((key) => this.view.get(key)?.shard ?? claims.get(key)).filter((s) => s !== undefined));
+      if (shards.size > 1) {
+        stoppedAt = i;
+        break;
+      }
+      const shard = shards.size === 1 ? [...shards][0]! : this.home(keys);
+      for (const key of keys) if (!this.view.has(key) && !claims.has(key)) claims.set(key, shard);
+      let list = byShard.get(shard);
+      if (!list) byShard.set(shard, (list = []));
+      list.push(queue[i]!);
+    }
+    return { byShard, claims, stoppedAt, planned: queue.slice(0, stoppedAt) };
+  }
+
+  /**
+   * Claims the planned keys. A key another consumer claimed first for another
+   * shard undoes the plan from the first event carrying it: those events are
+   * planned again with the index's answer.
+   */
+  private async claim(plan: ReturnType<ShardRouter["plan"]>, keysOf: Map<string, string[]>) {
+    const perShard = new Map<number, string[]>();
+    for (const [key, shard] of plan.claims) {
+      let keys = perShard.get(shard);
+      if (!keys) perShard.set(shard, (keys = []));
+      keys.push(key);
+    }
+    const lost = new Set<string>();
+    await Promise.all(
+      [...perShard].map(async ([shard, keys]) => {
+        for (const [key, placement] of await this.index.claim(keys, shard)) {
+          this.view.set(key, placement);
+          if (placement.shard !== shard) lost.add(key);
+        }
+      }),
+    );
+    if (lost.size === 0) return { byShard: plan.byShard, replan: [] as QueuedEvent[] };
+    const cut = plan.planned.findIndex((event) => keysOf.get(event.messageId)!.some((key) => lost.has(key)));
+    const kept = new Set(plan.planned.slice(0, cut).map((event) => event.messageId));
+    const byShard = new Map([...plan.byShard].map(([shard, events]) => [shard, events.filter((e) => kept.has(e.messageId))] as const));
+    return { byShard, replan: plan.planned.slice(cut) };
+  }
+
+  /**
+   * Sends each shard its events, in parallel across shards. An event whose
+   * identifiers a shard handed over meanwhile comes back `moved`, with the
+   * rest of that shard's list: the move is finished and they are routed again.
+   */
+  private async send(byShard: Map<number, QueuedEvent[]>, keysOf: Map<string, string[]>, sources: Record<string, string>) {
+    const applied: EventAssignment[] = [];
+    const again: QueuedEvent[] = [];
+    const quarantined: string[] = [];
+    await Promise.all(
+      [...byShard].map(async ([shard, events]) => {
+        if (events.length === 0) return;
+        const refused = [...new Set(events.flatMap((e) => keysOf.get(e.messageId)!.filter((key) => this.view.get(key)?.quarantined)))];
+        const answers = await this.shards.shard(shard).resolveEvents(events, { sources: pick(sources, events), shard, ...(refused.length ? { quarantined: refused } : {}) });
+        for (const [i, answer] of answers.entries()) {
+          if (answer.moved) {
+            this.learn(await handOverKeys(this.shards, this.index, shard, [answer.moved.key], answer.moved.to));
+            again.push(...events.slice(i));
+            break;
+          }
+          applied.push(answer);
+          quarantined.push(...(answer.quarantined ?? []));
+        }
+      }),
+    );
+    if (quarantined.length > 0) {
+      await this.index.setQuarantined(quarantined, true);
+      for (const key of quarantined) {
+        const placement = this.view.get(key);
+        if (placement) placement.quarantined = true;
+      }
+    }
+    await this.placeProfiles(applied, byShard);
+    return { applied, again };
+  }
+
+  /** Brings the people an event reaches onto one shard: the shard of its user id, or the one holding most of its identifiers. */
+  private async gather(event: QueuedEvent, keysOf: Map<string, string[]>) {
+    const keys = this.linking(keysOf.get(event.messageId)!).filter((key) => this.view.has(key));
+    const tally = new Map<number, number>();
+    for (const key of keys) tally.set(this.view.get(key)!.shard, (tally.get(this.view.get(key)!.shard) ?? 0) + 1);
+    const userKey = keys.find((key) => key.startsWith("user_id:"));
+    const target = userKey ? this.view.get(userKey)!.shard : [...tally].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]![0];
+    for (const from of tally.keys()) {
+      if (from === target) continue;
+      this.learn(await handOverKeys(this.shards, this.index, from, keys.filter((key) => this.view.get(key)!.shard === from), target));
+    }
+  }
+
+  /** The index now places each moved key on its move's target. */
+  private learn(moves: { keys: string[]; to: number }[]) {
+    for (const move of moves) for (const key of move.keys) this.view.set(key, { shard: move.to, quarantined: this.view.get(key)?.quarantined ?? false });
+  }
+
+  /** Profile ids are placed too, so a read by profile id finds its shard. */
+  private async placeProfiles(applied: EventAssignment[], byShard: Map<number, QueuedEvent[]>) {
+    const shardOf = new Map<string, number>();
+    for (const [shard, events] of byShard) for (const event of events) shardOf.set(event.messageId, shard);
+    const perShard = new Map<number, Set<string>>();
+    for (const { messageId, profileId } of applied) {
+      if (!profileId || this.view.has(`profile_id:${profileId}`)) continue;
+      const shard = shardOf.get(messageId)!;
+      let keys = perShard.get(shard);
+      if (!keys) perShard.set(shard, (keys = new Set()));
+      keys.add(`profile_id:${profileId}`);
+    }
+    await Promise.all(
+      [...perShard].map(async ([shard, keys]) => {
+        for (const [key, placement] of await this.index.claim(keys, shard)) this.view.set(key, placement);
+      }),
+    );
+  }
+
+  private linking(keys: string[]) {
+    return keys.filter((key) => !this.view.get(key)?.quarantined);
+  }
+
+  /** A new person's shard: by hash of their user id, or of their first identifier in key order. */
+  private home(keys: string[]): number {
+    const key = keys.find((k) => k.startsWith("user_id:")) ?? [...keys].sort()[0];
+    return key === undefined ? 0 : shardHash(key) % this.count;
+  }
+}
+
+const pick = (sources: Record<string, string>, events: QueuedEvent[]) => Object.fromEntries(events.filter((e) => sources[e.messageId] !== undefined).map((e) => [e.messageId, sources[e.messageId]!]));
+
+/** How the router drives a move it did not start: re-exported for the consumer's tests. */
+export { driveMove };
