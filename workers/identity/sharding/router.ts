@@ -3,6 +3,7 @@ import type { QueuedEvent } from "../../intake/envelope";
 import { extractIdentifiers, previousUserId } from "../extract";
 import type { IdentitySettings } from "../settings";
 import { identifierKey } from "../types";
+import { hotKeys, KeyGroups, placeGroups, type ShardMove } from "./batch-groups";
 import type { GraphShards } from "./graph-shards";
 import { driveMove, handOverKeys } from "./handover-saga";
 import { type IdentifierIndex, type IndexPlacement, shardHash } from "./identifier-index";
@@ -12,19 +13,20 @@ import { type IdentifierIndex, type IndexPlacement, shardHash } from "./identifi
  * resolved in one graph holding every cluster its identifiers reach, as the
  * single graph would resolve it:
  *
- * - where the identifier index places all of an event's identifiers on one
- *   shard, the event goes there, and its new identifiers are claimed for it;
- * - identifiers never seen go to a shard chosen by hash of the strongest one;
- * - identifiers placed on several shards first bring the people holding them
- *   together: they are handed over to the shard of the event's user id (or
- *   the one holding most of its identifiers), then the event goes there.
+ * - a batch's events are grouped by the identifiers they share; a group whose
+ *   identifiers the index places on several shards is first brought onto one
+ *   (the people holding them are handed over, all groups' moves at once);
+ * - each event then goes to its group's shard, and its new identifiers are
+ *   claimed for it; a group never seen goes to a shard chosen by hash of its
+ *   strongest identifier;
+ * - quarantined identifiers link no one, so they group no one: the event's
+ *   shard is told to refuse them.
  *
- * Events are planned in order and sent per shard in order; a hand-over waits
- * for the events planned before it, so no event is resolved before one that
- * came earlier and reached the same people. Quarantined identifiers link no
- * one, so they bring no one together: the event's shard is told to refuse them.
+ * Events are sent per shard in order, and a hand-over happens only between
+ * rounds of sending, so no event is resolved before one that came earlier and
+ * reached the same people.
  */
-/** Hand-overs one event may wait for before the batch fails and is delivered again. */
+/** Rounds of hand-overs a batch, or one event of it, may wait for before the batch fails and is delivered again. */
 const MAX_GATHER_ROUNDS = 8;
 
 export class ShardRouter {
@@ -44,8 +46,16 @@ export class ShardRouter {
     const out = new Map<string, EventAssignment>();
     const gathered = new Map<string, number>();
     let queue = events;
+    let rounds = 0;
     while (queue.length > 0) {
       const plan = this.plan(queue, keysOf);
+      if (plan.moves.length > 0) {
+        // Each round finishes its moves, so groups end on one shard unless other consumers keep moving their people.
+        if (++rounds > MAX_GATHER_ROUNDS) throw new Error(`the batch's identifiers were still on several graph shards after ${MAX_GATHER_ROUNDS} rounds of hand-overs`);
+        const made = await Promise.all(plan.moves.map((move) => handOverKeys(this.shards, this.index, move.from, move.keys, move.to)));
+        for (const moves of made) this.learn(moves);
+        continue;
+      }
       const confirmed = await this.claim(plan, keysOf);
       const sent = await this.send(confirmed.byShard, keysOf, sources);
       for (const assignment of sent.applied) out.set(assignment.messageId, assignment);
@@ -55,7 +65,7 @@ export class ShardRouter {
         // Each round finishes moves, so the people an event reaches end on one shard unless other consumers keep moving them.
         if (times > MAX_GATHER_ROUNDS) throw new Error(`event ${stopped.messageId}: its identifiers were still on several graph shards after ${MAX_GATHER_ROUNDS} hand-overs`);
         gathered.set(stopped.messageId, times);
-        await this.gather(stopped, keysOf);
+        await this.gather(stopped, keysOf, plan.stopTarget);
       }
       queue = [...sent.again, ...confirmed.replan, ...queue.slice(plan.stoppedAt)].sort((a, b) => position.get(a.messageId)! - position.get(b.messageId)!);
     }
@@ -78,27 +88,40 @@ export class ShardRouter {
   }
 
   /**
-   * Plans events in order until one needs people brought together; every
-   * event before it has one shard, and its unplaced keys are claimed for that shard.
+   * Groups the events by the identifiers they share and places each group on
+   * one shard. Groups placed on several shards answer the moves that bring
+   * them together first (nothing is planned then). Otherwise events are
+   * planned in order, each to its group's shard, with its unplaced keys
+   * claimed for it, until one whose quarantine-bound keys sit elsewhere: that
+   * one is brought together on its own (`gather`) once the events before it are sent.
    */
   private plan(queue: QueuedEvent[], keysOf: Map<string, string[]>) {
     const byShard = new Map<number, QueuedEvent[]>();
     const claims = new Map<string, number>();
+    const linkingOf = (event: QueuedEvent) => this.linking(keysOf.get(event.messageId)!);
+    const hot = hotKeys(queue.map(linkingOf), this.settings.bridgeQuarantineThreshold);
+    const groups = new KeyGroups();
+    for (const event of queue) groups.add(linkingOf(event).filter((key) => !hot.has(key)));
+    const { targets, moves } = placeGroups(groups.groups(), (key) => this.view.get(key)?.shard, (keys) => this.home(keys));
+    if (moves.length > 0) return { moves, byShard, claims, stoppedAt: 0, stopTarget: 0, planned: [] as QueuedEvent[] };
     let stoppedAt = queue.length;
+    let stopTarget = 0;
     for (let i = 0; i < queue.length; i++) {
-      const keys = this.linking(keysOf.get(queue[i]!.messageId)!);
-      const shards = new Set(keys.map((key) => this.view.get(key)?.shard ?? claims.get(key)).filter((s) => s !== undefined));
-      if (shards.size > 1) {
+      const keys = linkingOf(queue[i]!);
+      const grouped = keys.find((key) => !hot.has(key));
+      const placed = keys.map((key) => this.view.get(key)?.shard ?? claims.get(key)).filter((s) => s !== undefined);
+      const shard = grouped !== undefined ? targets.get(groups.root(grouped))! : (placed[0] ?? this.home(keys));
+      if (placed.some((s) => s !== shard)) {
         stoppedAt = i;
+        stopTarget = shard;
         break;
       }
-      const shard = shards.size === 1 ? [...shards][0]! : this.home(keys);
       for (const key of keys) if (!this.view.has(key) && !claims.has(key)) claims.set(key, shard);
       let list = byShard.get(shard);
       if (!list) byShard.set(shard, (list = []));
       list.push(queue[i]!);
     }
-    return { byShard, claims, stoppedAt, planned: queue.slice(0, stoppedAt) };
+    return { moves: [] as ShardMove[], byShard, claims, stoppedAt, stopTarget, planned: queue.slice(0, stoppedAt) };
   }
 
   /**
@@ -165,17 +188,12 @@ export class ShardRouter {
     return { applied, again };
   }
 
-  /** Brings the people an event reaches onto one shard: the shard of its user id, or the one holding most of its identifiers. */
-  private async gather(event: QueuedEvent, keysOf: Map<string, string[]>) {
-    const keys = this.linking(keysOf.get(event.messageId)!).filter((key) => this.view.has(key));
-    const tally = new Map<number, number>();
-    for (const key of keys) tally.set(this.view.get(key)!.shard, (tally.get(this.view.get(key)!.shard) ?? 0) + 1);
-    const userKey = keys.find((key) => key.startsWith("user_id:"));
-    const target = userKey ? this.view.get(userKey)!.shard : [...tally].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]![0];
-    for (const from of tally.keys()) {
-      if (from === target) continue;
-      this.learn(await handOverKeys(this.shards, this.index, from, keys.filter((key) => this.view.get(key)!.shard === from), target));
-    }
+  /** Brings the people an event reaches onto its group's shard, one move per shard they are on. */
+  private async gather(event: QueuedEvent, keysOf: Map<string, string[]>, target: number) {
+    const keys = this.linking(keysOf.get(event.messageId)!).filter((key) => this.view.has(key) && this.view.get(key)!.shard !== target);
+    const from = [...new Set(keys.map((key) => this.view.get(key)!.shard))];
+    const made = await Promise.all(from.map((shard) => handOverKeys(this.shards, this.index, shard, keys.filter((key) => this.view.get(key)!.shard === shard), target)));
+    for (const moves of made) this.learn(moves);
   }
 
   /** The index now places each moved key on its move's target. */
