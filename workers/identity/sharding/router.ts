@@ -32,6 +32,12 @@ const MAX_GATHER_ROUNDS = 8;
 export class ShardRouter {
   /** Where each key is, as far as this batch knows: the index's answers, updated by claims and moves. */
   private readonly view = new Map<string, IndexPlacement>();
+  /**
+   * The keys of each person handed over during the batch. A person moves
+   * whole, so groups reaching different keys of one person are one group:
+   * otherwise two groups could keep pulling that person between their shards.
+   */
+  private readonly people: string[][] = [];
 
   constructor(
     private readonly shards: GraphShards,
@@ -102,6 +108,7 @@ export class ShardRouter {
     const hot = hotKeys(queue.map(linkingOf), this.settings.bridgeQuarantineThreshold);
     const groups = new KeyGroups();
     for (const event of queue) groups.add(linkingOf(event).filter((key) => !hot.has(key)));
+    for (const keys of this.people) groups.add(keys.filter((key) => !hot.has(key) && !this.view.get(key)?.quarantined));
     const { targets, moves } = placeGroups(groups.groups(), (key) => this.view.get(key)?.shard, (keys) => this.home(keys));
     if (moves.length > 0) return { moves, byShard, claims, stoppedAt: 0, stopTarget: 0, planned: [] as QueuedEvent[] };
     let stoppedAt = queue.length;
@@ -198,7 +205,11 @@ export class ShardRouter {
 
   /** The index now places each moved key on its move's target. */
   private learn(moves: { keys: string[]; to: number }[]) {
-    for (const move of moves) for (const key of move.keys) this.view.set(key, { shard: move.to, quarantined: this.view.get(key)?.quarantined ?? false });
+    for (const move of moves) {
+      for (const key of move.keys) this.view.set(key, { shard: move.to, quarantined: this.view.get(key)?.quarantined ?? false });
+      // A move of keys nobody held names no profile: its keys are not one person.
+      if (move.keys.some((key) => key.startsWith("profile_id:"))) this.people.push(move.keys);
+    }
   }
 
   /** Profile ids are placed too, so a read by profile id finds its shard. */
