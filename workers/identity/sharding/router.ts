@@ -1,5 +1,6 @@
 import type { EventAssignment } from "../../../durable-objects/identity-graph";
 import type { QueuedEvent } from "../../intake/envelope";
+import { createLogger } from "../../lib/logger";
 import { extractIdentifiers, previousUserId } from "../extract";
 import type { IdentitySettings } from "../settings";
 import { identifierKey } from "../types";
@@ -38,6 +39,8 @@ export class ShardRouter {
    * otherwise two groups could keep pulling that person between their shards.
    */
   private readonly people: string[][] = [];
+  /** People (and keys nobody held) handed over for this batch, for the log. */
+  private handOvers = 0;
 
   constructor(
     private readonly shards: GraphShards,
@@ -75,6 +78,7 @@ export class ShardRouter {
       }
       queue = [...sent.again, ...confirmed.replan, ...queue.slice(plan.stoppedAt)].sort((a, b) => position.get(a.messageId)! - position.get(b.messageId)!);
     }
+    createLogger({ workspaceId: this.shards.workspaceId }).info("events routed over graph shards", { events: events.length, handOvers: this.handOvers, rounds });
     return events.map((event) => out.get(event.messageId)!);
   }
 
@@ -205,6 +209,7 @@ export class ShardRouter {
 
   /** The index now places each moved key on its move's target. */
   private learn(moves: { keys: string[]; to: number }[]) {
+    this.handOvers += moves.length;
     for (const move of moves) {
       for (const key of move.keys) this.view.set(key, { shard: move.to, quarantined: this.view.get(key)?.quarantined ?? false });
       // A move of keys nobody held names no profile: its keys are not one person.
