@@ -41,9 +41,12 @@ function liveIdsAfter(graph: IdentityGraph, after: string | null, limit: number)
  * One chunk of a backfill: each profile's states are rebuilt from its events
  * and evaluated, so afterwards membership is what evaluation from scratch gives.
  * Idempotent: a redelivered chunk rebuilds the same profiles to the same result.
+ * With `through`, the chunk stops at that profile id (included): a walk over
+ * several graph shards fixes each chunk's range across all of them.
  */
-export function backfillChunk({ graph, store, engine }: AudienceParts, after: string | null, limit: number, now: number) {
-  const ids = liveIdsAfter(graph, after, limit);
+export function backfillChunk({ graph, store, engine }: AudienceParts, after: string | null, limit: number, now: number, through?: string) {
+  const listed = liveIdsAfter(graph, after, limit);
+  const ids = through === undefined ? listed : listed.filter((id) => id <= through);
   let changed = 0;
   for (const id of ids) if (engine.rebuild(id, store.personEvents(id), now)) changed++;
   return { processed: ids.length, changed, next: ids.length === limit ? ids.at(-1)! : null, total: graph.clusters.liveCount() };

@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { QueuedEvent } from "../workers/intake/envelope";
 import type { IdentityGraph } from "../workers/identity/graph";
+import { clustersOfMerge } from "../workers/identity/graph-collections";
 import { holdingMerge, holdingReview } from "../workers/identity/handover";
 import { type IdentitySettings, identitySettingsSchema } from "../workers/identity/settings";
 import { approveReview, rejectReview, splitIdentifiers, unmerge } from "../workers/identity/unmerge";
@@ -19,7 +20,7 @@ import { ObjectMeta } from "./object-meta";
 import { type ErasureCounts, erasePerson, type PrivacyPerson, personForPrivacy } from "./privacy-operations";
 import { ProfileStore } from "./profile-store";
 import { accountMembers, accountRow, graphView, profileRow } from "./profile-views";
-import { ProfileWriter, workspaceOf } from "./profile-writer";
+import { ProfileWriter, shardOf, workspaceOf } from "./profile-writer";
 
 export type { AudienceSyncPage } from "./audience-operations";
 export type { EventAssignment } from "./graph-changes";
@@ -59,7 +60,8 @@ export class IdentityGraphShard extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.graphs = new GraphStore(ctx.storage);
+    // Known from the name before any call: a shard must tag the ids it issues (moves included) from its very first one.
+    this.graphs = new GraphStore(ctx.storage, shardOf(ctx.id.name));
     this.store = new ProfileStore(this.sql);
     this.audiences = new AudienceEngine(this.sql, (id) => traitValues(this.store.traits(id)), (change) => this.store.recordEmission(change));
     this.ledger = new HandoverLedger(this.sql);
@@ -126,6 +128,34 @@ export class IdentityGraphShard extends DurableObject<Env> {
     return this.load().merges.get(mergeId) ?? null;
   }
 
+  /**
+   * A page of the review queue for the listing over graph shards: each review
+   * with its queue position, and whether this shard lists it. A review naming
+   * people on two shards is copied in both; only the shard holding the first
+   * profile it names lists it (that profile's person carries a copy wherever
+   * they go), so the merged listing shows it once. Reads that page only.
+   */
+  reviewQueue(status: "open" | "approved" | "rejected" | undefined, after: number, limit: number) {
+    const graph = this.load();
+    const rows = graph.reviews.positioned(status, after, limit + 1);
+    const listed = (clusters: string[]) => clusters[0] === undefined || graph.clusters.has(clusters[0]);
+    return { reviews: rows.slice(0, limit).map(({ review, position }) => ({ review, position, listed: listed(review.clusters) })), more: rows.length > limit };
+  }
+
+  /** This shard's copy of a review, with the profiles it names that this shard holds: it is decided where all of them are. */
+  reviewCopy(reviewId: string) {
+    const graph = this.load();
+    const review = graph.reviews.get(reviewId);
+    return review ? { review, held: review.clusters.filter((id) => graph.clusters.has(id)) } : null;
+  }
+
+  /** This shard's copy of a merge, with the profiles it names that this shard holds: it is unmerged where all of them are. */
+  mergeCopy(mergeId: string) {
+    const graph = this.load();
+    const merge = graph.merges.get(mergeId);
+    return merge ? { merge, held: clustersOfMerge(merge).filter((id) => graph.clusters.has(id)) } : null;
+  }
+
   /** The live profile holding an identifier (`type:value`), following merges. */
   lookup(key: string) {
     const cluster = this.load().clusterOf(key);
@@ -166,6 +196,19 @@ export class IdentityGraphShard extends DurableObject<Env> {
     return { assignments, bookmark, profile: id ? profileRow(graph, this.store, this.audiences, graph.resolve(id).id, Date.now()) : null };
   }
 
+  /**
+   * `resolveNow`'s second half, for an event the router already resolved on
+   * this shard (synchronous tracking over several graph shards): writes
+   * through, then answers the live profile `profileId` resolves to and the D1
+   * bookmark after the write. Null when this shard holds no such profile
+   * (it moved to another shard meanwhile).
+   */
+  async flushedProfile(profileId: string) {
+    const bookmark = await this.writer.flush();
+    const graph = this.load();
+    return { bookmark, profile: graph.clusters.has(profileId) ? profileRow(graph, this.store, this.audiences, graph.resolve(profileId).id, Date.now()) : null };
+  }
+
   /** The live profile holding `type:value` (or `profile_id:{id}`), read here: the strongly consistent read. */
   profileByKey(key: string) {
     const graph = this.load();
@@ -204,6 +247,18 @@ export class IdentityGraphShard extends DurableObject<Env> {
 
   backfillAudiences(after: string | null, limit: number) {
     const result = backfillChunk(this.audienceParts(), after, limit, Date.now());
+    this.writer.schedule();
+    return result;
+  }
+
+  /**
+   * A backfill chunk that stops at `through` (included): at most `limit` live
+   * profiles in (`after`, `through`]; `next` is set while more of them may be
+   * left. A backfill over several graph shards cuts each chunk at one profile
+   * id for all of them (workers/identity/sharding/audience-backfill.ts).
+   */
+  backfillAudiencesThrough(after: string | null, through: string, limit: number) {
+    const result = backfillChunk(this.audienceParts(), after, limit, Date.now(), through);
     this.writer.schedule();
     return result;
   }
@@ -264,6 +319,12 @@ export class IdentityGraphShard extends DurableObject<Env> {
   /** The stored JSON of one part of a move made here. */
   handOverPart(moveId: string, part: number): string {
     return this.ledger.part(moveId, part);
+  }
+
+  /** A move made here: whether it is completed (its parts dropped) and how many parts it has; null for a move this object never made. Reads only. */
+  handOverStatus(moveId: string): { completed: boolean; parts: number } | null {
+    const move = this.ledger.move(moveId);
+    return move ? { completed: move.completed, parts: move.parts } : null;
   }
 
   /** Writes one part of a person handed over from shard `from` (step 2, at the target); accepting it again changes nothing. */

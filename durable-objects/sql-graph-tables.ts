@@ -1,5 +1,5 @@
 import type { Cluster, IndexEntry, MergeRecord, ReviewItem } from "../workers/identity/graph";
-import { type ClusterTable, clustersOfMerge, followForwards, type FeatureTable, featureKeys, type IndexTable, type MergeTable, type ReviewPage, type ReviewTable } from "../workers/identity/graph-collections";
+import { type ClusterTable, clustersOfMerge, followForwards, type FeatureTable, featureKeys, type IndexTable, type MergeTable, type PositionedReview, type ReviewPage, type ReviewTable } from "../workers/identity/graph-collections";
 import type { ProfileFeatures } from "../workers/identity/probabilistic";
 import { clusterRowSchema, featuresSchema, indexEntrySchema, mergeSchema, reviewSchema } from "../workers/identity/snapshot";
 import type { SqlExec } from "./sql-event-links";
@@ -189,5 +189,17 @@ export class SqlReviewTable extends SqlTable<ReviewItem> implements ReviewTable 
       .toArray();
     const shown = rows.slice(0, limit);
     return { reviews: shown.map((row) => this.decoded(row.key, row.value)), next: rows.length > limit ? (shown.at(-1)?.position ?? after) : null };
+  }
+  positioned(status: ReviewItem["status"] | undefined, after: number, limit: number): PositionedReview[] {
+    this.writeBack();
+    return this.sql
+      .exec<{ position: number; key: string; value: string }>(
+        `SELECT rowid AS position, key, value FROM graph_reviews WHERE ${status ? "status = ? AND " : ""}rowid > ? ORDER BY rowid LIMIT ?`,
+        ...(status ? [status] : []),
+        after,
+        limit,
+      )
+      .toArray()
+      .map((row) => ({ review: this.decoded(row.key, row.value), position: row.position }));
   }
 }

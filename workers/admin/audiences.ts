@@ -4,6 +4,7 @@ import type { Context } from "hono";
 import { applyAudience, audienceOf, type AudienceRow } from "../audiences/apply";
 import type { App, AppEnv } from "../context";
 import { audiences } from "../db/schema";
+import { audiencesFor } from "../identity/sharding/audiences";
 import { backfillJobInsert } from "../jobs/backfill";
 import { generateId } from "../lib/keys";
 import { ApiError } from "../lib/problem";
@@ -20,7 +21,7 @@ import { COMPUTED_TRAITS, definitionField, isUniqueViolation, type MembersResult
  * Segments (`/admin/v1/segments`) and computed traits (`/admin/v1/computed-traits`):
  * the same resource over two definition languages, so one set of routes serves both.
  * D1 holds the configuration; every change is applied to the workspace's identity
- * object, and a new definition starts a backfill job (`/admin/v1/jobs/{id}`) that
+ * object (every graph shard of it: identity/sharding/audiences.ts), and a new definition starts a backfill job (`/admin/v1/jobs/{id}`) that
  * evaluates the existing profiles through the jobs queue.
  */
 
@@ -71,7 +72,7 @@ function registerAudienceRoutes(app: App, resource: Resource) {
     const row = await c.get("db").select().from(audiences).where(and(eq(audiences.id, id), eq(audiences.kind, kind))).get();
     const visible = row && (admin.workspaceId === null || admin.workspaceId === row.workspaceId) && (requested === undefined || requested === row.workspaceId);
     if (!visible) throw new ApiError("NOT_FOUND", `${noun} '${id}' not found`);
-    return { row, graph: c.env.IDENTITY.getByName(row.workspaceId) };
+    return { row, graph: audiencesFor(c.env, row.workspaceId) };
   }
 
   app.openapi(
@@ -102,7 +103,8 @@ function registerAudienceRoutes(app: App, resource: Resource) {
     }),
     async (c) => {
       const body = c.req.valid("json");
-      const { workspaceId, graph } = await identityGraphFor(c, body.workspaceId);
+      const { workspaceId } = await identityGraphFor(c, body.workspaceId);
+      const graph = audiencesFor(c.env, workspaceId);
       const db = c.get("db");
       const taken = await db.select({ id: audiences.id, kind: audiences.kind }).from(audiences).where(and(eq(audiences.workspaceId, workspaceId), eq(audiences.key, body.key))).get();
       const conflict = (holder?: { id: string; kind: string }) =>
@@ -187,9 +189,10 @@ function registerAudienceRoutes(app: App, resource: Resource) {
     }),
     async (c) => {
       const body = c.req.valid("json");
-      const { graph } = await identityGraphFor(c, body.workspaceId);
+      const { workspaceId } = await identityGraphFor(c, body.workspaceId);
+      const graph = audiencesFor(c.env, workspaceId);
       const candidate = { id: `${resource.idPrefix}_preview`, kind, key: "preview", name: "preview", definition: body.definition, version: 0 };
-      const result = (await graph.previewAudience(candidate, body.sample)) as unknown as PreviewResult;
+      const result: PreviewResult = await graph.previewAudience(candidate, body.sample);
       if (!result.ok) throw new ApiError("VALIDATION_FAILED", "the definition is invalid", { errors: result.errors });
       return c.json({ size: result.size, total: result.total, sample: result.sample }, 200);
     },
@@ -300,7 +303,7 @@ function registerAudienceRoutes(app: App, resource: Resource) {
       const { id } = c.req.valid("param");
       const query = c.req.valid("query");
       const { graph } = await find(c, id, query.workspaceId);
-      const members = (await graph.audienceMembers(id, query.cursor ?? null, query.limit + 1)) as unknown as MembersResult;
+      const members: MembersResult = await graph.audienceMembers(id, query.cursor ?? null, query.limit + 1);
       const page = members.slice(0, query.limit);
       const data = page.map((m) => ({ profileId: m.profileId, ...(kind === "computed_trait" ? { value: m.value } : {}), since: new Date(m.since).toISOString() }));
       return c.json({ data, next: members.length > query.limit ? page.at(-1)!.profileId : null }, 200);

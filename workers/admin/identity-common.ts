@@ -7,6 +7,7 @@ import { resilientStub } from "../lib/durable-object-retry";
 import { ApiError } from "../lib/problem";
 import { existingWorkspace } from "./auth";
 import { graphShardCount } from "../env";
+import { ShardedDecisions } from "../identity/sharding/decisions";
 import { IdentifierIndex } from "../identity/sharding/identifier-index";
 import { ShardedReads } from "../identity/sharding/reads";
 import { problemSchema } from "./schemas";
@@ -43,6 +44,17 @@ export async function identityGraphFor(c: Context<AppEnv>, requested: string | u
  */
 export function identityReadsFor(c: Context<AppEnv>, workspaceId: string) {
   return new ShardedReads(c.env.IDENTITY, new IdentifierIndex(c.env.IDENTIFIER_INDEX, workspaceId), workspaceId, graphShardCount(c.env));
+}
+
+/**
+ * The review queue and the decisions on it (approve, reject, unmerge, split)
+ * for the workspace a request acts on, over its graph shards: each decision is
+ * made on the shard holding everyone it names (see decisions.ts).
+ */
+export async function identityDecisionsFor(c: Context<AppEnv>, requested: string | undefined) {
+  const workspaceId = await existingWorkspace(c, requested);
+  const index = new IdentifierIndex(c.env.IDENTIFIER_INDEX, workspaceId);
+  return { workspaceId, decisions: new ShardedDecisions(c.env.IDENTITY, index, workspaceId, graphShardCount(c.env)) };
 }
 
 /** The identity object's methods that only read: safe to send twice. */

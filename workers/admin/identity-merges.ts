@@ -3,7 +3,7 @@ import type { App } from "../context";
 import { ApiError } from "../lib/problem";
 import { auditInsert } from "./audit";
 import { requireScope } from "./auth";
-import { conflictResponse, identityGraphFor, mergeSchema, refusal, toMerge } from "./identity-common";
+import { conflictResponse, identityDecisionsFor, mergeSchema, refusal, toMerge } from "./identity-common";
 import { idParam, json, problemResponses, workspaceQuery } from "./schemas";
 
 const mergeRequest = { params: idParam("Merge", "mrg_00000c"), query: workspaceQuery };
@@ -32,8 +32,8 @@ export function registerIdentityMergeRoutes(app: App) {
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const { graph } = await identityGraphFor(c, c.req.valid("query").workspaceId);
-      const merge = await graph.merge(id);
+      const { decisions } = await identityDecisionsFor(c, c.req.valid("query").workspaceId);
+      const merge = await decisions.merge(id);
       if (!merge) throw new ApiError("NOT_FOUND", `merge '${id}' not found`);
       return c.json(toMerge(merge), 200);
     },
@@ -55,8 +55,8 @@ export function registerIdentityMergeRoutes(app: App) {
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const { workspaceId, graph } = await identityGraphFor(c, c.req.valid("query").workspaceId);
-      const result = await graph.unmerge(id);
+      const { workspaceId, decisions } = await identityDecisionsFor(c, c.req.valid("query").workspaceId);
+      const result = await decisions.unmerge(id);
       if (!result.ok) refusal(result);
       await auditInsert(c, { workspaceId, action: "identity.merge.unmerge", target: id, details: { keptProfileId: result.kept, newProfileIds: result.restored } });
       return c.json({ mergeId: id, keptProfileId: result.kept, newProfileIds: result.restored }, 200);

@@ -1,8 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../context";
+import { CURSOR_MESSAGE, CURSOR_PATTERN } from "../identity/sharding/review-cursor";
 import { auditInsert } from "./audit";
 import { requireScope } from "./auth";
-import { conflictResponse, identityGraphFor, mergeSchema, REVIEW_STATUSES, refusal, reviewSchema, toMerge, toReview } from "./identity-common";
+import { conflictResponse, identityDecisionsFor, mergeSchema, REVIEW_STATUSES, refusal, reviewSchema, toMerge, toReview } from "./identity-common";
 import { idParam, json, problemResponses, workspaceQuery } from "./schemas";
 
 const listQuery = workspaceQuery.extend({
@@ -10,9 +11,10 @@ const listQuery = workspaceQuery.extend({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   next: z
     .string()
-    .regex(/^\d+$/, "must be the `next` value of a previous page")
+    .max(4096)
+    .regex(CURSOR_PATTERN, CURSOR_MESSAGE)
     .optional()
-    .openapi({ description: "Cursor: the `next` value of the previous page." }),
+    .openapi({ description: "Cursor: the `next` value of the previous page, opaque. A value this endpoint did not return is a 400 naming `next`." }),
 });
 
 const decisionRequest = { params: idParam("Review", "rev_00000f"), query: workspaceQuery };
@@ -30,16 +32,17 @@ export function registerIdentityReviewRoutes(app: App) {
       summary: "List the identity review queue",
       description:
         "What the resolver would not decide on its own, with its evidence, in the order it was queued: merges that would join profiles holding different user ids through a strong identifier (email, external id), " +
-        "merges that would exceed the cluster cap, and identifiers quarantined for bridging too many user ids. Conflicts the priority rule settles by itself (a shared device, a household phone) are recorded on the profiles, not queued.",
+        "merges that would exceed the cluster cap, and identifiers quarantined for bridging too many user ids. Conflicts the priority rule settles by itself (a shared device, a household phone) are recorded on the profiles, not queued. " +
+        "When the workspace is spread over several graph shards, every shard's queue is listed, each in its own order, merged by the time a review was queued (`at`), then by id; a review naming people on two shards is listed once. " +
+        "Paging with `next` neither skips nor repeats a review while others are queued or decided; a page may then hold fewer than `limit` reviews, and `next` is null on the last page.",
       request: { query: listQuery },
       responses: { 200: json(z.object({ data: z.array(reviewSchema), next: z.string().nullable() }), "A page of reviews"), ...problemResponses },
     }),
     async (c) => {
       const query = c.req.valid("query");
-      const { graph } = await identityGraphFor(c, query.workspaceId);
-      // The cursor is the queue position of the last review shown, so the object reads only the page asked for.
-      const page = await graph.reviews(query.status, query.next ? Number(query.next) : 0, query.limit);
-      return c.json({ data: page.reviews.map(toReview), next: page.next === null ? null : String(page.next) }, 200);
+      const { decisions } = await identityDecisionsFor(c, query.workspaceId);
+      const page = await decisions.reviews(query.status, query.next, query.limit);
+      return c.json({ data: page.reviews.map(toReview), next: page.next }, 200);
     },
   );
 
@@ -61,8 +64,8 @@ export function registerIdentityReviewRoutes(app: App) {
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const { workspaceId, graph } = await identityGraphFor(c, c.req.valid("query").workspaceId);
-      const result = await graph.approveReview(id);
+      const { workspaceId, decisions } = await identityDecisionsFor(c, c.req.valid("query").workspaceId);
+      const result = await decisions.approveReview(id);
       if (!result.ok) refusal(result);
       await auditInsert(c, { workspaceId, action: "identity.review.approve", target: id, details: { kind: result.review.kind, profiles: result.review.clusters, mergeId: result.merge?.id ?? null } });
       return c.json({ review: toReview(result.review), merge: result.merge ? toMerge(result.merge) : null }, 200);
@@ -82,8 +85,8 @@ export function registerIdentityReviewRoutes(app: App) {
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const { workspaceId, graph } = await identityGraphFor(c, c.req.valid("query").workspaceId);
-      const result = await graph.rejectReview(id);
+      const { workspaceId, decisions } = await identityDecisionsFor(c, c.req.valid("query").workspaceId);
+      const result = await decisions.rejectReview(id);
       if (!result.ok) refusal(result);
       await auditInsert(c, { workspaceId, action: "identity.review.reject", target: id, details: { kind: result.review.kind, profiles: result.review.clusters } });
       return c.json({ review: toReview(result.review) }, 200);

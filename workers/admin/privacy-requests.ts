@@ -4,6 +4,7 @@ import type { App, AppEnv } from "../context";
 import { PRIVACY_REQUEST_STATUSES, type PrivacyRequestKind, privacyRequests } from "../db/privacy-schema";
 import { jobs } from "../db/schema";
 import { normalizeIdentifier } from "../identity/extract";
+import { privacyFor } from "../identity/sharding/privacy";
 import { DEFAULT_IDENTITY_SETTINGS, IDENTIFIER_TYPE_PATTERN } from "../identity/settings";
 import { identifierKey } from "../identity/types";
 import { enqueueJob } from "../jobs/backfill";
@@ -15,8 +16,7 @@ import { type DestinationReport, getPrivacyRequest, listPrivacyRequests, type Pr
 import { suppress } from "../privacy/suppression-store";
 import { type PrivacyWork, putWork } from "../privacy/work";
 import { auditInsert } from "./audit";
-import { requireScope, targetWorkspace } from "./auth";
-import { identityGraphFor } from "./identity-common";
+import { existingWorkspace, requireScope, targetWorkspace } from "./auth";
 import { jobSchema, toJob } from "./jobs";
 import { idParam, json, problemResponses, workspaceQuery } from "./schemas";
 
@@ -105,7 +105,7 @@ function subjectKey(subject: z.infer<typeof subjectSchema>): { type: string; val
 
 /**
  * Creates an access or deletion request and queues its job. The workspace's
- * identity object finds the person by the identifier, so the request reaches
+ * identity graph (the shard holding them) finds the person by the identifier, so the request reaches
  * every profile id and identifier they have. A deletion suppresses all of
  * those identifiers before it answers, so nothing of theirs is collected while
  * it runs; it also proceeds for a person the object does not know (their
@@ -113,10 +113,11 @@ function subjectKey(subject: z.infer<typeof subjectSchema>): { type: string; val
  * person is a 404.
  */
 async function createPrivacyRequest(c: Context<AppEnv>, kind: PrivacyRequestKind, body: z.infer<typeof createRequestBody>) {
-  const { workspaceId, graph } = await identityGraphFor(c, body.workspaceId);
+  const workspaceId = await existingWorkspace(c, body.workspaceId);
   const subject = subjectKey(body.identifier);
   const hint = maskIdentifier(identifierKey(subject));
-  const person = await graph.personForPrivacy(subject.type, subject.value);
+  // Asked of the graph shard the identifier index places the subject on (identity/sharding/privacy.ts).
+  const person = await privacyFor(c.env, workspaceId).person(subject.type, subject.value);
   if (!person && kind === "export") throw new ApiError("NOT_FOUND", `no profile in workspace '${workspaceId}' holds ${hint}`, { errors: [{ path: "identifier", message: "no profile holds it" }] });
 
   const id = generateId(kind === "export" ? "exp" : "del");

@@ -3,6 +3,7 @@ import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import type { App, AppEnv } from "../context";
 import { privacySettings } from "../db/privacy-schema";
+import { setEventRetentionOnEveryShard } from "../identity/sharding/event-retention";
 import { errorFields } from "../lib/logger";
 import { ApiError, type FieldError, fieldErrors } from "../lib/problem";
 import { RETENTION_KINDS } from "../maintenance/retention";
@@ -122,7 +123,7 @@ export function registerPrivacySettingsRoutes(app: App) {
       // is the store's only way to drop this isolate's cached copy, which consent at collection reads.
       await savePrivacySettings(c.env.DB, workspaceId, settings, now);
       try {
-        const told = await c.env.IDENTITY.getByName(workspaceId).setEventRetentionDays(settings.retention.objectEvents);
+        const told = await setEventRetentionOnEveryShard(c.env, workspaceId, settings.retention.objectEvents);
         if (!told.ok) throw new Error(told.errors.map((e) => `${e.path}: ${e.message}`).join("; "));
       } catch (error) {
         // Saved all the same: the maintenance cron tells the object the stored period on its next run.

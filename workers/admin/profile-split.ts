@@ -3,7 +3,7 @@ import type { App } from "../context";
 import { IDENTIFIER_TYPE_PATTERN } from "../identity/settings";
 import { auditInsert } from "./audit";
 import { requireScope } from "./auth";
-import { conflictResponse, identityGraphFor, profileIdParam, refusal } from "./identity-common";
+import { conflictResponse, identityDecisionsFor, profileIdParam, refusal } from "./identity-common";
 import { json, problemResponses, workspaceQuery } from "./schemas";
 
 /** `type:value` with a valid type name: the form the profile graph lists identifiers in. */
@@ -44,8 +44,8 @@ export function registerProfileSplitRoute(app: App) {
     async (c) => {
       const { profileId } = c.req.valid("param");
       const { identifiers } = c.req.valid("json");
-      const { workspaceId, graph } = await identityGraphFor(c, c.req.valid("query").workspaceId);
-      const result = await graph.splitIdentifiers(profileId, identifiers);
+      const { workspaceId, decisions } = await identityDecisionsFor(c, c.req.valid("query").workspaceId);
+      const result = await decisions.split(profileId, identifiers);
       if (!result.ok) refusal(result);
       await auditInsert(c, { workspaceId, action: "identity.profile.split", target: profileId, details: { identifiers, keptProfileId: result.kept, newProfileIds: result.restored } });
       return c.json({ keptProfileId: result.kept, newProfileIds: result.restored }, 200);

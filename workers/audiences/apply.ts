@@ -1,13 +1,14 @@
-import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
 import type { Db } from "../db/client";
 import type { audiences } from "../db/schema";
 import { enqueueJob, errorText, type JobRow, recordJobError } from "../jobs/backfill";
+import type { ShardedAudiences } from "../identity/sharding/audiences";
 import type { Logger } from "../lib/logger";
 import type { Audience } from "../segments/catalog";
 
 /**
  * Segments and computed traits live in D1 (the source of truth) and are
- * evaluated by the workspace's identity object, which holds a copy. Every
+ * evaluated by the workspace's identity object, which holds a copy (each of
+ * its graph shards does: identity/sharding/audiences.ts). Every
  * change is committed to D1 first and then applied to the object; a backfill
  * job then brings existing profiles up to date. When the object cannot be
  * reached, the change stays committed and the maintenance cron applies it
@@ -15,16 +16,14 @@ import type { Audience } from "../segments/catalog";
  */
 
 export type AudienceRow = typeof audiences.$inferSelect;
-export type IdentityStub = DurableObjectStub<IdentityGraphShard>;
+/** Where a definition is put: every graph shard of the workspace. */
+export type AudienceTarget = Pick<ShardedAudiences, "putAudience">;
 
 export const audienceOf = (row: AudienceRow): Audience => ({ id: row.id, kind: row.kind, key: row.key, name: row.name, definition: row.definition, version: row.version }) as Audience;
 
-type PutResult = Awaited<ReturnType<IdentityGraphShard["putAudience"]>>;
-
 /** Puts a definition to the object; throws when it cannot, or when the object refuses what D1 accepted. */
-export async function putToObject(graph: IdentityStub, audience: Audience): Promise<void> {
-  // RPC types erase `unknown` (the definition) to never; the shape is the object's own return type.
-  const result = (await graph.putAudience(audience)) as unknown as PutResult;
+export async function putToObject(graph: AudienceTarget, audience: Audience): Promise<void> {
+  const result = await graph.putAudience(audience);
   if (!result.ok) throw new Error(`the identity object refused the definition: ${result.errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`);
 }
 
@@ -34,7 +33,7 @@ export async function putToObject(graph: IdentityStub, audience: Audience): Prom
  * job as it now stands: `failed`, with the reason, when the object could not
  * take the definition (the cron applies it and starts a new backfill).
  */
-export async function applyAudience(env: Env, db: Db, graph: IdentityStub, audience: Audience, job: JobRow | null, logger: Logger): Promise<JobRow | null> {
+export async function applyAudience(env: Env, db: Db, graph: AudienceTarget, audience: Audience, job: JobRow | null, logger: Logger): Promise<JobRow | null> {
   try {
     await putToObject(graph, audience);
   } catch (error) {

@@ -1,3 +1,4 @@
+import { audiencesFor } from "../identity/sharding/audiences";
 import { BACKFILL_CHUNK, type JobMessage, jobMessageSchema, sendJobMessage } from "../jobs/backfill";
 import { type ChunkResult, JobStopped, runArchiveReplay, runAudienceSync } from "../jobs/destination-jobs";
 import { runPrivacyJob } from "../jobs/privacy-jobs";
@@ -116,7 +117,8 @@ async function runChunk(env: Env, job: JobMessage, logger: Logger) {
 function runKind(env: Env, job: JobMessage): Promise<ChunkResult | { processed: number; total: number; next: string | null; changed: number }> {
   switch (job.kind) {
     case "backfill":
-      return env.IDENTITY.getByName(job.workspaceId).backfillAudiences(job.after, BACKFILL_CHUNK);
+      // Over every graph shard, one profile id order: the cursor stays a profile id (identity/sharding/audience-backfill.ts).
+      return audiencesFor(env, job.workspaceId).backfillAudiences(job.after, BACKFILL_CHUNK);
     case "audience-sync":
       return runAudienceSync(env, job);
     case "archive-replay":

@@ -75,6 +75,12 @@ export interface ReviewPage {
   next: number | null;
 }
 
+/** A review with its position in its graph's queue. */
+export interface PositionedReview {
+  review: ReviewItem;
+  position: number;
+}
+
 /** The review queue, in the order it was queued. */
 export interface ReviewTable extends GraphTable<ReviewItem> {
   /** Open reviews: read once when a stored graph is built, to index them by identifier. */
@@ -89,6 +95,12 @@ export interface ReviewTable extends GraphTable<ReviewItem> {
    * again once it is erased.
    */
   page(status: ReviewItem["status"] | undefined, after: number, limit: number): ReviewPage;
+  /**
+   * The reviews `page` would read, up to `limit`, each with its position: the
+   * listing over several graph shards merges their queues and keeps a
+   * position per shard.
+   */
+  positioned(status: ReviewItem["status"] | undefined, after: number, limit: number): PositionedReview[];
 }
 
 /** The merges, with the lookup a profile's graph and an erasure need. */
@@ -202,6 +214,12 @@ export class MemoryReviewTable extends Map<string, ReviewItem> implements Review
     const queued = [...this].map(([key, review]) => ({ review, position: this.positions!.get(key)! })).filter(({ review, position }) => (!status || review.status === status) && position > after);
     const shown = queued.slice(0, limit);
     return { reviews: shown.map((q) => q.review), next: queued.length > limit ? (shown.at(-1)?.position ?? after) : null };
+  }
+  positioned(status: ReviewItem["status"] | undefined, after: number, limit: number): PositionedReview[] {
+    return [...this]
+      .map(([key, review]) => ({ review, position: this.positions!.get(key)! }))
+      .filter(({ review, position }) => (!status || review.status === status) && position > after)
+      .slice(0, limit);
   }
   override clear() {
     this.positions?.clear();

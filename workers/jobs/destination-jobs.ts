@@ -1,10 +1,10 @@
-import type { AudienceSyncPage } from "../../durable-objects/identity-graph";
 import type { Destination } from "../activation/destination";
 import { type Message, routeActivation, routeEvent } from "../activation/routing";
 import { archiveHour } from "../archive/layout";
 import { readArchiveObject } from "../archive/writer";
 import { fanOut, type Routed } from "../delivery/fanout";
 import { destinationById } from "../delivery/store";
+import { audiencesFor } from "../identity/sharding/audiences";
 import type { JobMessage } from "./backfill";
 
 /**
@@ -88,8 +88,8 @@ export async function runAudienceSync(env: JobEnv, job: SyncJobMessage): Promise
   if (!audiences.includes(job.audienceId) && !computedTraits.includes(job.audienceId)) {
     throw new JobStopped(`destination '${job.destinationId}' no longer subscribes to '${job.audienceId}'`);
   }
-  // The RPC types cannot express the envelopes' `unknown` values; they are plain JSON.
-  const page = (await env.IDENTITY.getByName(job.workspaceId).audienceSyncPage(job.audienceId, job.after, SYNC_CHUNK)) as unknown as AudienceSyncPage | null;
+  // Every graph shard's members, merged in profile id order.
+  const page = await audiencesFor(env, job.workspaceId).audienceSyncPage(job.audienceId, job.after, SYNC_CHUNK);
   if (!page) throw new JobStopped(`'${job.audienceId}' is not a segment or computed trait of workspace '${job.workspaceId}'`);
   const routed: Routed[] = page.envelopes.flatMap((envelope) => routeActivation(destination, envelope).map((r) => ({ ...r, profileId: envelope.profileId })));
   // A member's sync messages can only have been logged after they became a member.

@@ -1,3 +1,4 @@
+import { audiencesFor } from "../identity/sharding/audiences";
 import { createLogger, errorFields } from "../lib/logger";
 import { segmentDefinitionSchema } from "../segments/definition";
 import { requiredStatistics, type StatisticOperand } from "../segments/specs";
@@ -57,7 +58,8 @@ export async function pushAudienceStatistics(env: Env, now: Date): Promise<{ wor
   for (const [workspaceId, operands] of wanted) {
     try {
       const statistics = await workspaceStatistics(env.DB, workspaceId, [...operands.values()]);
-      const changed = await env.IDENTITY.getByName(workspaceId).putStatistics(statistics);
+      // Figures over the whole workspace (D1 holds every shard's profiles): the same to every graph shard.
+      const changed = await audiencesFor(env, workspaceId).putStatistics(statistics);
       workspaces++;
       pushed += Object.keys(statistics).length;
       logger.info("workspace statistics put", { workspaceId, statistics, reevaluatedProfilesChanged: changed });

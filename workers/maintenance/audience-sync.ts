@@ -1,18 +1,17 @@
 import { and, asc, eq, isNull, lt } from "drizzle-orm";
-import { audienceOf, putToObject } from "../audiences/apply";
+import { audienceOf } from "../audiences/apply";
 import { createDb } from "../db/client";
 import { audiences, jobs } from "../db/schema";
+import { audiencesFor } from "../identity/sharding/audiences";
 import { backfillJobInsert, enqueueJob, STALLED_JOB_MS } from "../jobs/backfill";
 import { createLogger, errorFields } from "../lib/logger";
-import type { Audience } from "../segments/catalog";
-import { canonical } from "../segments/time";
 
 /** Stalled jobs re-sent per run. */
 const REQUEUE_LIMIT = 100;
 
 /**
  * D1 holds the segments and computed traits; each workspace's identity object
- * holds the copy it evaluates. A change the object missed (it could not be
+ * (each of its graph shards) holds the copy it evaluates. A change the object missed (it could not be
  * reached when the change was saved) is applied here: definitions it lacks or
  * holds in another version are put to it, with a backfill when a definition
  * changed, and definitions D1 no longer has are removed. Backfill jobs whose
@@ -31,23 +30,10 @@ export async function syncAudiences(env: Env, now: Date) {
   const counts = { workspaces: byWorkspace.size, put: 0, removed: 0, backfills: 0, requeued: 0 };
   for (const [workspaceId, wanted] of byWorkspace) {
     try {
-      const graph = env.IDENTITY.getByName(workspaceId);
-      // RPC types erase `unknown` (the definitions) to never; the shape is the object's own return type.
-      const held = new Map(((await graph.listAudiences()) as unknown as Audience[]).map((audience) => [audience.id, audience]));
-      let redefined: string | null = null;
-      for (const row of wanted) {
-        const audience = audienceOf(row);
-        const have = held.get(row.id);
-        held.delete(row.id);
-        if (have && canonical(have) === canonical(audience)) continue;
-        await putToObject(graph, audience);
-        counts.put++;
-        if (!have || have.version !== audience.version || canonical(have.definition) !== canonical(audience.definition)) redefined ??= row.id;
-      }
-      for (const id of held.keys()) {
-        await graph.removeAudience(id);
-        counts.removed++;
-      }
+      // Every graph shard holds the definitions: each one is compared with D1 and put right (identity/sharding/audiences.ts).
+      const { put, removed, redefined } = await audiencesFor(env, workspaceId).repair(wanted.map(audienceOf));
+      counts.put += put;
+      counts.removed += removed;
       if (redefined) {
         const [job] = await backfillJobInsert(db, workspaceId, redefined);
         await enqueueJob(db, env.JOBS_QUEUE, job!);

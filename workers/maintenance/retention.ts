@@ -1,5 +1,6 @@
 import { systemAuditStatement } from "../admin/audit";
 import { archiveHour } from "../archive/layout";
+import { pruneEventsOnEveryShard, setEventRetentionOnEveryShard } from "../identity/sharding/event-retention";
 import { createLogger, errorFields } from "../lib/logger";
 import { DEFAULT_PRIVACY_SETTINGS, type PrivacySettings, privacySettingsSchema, type RetentionKind, retentionSchema } from "../privacy/settings";
 
@@ -205,9 +206,9 @@ async function sweepAbandonedWork(env: RetentionEnv, workspaceId: string, now: n
   return stale.length;
 }
 
-/** Drops the object's event payloads past the cutoff, in one statement of its own storage: it reports no backlog. */
+/** Drops the event payloads past the cutoff on every graph shard, each in one statement of its own storage: it reports no backlog. */
 async function pruneObjectEvents(env: RetentionEnv, workspaceId: string, cutoff: number): Promise<Step> {
-  return { deleted: await env.IDENTITY.getByName(workspaceId).pruneEvents(cutoff), more: false };
+  return { deleted: await pruneEventsOnEveryShard(env, workspaceId, cutoff), more: false };
 }
 
 /**
@@ -216,7 +217,8 @@ async function pruneObjectEvents(env: RetentionEnv, workspaceId: string, cutoff:
  * a change that could not reach it then.
  */
 async function tellObjectItsPeriod(env: RetentionEnv, workspaceId: string, days: number | null): Promise<void> {
-  const told = await env.IDENTITY.getByName(workspaceId).setEventRetentionDays(days);
+  // Every graph shard: each prunes the people it holds.
+  const told = await setEventRetentionOnEveryShard(env, workspaceId, days);
   if (!told.ok) throw new Error(`the identity object refused the period: ${told.errors.map((e) => e.message).join("; ")}`);
 }
 

@@ -1,3 +1,4 @@
+import { privacyFor } from "../identity/sharding/privacy";
 import { eraseFromR2 } from "./r2-erasure";
 import { eraseFromD1 } from "./d1-erasure";
 import { destinationsThatReceived, sendDeletions } from "./destination-deletions";
@@ -54,9 +55,8 @@ export async function runDeletionStep(env: Env, requestId: string, after: string
       break;
     }
     case "identity": {
-      const object = env.IDENTITY.getByName(work.workspaceId);
-      const erased = await object.erasePerson(work.profileIds);
-      await object.flush();
+      // On the graph shard holding them, which then forgets their keys in the identifier index (identity/sharding/privacy.ts).
+      const erased = await privacyFor(env, work.workspaceId).erase(work.profileIds, work.identifiers);
       stores.identity = done({ ...erased }, now);
       break;
     }
@@ -102,12 +102,7 @@ async function finish(env: Env, request: PrivacyRequest, work: PrivacyWork, now:
     .first();
   if (snapshot) await eraseFromR2(env, subjectOf(work));
   await deleteEarlierExports(env, request);
-  const object = env.IDENTITY.getByName(work.workspaceId);
-  for (const { type, value } of work.identifiers) {
-    const again = await object.lookup(`${type}:${value}`);
-    if (again) await object.erasePerson([again.profileId]);
-  }
-  await object.flush();
+  await privacyFor(env, work.workspaceId).eraseRecreated(work.identifiers);
   await env.DB.prepare("DELETE FROM destination_recipients WHERE workspace_id = ?1 AND profile_id IN (SELECT value FROM json_each(?2))")
     .bind(work.workspaceId, JSON.stringify(work.profileIds))
     .run();

@@ -1,3 +1,4 @@
+import { privacyFor } from "../identity/sharding/privacy";
 import { archivedEventsOf } from "./r2-erasure";
 import { getPrivacyRequest, type PrivacyRequest, updatePrivacyRequest } from "./requests-store";
 import { deleteWork, getWork, type PrivacyWork } from "./work";
@@ -56,8 +57,8 @@ async function deletionOf(db: D1Database, request: PrivacyRequest): Promise<stri
 async function gather(env: Env, work: PrivacyWork) {
   const ws = work.workspaceId;
   const ids = JSON.stringify(work.profileIds);
-  const object = env.IDENTITY.getByName(ws);
-  const person = await object.personForPrivacy(work.subject.type, work.subject.value);
+  // From the graph shard the identifier index places the subject on.
+  const person = await privacyFor(env, ws).person(work.subject.type, work.subject.value);
   const [profiles, identifiers, events, links, deliveries] = await env.DB.batch([
     env.DB.prepare("SELECT * FROM profiles WHERE workspace_id = ?1 AND profile_id IN (SELECT value FROM json_each(?2))").bind(ws, ids),
     env.DB.prepare("SELECT type, value, profile_id, source_id, first_seen_at, last_seen_at FROM profile_identifiers WHERE workspace_id = ?1 AND profile_id IN (SELECT value FROM json_each(?2))").bind(ws, ids),

@@ -1,7 +1,11 @@
 import { createMiddleware } from "hono/factory";
+import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
 import { isRootToken, resolveToken } from "../config/keys-store";
 import type { AppEnv } from "../context";
+import { graphShardCount } from "../env";
 import { normalizeIdentifier } from "../identity/extract";
+import { IdentifierIndex } from "../identity/sharding/identifier-index";
+import { ShardedProfileReads } from "../identity/sharding/profile-reads";
 import type { IdentitySettings } from "../identity/settings";
 import { credentialFromHeader } from "../lib/credentials";
 import { resilientStub } from "../lib/durable-object-retry";
@@ -45,7 +49,8 @@ export const profileApi = createMiddleware<AppEnv>(async (c, next) => {
     object: `IDENTITY:${space}`,
     idempotent: ["getSettings", "profileByKey", "profileEvents", "account", "accountMembers"],
   });
-  const reader = consistency === "strong" ? new StrongProfileReader(graph) : new D1ProfileReader(c.env.DB.withSession(c.req.header(BOOKMARK_HEADER) || "first-unconstrained"), space);
+  const reader = consistency === "strong" ? new StrongProfileReader(strongGraph(c.env, space, graph)) : new D1ProfileReader(c.env.DB.withSession(c.req.header(BOOKMARK_HEADER) || "first-unconstrained"), space);
+  // Shard 0 (the workspace's object) keeps the identity settings, and every other shard the same copy.
   const settings = await identitySettings(space, () => graph.getSettings() as Promise<IdentitySettings>);
   c.set("profiles", {
     workspaceId: space,
@@ -61,6 +66,12 @@ export const profileApi = createMiddleware<AppEnv>(async (c, next) => {
   const bookmark = reader.bookmark();
   if (bookmark) c.header(BOOKMARK_HEADER, bookmark);
 });
+
+/** Strong reads go to the workspace's object; with several graph shards, to the shard holding each person (and every shard for an account). */
+function strongGraph(env: Env, space: string, graph: DurableObjectStub<IdentityGraphShard>) {
+  const count = graphShardCount(env);
+  return count > 1 ? new ShardedProfileReads(env.IDENTITY, new IdentifierIndex(env.IDENTIFIER_INDEX, space), space, count) : graph;
+}
 
 /** Identity settings decide how a lookup value is normalized; they change rarely, so each isolate keeps them for 30 s. */
 const SETTINGS_TTL_MS = 30_000;

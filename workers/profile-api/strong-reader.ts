@@ -1,6 +1,10 @@
 import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
+import type { ShardedProfileReads } from "../identity/sharding/profile-reads";
 import type { ProfileRow } from "../profiles/write-through";
 import type { EventQuery, ProfileCore, ProfileReader } from "./reader";
+
+/** Where strong reads go: the workspace's identity object, or, with several graph shards, the shards through the identifier index. */
+export type StrongGraph = DurableObjectStub<IdentityGraphShard> | ShardedProfileReads;
 
 /**
  * `?consistency=strong`: reads the workspace's identity object, the single
@@ -12,7 +16,7 @@ import type { EventQuery, ProfileCore, ProfileReader } from "./reader";
 export class StrongProfileReader implements ProfileReader {
   private readonly rows = new Map<string, ProfileRow>();
 
-  constructor(private readonly graph: DurableObjectStub<IdentityGraphShard>) {}
+  constructor(private readonly graph: StrongGraph) {}
 
   async findUser(type: string, value: string): Promise<ProfileCore | null> {
     const row = (await this.graph.profileByKey(`${type}:${value}`)) as ProfileRow | null;

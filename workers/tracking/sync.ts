@@ -2,6 +2,8 @@ import type { Context } from "hono";
 import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
 import type { SourceAuth } from "../config/keys-store";
 import type { AppEnv } from "../context";
+import { graphShardCount } from "../env";
+import { resolveNowOnShards } from "../identity/sharding/resolve-now";
 import { queuedEventSchema } from "../intake/envelope";
 import { errorFields } from "../lib/logger";
 import { suppressedEvents } from "../privacy/suppression-store";
@@ -23,6 +25,7 @@ export interface SyncedProfile {
  * be lost); the workspace's identity object then resolves it and writes it
  * through to D1 in this request, and the response carries the profile and the
  * D1 bookmark, so a Profile API read that sends the bookmark sees the write.
+ * With several graph shards, the shard holding the person does both.
  * If this step fails the event is still processed from the queue; the answer
  * is then `profile: null`.
  */
@@ -32,8 +35,14 @@ export async function processNow(c: Context<AppEnv>, source: SourceAuth, event: 
     // This path reaches the identity object before the queue consumer's check: a stale edge cache must not re-create a deleted person here.
     const [suppressed] = await suppressedEvents(c.env.DB, source.workspaceId, [queued], "authoritative");
     if (suppressed) return null;
-    // RPC types erase `unknown`-valued records (traits) to never; the shape is the object's own return type.
-    const result = (await c.env.IDENTITY.getByName(source.workspaceId).resolveNow([queued], { sources: { [queued.messageId]: source.sourceId } })) as unknown as Awaited<ReturnType<IdentityGraphShard["resolveNow"]>>;
+    const sources = { [queued.messageId]: source.sourceId };
+    const shards = graphShardCount(c.env);
+    // With several graph shards the event goes through the router, and the shard it landed on writes through (identity/sharding/resolve-now.ts).
+    const result =
+      shards > 1
+        ? await resolveNowOnShards(c.env, source.workspaceId, shards, queued, sources)
+        : // RPC types erase `unknown`-valued records (traits) to never; the shape is the object's own return type.
+          ((await c.env.IDENTITY.getByName(source.workspaceId).resolveNow([queued], { sources })) as unknown as Awaited<ReturnType<IdentityGraphShard["resolveNow"]>>);
     if (result.bookmark) c.header(BOOKMARK_HEADER, result.bookmark);
     if (!result.profile) return null;
     return { id: result.profile.profileId, traits: result.profile.traits, segments: result.profile.segments.map((s) => s.key) };

@@ -1,0 +1,170 @@
+import type { ErasureCounts, IdentityGraphShard, PrivacyPerson } from "../../../durable-objects/identity-graph";
+import { graphShardCount } from "../../env";
+import { normalizeIdentifier } from "../extract";
+import { type Identifier, identifierKey } from "../types";
+import { shardStub, type ShardStub } from "./fan-out";
+import { IdentifierIndex } from "./identifier-index";
+
+type PrivacyStub = ShardStub<"getSettings" | "personForPrivacy" | "erasePerson" | "flush" | "lookup">;
+
+/**
+ * All of them safe to send twice: reads, a flush that writes what is pending,
+ * and an erasure that finds nothing left to erase the second time (only its
+ * counts then say zero).
+ */
+const PRIVACY_CALLS = ["getSettings", "personForPrivacy", "erasePerson", "flush", "lookup"] as const;
+
+const ZERO: ErasureCounts = { profiles: 0, identifiers: 0, events: 0 };
+
+/**
+ * Access and deletion requests over a workspace's graph shards. A person lives
+ * whole on one shard (the router brings everyone an event reaches onto one),
+ * so each request finds that shard through the identifier index and asks it
+ * alone, as the single graph was asked. With one shard, every call goes to
+ * shard 0 without asking the index, as before sharding.
+ */
+export class ShardedPrivacy {
+  private readonly stubs = new Map<number, PrivacyStub>();
+
+  constructor(
+    private readonly namespace: DurableObjectNamespace<IdentityGraphShard>,
+    private readonly index: IdentifierIndex,
+    private readonly workspaceId: string,
+    private readonly count: number,
+  ) {}
+
+  private shard(n: number): PrivacyStub {
+    let stub = this.stubs.get(n);
+    if (!stub) this.stubs.set(n, (stub = shardStub(this.namespace, this.workspaceId, n, PRIVACY_CALLS)));
+    return stub;
+  }
+
+  /**
+   * The request's subject as the key the index places: `personForPrivacy`
+   * lower-cases and trims the type, takes a profile id as it is, and
+   * normalises any other value with the workspace's settings, which shard 0
+   * keeps (the router extracts keys with the same). Null when the value
+   * cannot be an identifier: the object would find no one either.
+   */
+  private async subjectKey(type: string, value: string): Promise<string | null> {
+    const normalizedType = type.trim().toLowerCase();
+    if (normalizedType === "profile_id") return `profile_id:${value}`;
+    const normalized = normalizeIdentifier(normalizedType, value, await this.shard(0).getSettings());
+    return normalized.ok ? identifierKey(normalized.identifier) : null;
+  }
+
+  /** Everything known about the person `type`/`value` names, from the shard holding them; null when no one does. */
+  async person(type: string, value: string): Promise<PrivacyPerson | null> {
+    if (this.count === 1) return this.shard(0).personForPrivacy(type, value);
+    const key = await this.subjectKey(type, value);
+    const placement = key === null ? undefined : (await this.index.locate([key])).get(key);
+    // Never placed: no shard has seen it, so no one holds it.
+    if (!placement) return null;
+    const person = await this.shard(placement.shard).personForPrivacy(type, value);
+    return person && this.withHeldElsewhere(person, placement.shard);
+  }
+
+  /**
+   * A shard counts an identifier as the person's own when no other live
+   * profile *there* holds it. One the index places on another shard is held by
+   * someone there (a value dropped from the person's events because its owner
+   * had it, the owner handed over since): the single graph would have called
+   * it shared, so it is moved there, and is neither suppressed nor erased.
+   */
+  private async withHeldElsewhere(person: PrivacyPerson, shard: number): Promise<PrivacyPerson> {
+    if (person.identifiers.length === 0) return person;
+    const placed = await this.index.locate(person.identifiers.map(identifierKey));
+    const elsewhere = (identifier: Identifier) => {
+      const placement = placed.get(identifierKey(identifier));
+      return placement !== undefined && placement.shard !== shard;
+    };
+    if (!person.identifiers.some(elsewhere)) return person;
+    return {
+      ...person,
+      identifiers: person.identifiers.filter((i) => !elsewhere(i)),
+      sharedIdentifiers: [...person.sharedIdentifiers, ...person.identifiers.filter(elsewhere)],
+    };
+  }
+
+  /**
+   * Erases the person these profile ids belong to (the identity step of a
+   * deletion), writes the erasure through to D1, and forgets their keys in
+   * the index, so a later event carrying one of them is placed as new.
+   *
+   * Their shard is located now, not when the request was made: a move in
+   * between goes with the person. Every shard the index places one of their
+   * profile ids or identifiers on is asked; one that holds nothing of them
+   * erases nothing.
+   *
+   * Only when the request found the person (`profileIds` not empty) are
+   * `identifiers` theirs alone, as the object decided; otherwise they are the
+   * request's subject, which may be a quarantined key other people's profiles
+   * still hold, and which must stay placed where they are.
+   */
+  async erase(profileIds: string[], identifiers: Identifier[]): Promise<ErasureCounts> {
+    if (this.count === 1) {
+      const erased = await this.shard(0).erasePerson(profileIds);
+      await this.shard(0).flush();
+      return erased;
+    }
+    if (profileIds.length === 0) return { ...ZERO };
+    const profileKeys = profileIds.map((id) => `profile_id:${id}`);
+    const keys = [...profileKeys, ...identifiers.map(identifierKey)];
+    const placed = await this.index.locate(keys);
+    const homes = new Set(profileKeys.flatMap((key) => placed.get(key)?.shard ?? []));
+    const shards = new Set([...placed.values()].map((p) => p.shard));
+    const counts = await Promise.all([...shards].map((n) => this.eraseOn(n, profileIds, keys, homes.has(n))));
+    return counts.reduce((sum, c) => ({ profiles: sum.profiles + c.profiles, identifiers: sum.identifiers + c.identifiers, events: sum.events + c.events }), { ...ZERO });
+  }
+
+  /**
+   * Erase, write through, then release: a retry after a failure anywhere
+   * repeats all three harmlessly. Keys are released from a shard that holds
+   * one of the person's profile ids or where they were just found, never from
+   * one that only holds an identifier of theirs: that would be another
+   * person's there, and must stay placed. `release` itself forgets only keys
+   * placed on this shard.
+   */
+  private async eraseOn(n: number, profileIds: string[], keys: string[], home: boolean): Promise<ErasureCounts> {
+    const erased = await this.shard(n).erasePerson(profileIds);
+    await this.shard(n).flush();
+    if (home || erased.profiles > 0) await this.index.release(keys, n);
+    return erased;
+  }
+
+  /**
+   * The deletion's last look: a person the graph built again from an event
+   * that was already past the suppression check holding one of `identifiers`
+   * is erased too, and written through.
+   */
+  async eraseRecreated(identifiers: Identifier[]): Promise<void> {
+    if (this.count === 1) {
+      const object = this.shard(0);
+      for (const key of identifiers.map(identifierKey)) {
+        const again = await object.lookup(key);
+        if (again) await object.erasePerson([again.profileId]);
+      }
+      await object.flush();
+      return;
+    }
+    const placed = await this.index.locate(identifiers.map(identifierKey));
+    const touched = new Set<number>();
+    for (const [key, { shard }] of placed) {
+      const again = await this.shard(shard).lookup(key);
+      if (!again) continue;
+      // Asked by profile id, so the shard names that person's own identifiers: the keys to release.
+      const person = await this.shard(shard).personForPrivacy("profile_id", again.profileId);
+      if (!person) continue;
+      const keys = [...person.profileIds.map((id) => `profile_id:${id}`), ...person.identifiers.map(identifierKey)];
+      await this.shard(shard).erasePerson(person.profileIds);
+      await this.index.release(keys, shard);
+      touched.add(shard);
+    }
+    await Promise.all([...touched].map((n) => this.shard(n).flush()));
+  }
+}
+
+/** The privacy side of a workspace's identity, over as many graph shards as the deployment has. */
+export function privacyFor(env: Pick<Env, "IDENTITY" | "IDENTIFIER_INDEX">, workspaceId: string): ShardedPrivacy {
+  return new ShardedPrivacy(env.IDENTITY, new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId), workspaceId, graphShardCount(env));
+}

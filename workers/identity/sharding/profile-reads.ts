@@ -1,0 +1,131 @@
+import type { IdentityGraphShard } from "../../../durable-objects/identity-graph";
+import { resilientStub } from "../../lib/durable-object-retry";
+import type { EventRecord } from "../../profiles/event-record";
+import { type TraitMeta, wins } from "../../profiles/traits";
+import type { AccountRow, ProfileRow } from "../../profiles/write-through";
+import { graphShardName } from "./graph-shards";
+import type { IdentifierIndex } from "./identifier-index";
+
+type ReadStub = Pick<IdentityGraphShard, "profileByKey" | "profileEvents" | "account" | "accountMembers">;
+type EventOptions = Parameters<IdentityGraphShard["profileEvents"]>[1];
+export type AccountMember = ReturnType<IdentityGraphShard["accountMembers"]>[number];
+
+/**
+ * The Profile API's strongly consistent reads over a workspace's graph
+ * shards, with the methods and answers of one graph object, so the Profile
+ * API's strong reader reads through either (profile-api/strong-reader.ts).
+ *
+ * - A person lives on one shard: a read by identifier or profile id goes to
+ *   the shard the identifier index places the key on (profile ids are placed
+ *   too); a key placed nowhere is a person nobody holds, the same null (404)
+ *   as one graph answers.
+ * - An account is not a person: each shard whose people joined it keeps its
+ *   own copy, with the traits those people's `group` calls wrote. Its traits
+ *   and members are read from every shard and merged.
+ *
+ * One instance serves one request: it remembers where it found each profile,
+ * so that profile's events and identifiers come from the same shard without
+ * asking the index again.
+ */
+export class ShardedProfileReads {
+  private readonly found = new Map<string, number>();
+  private readonly stubs = new Map<number, ReadStub>();
+
+  constructor(
+    private readonly namespace: DurableObjectNamespace<IdentityGraphShard>,
+    private readonly index: IdentifierIndex,
+    private readonly workspaceId: string,
+    private readonly count: number,
+  ) {}
+
+  /** The live profile holding `type:value` (or `profile_id:{id}`), read on the shard the index places it on. */
+  async profileByKey(key: string): Promise<ProfileRow | null> {
+    const n = await this.placed(key);
+    if (n === null) return null;
+    const row = await this.shard(n).profileByKey(key);
+    if (row) this.found.set(row.profileId, n);
+    return row;
+  }
+
+  async profileEvents(profileId: string, query: EventOptions): Promise<EventRecord[]> {
+    const n = this.found.get(profileId) ?? (await this.placed(`profile_id:${profileId}`));
+    return n === null ? [] : this.shard(n).profileEvents(profileId, query);
+  }
+
+  /** The account as every shard's copy of it merged: one graph's row, had all its members been on one shard. */
+  async account(groupId: string): Promise<AccountRow | null> {
+    const copies = await Promise.all(this.shards().map((n) => this.shard(n).account(groupId)));
+    return mergeAccountCopies(copies.filter((copy): copy is AccountRow => copy !== null));
+  }
+
+  /** Members from every shard, oldest link first as one graph orders them (then by profile id). */
+  async accountMembers(groupId: string): Promise<AccountMember[]> {
+    const lists = await Promise.all(this.shards().map((n) => this.shard(n).accountMembers(groupId)));
+    // A person is on one shard; a copy met twice is one caught mid hand-over, and counts once with its first link.
+    const byProfile = new Map<string, AccountMember>();
+    for (const member of lists.flat()) {
+      const seen = byProfile.get(member.profileId);
+      if (!seen || member.linkedAt < seen.linkedAt) byProfile.set(member.profileId, member);
+    }
+    return [...byProfile.values()].sort((a, b) => a.linkedAt - b.linkedAt || (a.profileId < b.profileId ? -1 : a.profileId > b.profileId ? 1 : 0));
+  }
+
+  /** The shard the index places `key` on; null when it was never placed. */
+  private async placed(key: string): Promise<number | null> {
+    return (await this.index.locate([key])).get(key)?.shard ?? null;
+  }
+
+  private shards(): number[] {
+    return Array.from({ length: this.count }, (_, n) => n);
+  }
+
+  private shard(n: number): ReadStub {
+    let stub = this.stubs.get(n);
+    if (!stub) {
+      const name = graphShardName(this.workspaceId, n);
+      // Reads only: safe to send twice.
+      stub = resilientStub<ReadStub>(() => this.namespace.getByName(name) as unknown as ReadStub, {
+        object: `IDENTITY:${name}`,
+        idempotent: ["profileByKey", "profileEvents", "account", "accountMembers"],
+      });
+      this.stubs.set(n, stub);
+    }
+    return stub;
+  }
+}
+
+/**
+ * One account row from the shards' copies. Each trait is a unit of last write
+ * wins, as within one graph: the copy whose write has the latest time wins it,
+ * ties to the larger messageId. Created is the earliest copy's; updated and
+ * the last message are the latest copy's.
+ */
+export function mergeAccountCopies(copies: AccountRow[]): AccountRow | null {
+  if (copies.length <= 1) return copies[0] ?? null;
+  const winners = new Map<string, { value: unknown; meta: unknown; at: number; messageId: string }>();
+  for (const copy of copies) {
+    for (const [key, value] of Object.entries(copy.traits)) {
+      const meta = copy.traitMeta[key] as TraitMeta | undefined;
+      const write = { value, meta, at: meta ? Date.parse(meta.updatedAt) : Number.NEGATIVE_INFINITY, messageId: meta?.messageId ?? "" };
+      if (wins(write, winners.get(key))) winners.set(key, write);
+    }
+  }
+  const stamp = (copy: AccountRow) => ({ at: copy.updatedAt, messageId: copy.lastMessageId ?? "" });
+  const latest = copies.reduce((best, copy) => (wins(stamp(copy), stamp(best)) ? copy : best));
+  const traits: Record<string, unknown> = {};
+  const traitMeta: Record<string, unknown> = {};
+  // Key order, as one graph reads its traits.
+  for (const key of [...winners.keys()].sort()) {
+    traits[key] = winners.get(key)!.value;
+    traitMeta[key] = winners.get(key)!.meta;
+  }
+  return {
+    groupId: latest.groupId,
+    traits,
+    traitMeta,
+    createdAt: Math.min(...copies.map((copy) => copy.createdAt)),
+    updatedAt: latest.updatedAt,
+    lastSourceId: latest.lastSourceId,
+    lastMessageId: latest.lastMessageId,
+  };
+}

@@ -1,0 +1,55 @@
+import type { IdentityGraphShard } from "../../../durable-objects/identity-graph";
+import type { QueuedEvent } from "../../intake/envelope";
+import { resilientStub } from "../../lib/durable-object-retry";
+import { GraphShards, graphShardName } from "./graph-shards";
+import { IdentifierIndex } from "./identifier-index";
+import { ShardRouter } from "./router";
+
+type FlushStub = Pick<IdentityGraphShard, "flushedProfile">;
+export type ResolvedNow = Awaited<ReturnType<IdentityGraphShard["flushedProfile"]>>;
+
+/** Shards a synchronous call follows a person to when they moved between its resolution and its write-through. */
+const MAX_FOLLOWS = 3;
+
+/**
+ * `resolveNow` over several graph shards, for synchronous tracking: the event
+ * is resolved through the router, as the queue consumer resolves it (so it
+ * lands on the shard holding its people, bringing them together first if it
+ * must), then the shard the index places the answered profile on writes
+ * through and answers that profile's row and the D1 bookmark after the write.
+ *
+ * The consumer resolves the same event from the queue too; resolution skips
+ * an event already applied, so whichever comes second changes nothing.
+ */
+export async function resolveNowOnShards(env: Pick<Env, "IDENTITY" | "IDENTIFIER_INDEX">, workspaceId: string, count: number, event: QueuedEvent, sources: Record<string, string>): Promise<ResolvedNow> {
+  const shards = new GraphShards(env.IDENTITY, workspaceId);
+  const index = new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId);
+  // As the consumer's identity processor builds it: shard 0 keeps the settings identifiers are extracted with.
+  const settings = await shards.shard(0).getSettings();
+  const [assignment] = await new ShardRouter(shards, index, count, settings).resolve([event], sources);
+  const profileId = assignment?.profileId;
+  // No profile to show (the event names no one): the same answer as when the synchronous step fails.
+  if (!profileId) return { bookmark: null, profile: null };
+
+  // The router placed the profile id on the shard that resolved the event; a hand-over since then moved it with the person.
+  const key = `profile_id:${profileId}`;
+  let answer: ResolvedNow = { bookmark: null, profile: null };
+  let asked: number | undefined;
+  for (let follow = 0; follow < MAX_FOLLOWS; follow++) {
+    const shard = (await index.locate([key])).get(key)?.shard;
+    if (shard === undefined || shard === asked) break;
+    answer = await flushStub(env.IDENTITY, workspaceId, shard).flushedProfile(profileId);
+    if (answer.profile) break;
+    asked = shard;
+  }
+  return answer;
+}
+
+/**
+ * A write-through is not a read: it is sent once, as `resolveNow` is. A
+ * failure leaves the event to the queue consumer and the caller `profile: null`.
+ */
+function flushStub(namespace: DurableObjectNamespace<IdentityGraphShard>, workspaceId: string, shard: number): FlushStub {
+  const name = graphShardName(workspaceId, shard);
+  return resilientStub<FlushStub>(() => namespace.getByName(name) as unknown as FlushStub, { object: `IDENTITY:${name}`, idempotent: [] });
+}
