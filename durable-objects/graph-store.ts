@@ -26,7 +26,11 @@ export class GraphStore {
   /** This object's graph shard number (graph meta `shard`); 0 until told otherwise. */
   private shardNumber = 0;
 
-  constructor(private readonly storage: DurableObjectStorage) {
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    /** The shard this object is reached as (its name); 0 when reached by the workspace id alone. */
+    private readonly namedShard = 0,
+  ) {
     this.sql = storage.sql;
     this.sql.exec("CREATE TABLE IF NOT EXISTS graph_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID");
     this.events = new SqlEventLinks(storage.sql);
@@ -42,6 +46,7 @@ export class GraphStore {
     this.shardNumber = Number(meta.get("shard") ?? 0);
     this.current = new IdentityGraph(this.storedCounter, this.events, this.collections);
     this.current.idTag = idTagOf(this.shardNumber);
+    if (this.namedShard !== this.shardNumber) this.useShard(this.namedShard);
     return this.current;
   }
 

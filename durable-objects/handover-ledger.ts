@@ -12,7 +12,7 @@ export interface Move {
   to: number;
   /** Every identifier key whose index entry routed to the person, and `profile_id:` of each of their clusters, sorted: what the identifier index repoints. */
   keys: string[];
-  /** How many stored parts the package has (`handOverPart` 0 to parts − 1). */
+  /** How many stored parts the package has (`handOverPart` 0 to parts − 1); -1 when the target answers a move still arriving (ask the source). */
   parts: number;
   /** The stored parts were dropped (`completeHandOver`): the move is over. */
   completed: boolean;
@@ -45,6 +45,34 @@ export class HandoverLedger {
     sql.exec(`CREATE TABLE IF NOT EXISTS handover_received (move_id TEXT NOT NULL, part INTEGER NOT NULL, from_shard INTEGER NOT NULL, last INTEGER NOT NULL,
       version INTEGER NOT NULL, profiles TEXT NOT NULL, rows INTEGER NOT NULL, PRIMARY KEY (move_id, part))`);
     sql.exec("CREATE TABLE IF NOT EXISTS handover_finished (move_id TEXT PRIMARY KEY, profiles INTEGER NOT NULL, events INTEGER NOT NULL)");
+    sql.exec("CREATE TABLE IF NOT EXISTS handover_arriving (key TEXT PRIMARY KEY, move_id TEXT NOT NULL, from_shard INTEGER NOT NULL) WITHOUT ROWID");
+    sql.exec("CREATE INDEX IF NOT EXISTS handover_arriving_move ON handover_arriving (move_id)");
+  }
+
+  /** The keys of a move whose first part was accepted here and which is not finished yet. */
+  arrive(moveId: string, from: number, keys: string[]) {
+    this.sql.exec("INSERT OR REPLACE INTO handover_arriving (key, move_id, from_shard) SELECT value, ?, ? FROM json_each(?)", moveId, from, JSON.stringify(keys));
+  }
+
+  /** Which of these keys are arriving, with their move. */
+  arriving(keys: string[]): Map<string, { moveId: string; from: number }> {
+    const out = new Map<string, { moveId: string; from: number }>();
+    for (let i = 0; i < keys.length; i += MARKS_CHUNK) {
+      const rows = this.sql
+        .exec<{ key: string; move_id: string; from_shard: number }>("SELECT key, move_id, from_shard FROM handover_arriving WHERE key IN (SELECT value FROM json_each(?))", JSON.stringify(keys.slice(i, i + MARKS_CHUNK)))
+        .toArray();
+      for (const row of rows) out.set(row.key, { moveId: row.move_id, from: row.from_shard });
+    }
+    return out;
+  }
+
+  arrivingKeys(moveId: string): string[] {
+    return this.sql.exec<{ key: string }>("SELECT key FROM handover_arriving WHERE move_id = ? ORDER BY key", moveId).toArray().map((r) => r.key);
+  }
+
+  /** The move is finished here: its keys have arrived. */
+  arrived(moveId: string) {
+    this.sql.exec("DELETE FROM handover_arriving WHERE move_id = ?", moveId);
   }
 
   /** Whether any key is marked moved: one query the first time, then known until marks change. */

@@ -73,7 +73,17 @@ export function handOver(parts: HandoverParts, keys: string[], to: number): { mo
     const moves: Move[] = [];
     const bare: string[] = [];
     const answered = new Set<string>();
+    const arriving = parts.ledger.arriving(keys);
     for (const key of keys) {
+      // A person (or key) still arriving here is handed on only once their move in is finished: that move is answered, for the caller to finish.
+      const incoming = arriving.get(key);
+      if (incoming) {
+        if (!answered.has(incoming.moveId)) {
+          answered.add(incoming.moveId);
+          moves.push({ moveId: incoming.moveId, from: incoming.from, to: from, keys: parts.ledger.arrivingKeys(incoming.moveId), parts: -1, completed: false });
+        }
+        continue;
+      }
       const clusterId = holderOf(graph, key);
       if (clusterId !== undefined) {
         const move = handOverPerson(parts, graph, clusterId, from, to);
@@ -96,8 +106,9 @@ export function handOver(parts: HandoverParts, keys: string[], to: number): { mo
 /** A move of keys with no person: one part with no rows, so the target and the index take it like any other. */
 function handOverKeysOnly({ ledger, meta }: HandoverParts, graph: IdentityGraph, keys: string[], from: number, to: number): Move {
   const moveId = graph.nextId("mov");
-  const writer = new PartWriter({ moveId, from, to, version: meta.get("version") ?? 0, profiles: [] }, (part, body) => ledger.storePart(moveId, part, body));
-  const move: Move = { moveId, from, to, keys: keys.sort(), parts: writer.end(), completed: false };
+  keys.sort();
+  const writer = new PartWriter({ moveId, from, to, version: meta.get("version") ?? 0, profiles: [], keys }, (part, body) => ledger.storePart(moveId, part, body));
+  const move: Move = { moveId, from, to, keys, parts: writer.end(), completed: false };
   ledger.record(move);
   return move;
 }
@@ -106,13 +117,14 @@ function handOverPerson(parts: HandoverParts, graph: IdentityGraph, clusterId: s
   const { sql, ledger, store, audiences, meta } = parts;
   const person = personForHandOver(graph, clusterId);
   const moveId = graph.nextId("mov");
-  const writer = new PartWriter({ moveId, from, to, version: meta.get("version") ?? 0, profiles: person.clusterIds }, (part, body) => ledger.storePart(moveId, part, body));
+  const keys = [...person.keys].sort();
+  const writer = new PartWriter({ moveId, from, to, version: meta.get("version") ?? 0, profiles: person.clusterIds, keys }, (part, body) => ledger.storePart(moveId, part, body));
   writeGraphRows(writer, person.rows);
   const routed = person.rows.index.map(([key]) => key);
   // Sources of every identifier their clusters list, so their profile reads the same there; only those routed to them leave.
   const listed = person.rows.clusters.flatMap((c) => [...c.identifiers.keys()]);
   exportProfileRows(sql, person.clusterIds, [...new Set([...routed, ...listed])], writer);
-  const move: Move = { moveId, from, to, keys: [...person.keys].sort(), parts: writer.end(), completed: false };
+  const move: Move = { moveId, from, to, keys, parts: writer.end(), completed: false };
   removeProfileRows(store, audiences, sql, person.clusterIds, routed);
   removePerson(graph, person);
   ledger.record(move);
@@ -146,14 +158,11 @@ export function acceptPart(parts: HandoverParts, moveId: string, from: number, p
   const parsed = parsePart(moveId, part, body);
   if (parsed.from !== from) throw new Error(`hand-over ${moveId} part ${part} comes from shard ${parsed.from}, not shard ${from}`);
   const here = parts.graphs.shard();
-  if (parsed.to !== here) {
-    // A shard learns its number from the first package addressed to it, if no event told it before.
-    if (here !== 0 || parsed.to === 0) throw new Error(`hand-over ${moveId} is addressed to shard ${parsed.to}; this object is shard ${here}`);
-    parts.graphs.useShard(parsed.to);
-  }
+  if (parsed.to !== here) throw new Error(`hand-over ${moveId} is addressed to shard ${parsed.to}; this object is shard ${here}`);
   return atomically(parts, () => {
     const rows = addPersonRows(parts.graphs.graph(), graphRowsOf(parsed)) + importProfileRows(parts.sql, parsed);
     parts.ledger.receive(moveId, { part, from, last: parsed.last, version: parsed.version, profiles: parsed.profiles, rows });
+    parts.ledger.arrive(moveId, from, parsed.keys);
     return { rows };
   });
 }
@@ -192,6 +201,7 @@ export function finishHandOver(parts: HandoverParts, moveId: string, from: numbe
     for (const groupId of accountsOf(sql, held)) store.markDirty("account", groupId);
     const result = { profiles: held.length, events: store.outbox.rewriteEventsOf(held) };
     ledger.finish(moveId, result);
+    ledger.arrived(moveId);
     return result;
   });
   graphs.reload();

@@ -79,6 +79,8 @@ const headSchema = z.strictObject({
   version: z.number().int().min(0),
   /** The person's clusters, live first. */
   profiles: z.array(z.string()),
+  /** The keys the move takes (what the index repoints): arriving at the target until it finishes. */
+  keys: z.array(z.string()),
 });
 
 export const partSchema = headSchema.extend(Object.fromEntries(Object.entries(sections).map(([name, schema]) => [name, schema.optional()])) as { [K in keyof typeof sections]: z.ZodOptional<(typeof sections)[K]> });

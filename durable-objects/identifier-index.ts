@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { MAX_GRAPH_SHARDS } from "../workers/identity/sharding/graph-shards";
+import { ensureColumn } from "./sql-table";
 
 /**
  * The identifier index of a sharded identity graph: which graph shard holds
@@ -88,6 +89,8 @@ export class IdentifierIndexShard extends DurableObject<Env> {
       shard INTEGER NOT NULL,
       quarantined INTEGER NOT NULL DEFAULT 0
     ) WITHOUT ROWID`);
+    // The hand-over that last placed a key, so a repeated repoint recognises its own work.
+    ensureColumn(this.sql, "placements", "move_id", "TEXT");
   }
 
   /** Where each key lives; keys never claimed are left out of the answer. */
@@ -109,18 +112,35 @@ export class IdentifierIndexShard extends DurableObject<Env> {
   /**
    * Compare-and-set: keys placed on `from` (or not placed at all) are placed
    * on `to`, keeping their quarantine mark. Answers the keys left on another
-   * shard, with their placement: someone moved them first.
+   * shard, with their placement: someone moved them first. With a `moveId`,
+   * the placement remembers the move, and a key already on `to` counts as
+   * placed by this call only if that same move put it there: so a hand-over
+   * repeated after a crash finds its own keys done, while one that finds a key
+   * on `to` put there by someone else is told so and leaves it be.
    */
-  repoint(keys: string[], from: number, to: number): Record<string, IndexPlacement> {
+  repoint(keys: string[], from: number, to: number, moveId?: string): Record<string, IndexPlacement> {
     assertKeys(keys);
     assertShard(from, "from");
     assertShard(to, "to");
+    if (moveId !== undefined && (typeof moveId !== "string" || moveId.length === 0 || moveId.length > 64)) throw new Error("moveId must be a non-empty string of at most 64 characters");
+    const move = moveId ?? null;
     return this.ctx.storage.transactionSync(() => {
       for (const part of parts(keys)) {
-        this.sql.exec("UPDATE placements SET shard = ? WHERE shard = ? AND key IN (SELECT value FROM json_each(?))", to, from, part);
-        this.sql.exec("INSERT OR IGNORE INTO placements (key, shard) SELECT value, ? FROM json_each(?)", to, part);
+        this.sql.exec("UPDATE placements SET shard = ?, move_id = ? WHERE shard = ? AND key IN (SELECT value FROM json_each(?))", to, move, from, part);
+        this.sql.exec("INSERT OR IGNORE INTO placements (key, shard, move_id) SELECT value, ?, ? FROM json_each(?)", to, move, part);
       }
-      return this.placements(keys, to);
+      if (move === null) return this.placements(keys, to);
+      const out: Record<string, IndexPlacement> = {};
+      for (const part of parts(keys)) {
+        const rows = this.sql.exec<PlacementRow>(
+          "SELECT key, shard, quarantined FROM placements WHERE key IN (SELECT value FROM json_each(?)) AND NOT (shard = ? AND move_id IS ?)",
+          part,
+          to,
+          move,
+        );
+        for (const row of rows) out[row.key] = { shard: row.shard, quarantined: row.quarantined === 1 };
+      }
+      return out;
     });
   }
 

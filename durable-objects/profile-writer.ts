@@ -158,3 +158,12 @@ export function workspaceOf(name: string | undefined): string {
   const hash = name.indexOf("#");
   return hash < 0 ? name : name.slice(0, hash);
 }
+
+/** The graph shard an identity object is, from the same name: 0 for the workspace id, n for `{workspaceId}#{n}`. */
+export function shardOf(name: string | undefined): number {
+  const hash = name?.indexOf("#") ?? -1;
+  if (hash < 0) return 0;
+  const shard = Number(name!.slice(hash + 1));
+  if (!Number.isInteger(shard) || shard < 1) throw new Error(`identity object name ${name} does not end in a graph shard number`);
+  return shard;
+}

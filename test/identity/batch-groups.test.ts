@@ -21,18 +21,22 @@ describe("grouping a batch's events for the shards", () => {
     expect(groups.root("e:1")).toBe(groups.root("a:1"));
   });
 
-  it("places a group on the shard holding most of its keys, moving the rest there, merged per pair of shards", () => {
+  it("places a group on the shard of its first user id, or else the one holding most of its keys, moving the rest there, merged per pair of shards", () => {
     const placed: Record<string, number> = { "user_id:u1": 2, "email:p@x.com": 2, "anonymous_id:phone": 0, "anonymous_id:tablet": 0, "anonymous_id:laptop": 1, "user_id:u2": 1 };
     const groups = new Map([
       ["g1", ["user_id:u1", "email:p@x.com", "anonymous_id:phone", "anonymous_id:new"]],
       ["g2", ["anonymous_id:tablet", "anonymous_id:laptop", "user_id:u2"]],
       ["g3", ["anonymous_id:fresh", "user_id:fresh"]],
+      // Two user ids: the first in key order decides, though the other's shard holds more keys.
+      ["g4", ["user_id:b", "email:b@x.com", "anonymous_id:b", "user_id:a"]],
     ]);
+    Object.assign(placed, { "user_id:b": 5, "email:b@x.com": 5, "anonymous_id:b": 5, "user_id:a": 6 });
     const { targets, moves } = placeGroups(groups, (key) => placed[key], () => 7);
-    expect(targets).toEqual(new Map([["g1", 2], ["g2", 1], ["g3", 7]]));
+    expect(targets).toEqual(new Map([["g1", 2], ["g2", 1], ["g3", 7], ["g4", 6]]));
     expect(moves).toEqual([
       { from: 0, to: 2, keys: ["anonymous_id:phone"] },
       { from: 0, to: 1, keys: ["anonymous_id:tablet"] },
+      { from: 5, to: 6, keys: ["user_id:b", "email:b@x.com", "anonymous_id:b"] },
     ]);
   });
 

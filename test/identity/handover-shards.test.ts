@@ -120,11 +120,27 @@ describe("people moving between graph shards", () => {
     expect(await shard0.lookup(`user_id:${sam.user}`)).toBeNull();
   });
 
-  it("issues ids of its own shard once told its number, and still after a restart", async () => {
+  it("answers a key still arriving with the move bringing it, rather than handing the half-arrived person on", async () => {
+    const { ws, pat, shard0, ids } = await twoPeople();
+    const shard1 = env.IDENTITY.getByName(`${ws}#1`);
+    const [move] = (await shard0.handOver([`user_id:${pat.user}`], 1)).moves;
+    await shard1.acceptHandOverPart(move!.moveId, 0, 0, await shard0.handOverPart(move!.moveId, 0));
+    // Shard 1 holds Pat's rows but has not finished: asked to hand Pat to shard 2, it names the move still bringing Pat in.
+    const { moves } = await shard1.handOver([`anonymous_id:${pat.anon}`], 2);
+    expect(moves).toEqual([{ moveId: move!.moveId, from: 0, to: 1, keys: move!.keys, parts: -1, completed: false }]);
+    expect(await shard0.handOverStatus(move!.moveId)).toEqual({ completed: false, parts: move!.parts });
+    await shard1.finishHandOver(move!.moveId, 0, move!.keys);
+    // Finished, Pat is shard 1's to hand on.
+    const after = await shard1.handOver([`anonymous_id:${pat.anon}`], 2);
+    expect(after.moves[0]).toMatchObject({ from: 1, to: 2, completed: false });
+    expect(after.moves[0]!.keys).toContain(`profile_id:${ids.pat}`);
+  });
+
+  it("knows its shard number from its name before any call, issues ids of that shard, and still after a restart", async () => {
     const ws = `handover-shard2-${unique()}`;
     const event = eventsOf(ws);
     const shard2 = env.IDENTITY.getByName(`${ws}#2`);
-    const [first] = await shard2.resolveEvents([event({ userId: "u1" })], { shard: 2 });
+    const [first] = await shard2.resolveEvents([event({ userId: "u1" })]);
     expect(first!.profileId).toMatch(/^prof_s2_/);
     const meta = await runInDurableObject(shard2, (_i: IdentityGraphShard, state) => state.storage.sql.exec<{ value: string }>("SELECT value FROM graph_meta WHERE name = 'shard'").one().value);
     expect(meta).toBe("2");

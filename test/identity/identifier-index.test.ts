@@ -73,6 +73,16 @@ describe("IdentifierIndexShard", () => {
     expect(await index.repoint(["user_id:u1", "anonymous_id:a1"], 1, 4)).toEqual({});
   });
 
+  it("counts a key already on to as repointed only when the same move put it there", async () => {
+    const index = object();
+    await index.claim(["anonymous_id:mine"], 1);
+    await index.claim(["anonymous_id:theirs"], 4);
+    expect(await index.repoint(["anonymous_id:mine", "anonymous_id:theirs"], 1, 4, "mov_a")).toEqual({ "anonymous_id:theirs": placed(4) });
+    // The same move again finds its own key done; another move finds both keys put there by someone else.
+    expect(await index.repoint(["anonymous_id:mine"], 1, 4, "mov_a")).toEqual({});
+    expect(await index.repoint(["anonymous_id:mine", "anonymous_id:theirs"], 2, 4, "mov_b")).toEqual({ "anonymous_id:mine": placed(4), "anonymous_id:theirs": placed(4) });
+  });
+
   it("marks keys quarantined and clears the mark, reported by locate and claim, and the keys keep their shard", async () => {
     const index = object();
     await index.claim(["device_id:kiosk-1", "device_id:kiosk-2"], 6);

@@ -74,10 +74,12 @@ export class KeyGroups {
 }
 
 /**
- * Each group's shard: the one holding most of its placed keys (fewest keys
- * move, and a person's keys grow with their history), the lowest on a tie; a
- * group with nothing placed goes where `home` says. Groups placed on several
- * shards answer the moves that bring them onto theirs, merged per pair of shards.
+ * Each group's shard: the one holding its first user id (in key order), so
+ * that two consumers whose batches reach the same people choose alike rather
+ * than pull them back and forth; without a placed user id, the one holding
+ * most of its placed keys (fewest keys move), the lowest on a tie; a group
+ * with nothing placed goes where `home` says. Groups placed on several shards
+ * answer the moves that bring them onto theirs, merged per pair of shards.
  */
 export function placeGroups(groups: Map<string, string[]>, shardOf: (key: string) => number | undefined, home: (keys: string[]) => number) {
   const targets = new Map<string, number>();
@@ -95,7 +97,8 @@ export function placeGroups(groups: Map<string, string[]>, shardOf: (key: string
       targets.set(root, home(keys));
       continue;
     }
-    const [target] = [...tally].sort((a, b) => b[1].length - a[1].length || a[0] - b[0])[0]!;
+    const userId = keys.filter((key) => key.startsWith("user_id:") && shardOf(key) !== undefined).sort()[0];
+    const target = userId !== undefined ? shardOf(userId)! : [...tally].sort((a, b) => b[1].length - a[1].length || a[0] - b[0])[0]![0];
     targets.set(root, target);
     for (const [from, placed] of tally) {
       if (from === target) continue;

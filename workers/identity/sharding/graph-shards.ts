@@ -15,7 +15,7 @@ export const graphShardName = (workspaceId: string, shard: number) => (shard ===
 /** What the router calls on a graph shard: the resolution and hand-over RPCs. */
 export type GraphShardStub = Pick<
   IdentityGraphShard,
-  "resolveEvents" | "getSettings" | "putSettings" | "handOver" | "handOverPart" | "acceptHandOverPart" | "finishHandOver" | "completeHandOver"
+  "resolveEvents" | "getSettings" | "putSettings" | "handOver" | "handOverPart" | "handOverStatus" | "acceptHandOverPart" | "finishHandOver" | "completeHandOver"
 >;
 
 /**
@@ -25,7 +25,7 @@ export type GraphShardStub = Pick<
  * move does nothing, and the same settings written twice are the same
  * settings. So all of them are retried on a retryable error.
  */
-const IDEMPOTENT = ["resolveEvents", "getSettings", "putSettings", "handOver", "handOverPart", "acceptHandOverPart", "finishHandOver", "completeHandOver"] as const;
+const IDEMPOTENT = ["resolveEvents", "getSettings", "putSettings", "handOver", "handOverPart", "handOverStatus", "acceptHandOverPart", "finishHandOver", "completeHandOver"] as const;
 
 /** The graph shards of one workspace, each reached through a stub that retries as Cloudflare documents. */
 export class GraphShards {

@@ -80,11 +80,11 @@ export class IdentifierIndex {
     return this.placements(keys, (index, part) => index.claim(part, shard));
   }
 
-  /** Keys on `from`, or placed nowhere, go to `to`; answers the keys left on another shard. */
-  async repoint(keys: Iterable<string>, from: number, to: number): Promise<Map<string, IndexPlacement>> {
+  /** Keys on `from`, or placed nowhere, go to `to`; answers the keys left on another shard (or on `to` by another move than `moveId`). */
+  async repoint(keys: Iterable<string>, from: number, to: number, moveId?: string): Promise<Map<string, IndexPlacement>> {
     assertShard(from, "from");
     assertShard(to, "to");
-    return this.placements(keys, (index, part) => index.repoint(part, from, to));
+    return this.placements(keys, (index, part) => index.repoint(part, from, to, moveId));
   }
 
   /** Marks keys quarantined or clears the mark; keys placed nowhere are ignored. Answers how many changed. */

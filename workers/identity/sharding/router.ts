@@ -28,7 +28,7 @@ import { type IdentifierIndex, type IndexPlacement, shardHash } from "./identifi
  * reached the same people.
  */
 /** Rounds of hand-overs a batch, or one event of it, may wait for before the batch fails and is delivered again. */
-const MAX_GATHER_ROUNDS = 8;
+const MAX_GATHER_ROUNDS = 16;
 
 export class ShardRouter {
   /** Where each key is, as far as this batch knows: the index's answers, updated by claims and moves. */
@@ -207,14 +207,12 @@ export class ShardRouter {
     for (const moves of made) this.learn(moves);
   }
 
-  /** The index now places each moved key on its move's target. */
-  private learn(moves: { keys: string[]; to: number }[]) {
+  /** What the index now places each key of the moves on; a moved person's keys are one group from now on. */
+  private learn({ moves, placed }: { moves: { keys: string[] }[]; placed: Map<string, number> }) {
     this.handOvers += moves.length;
-    for (const move of moves) {
-      for (const key of move.keys) this.view.set(key, { shard: move.to, quarantined: this.view.get(key)?.quarantined ?? false });
-      // A move of keys nobody held names no profile: its keys are not one person.
-      if (move.keys.some((key) => key.startsWith("profile_id:"))) this.people.push(move.keys);
-    }
+    for (const [key, shard] of placed) this.view.set(key, { shard, quarantined: this.view.get(key)?.quarantined ?? false });
+    // A move of keys nobody held names no profile: its keys are not one person.
+    for (const move of moves) if (move.keys.some((key) => key.startsWith("profile_id:"))) this.people.push(move.keys);
   }
 
   /** Profile ids are placed too, so a read by profile id finds its shard. */
