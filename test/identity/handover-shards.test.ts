@@ -4,8 +4,8 @@ import { describe, expect, it } from "vitest";
 import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
 import type { QueuedEvent } from "../../workers/intake/envelope";
 import { unique } from "../helpers";
+import { failure, handOverAll, type Stub } from "./handover-steps";
 
-type Stub = DurableObjectStub<IdentityGraphShard>;
 
 function eventsOf(prefix: string) {
   let n = 0;
@@ -31,22 +31,6 @@ async function twoPeople() {
   ]);
   return { ws, event, pat, sam, shard0, ids: { pat: answers[2]!.profileId!, absorbed: answers[1]!.profileId!, sam: answers[3]!.profileId!, mergeId: answers[2]!.mergeId! } };
 }
-
-async function handOverAll(from: Stub, fromShard: number, to: Stub, toShard: number, keys: string[]) {
-  const answer = await from.handOver(keys, toShard);
-  for (const move of answer.moves) {
-    for (let part = 0; part < move.parts; part++) await to.acceptHandOverPart(move.moveId, fromShard, part, await from.handOverPart(move.moveId, part));
-    await to.finishHandOver(move.moveId, fromShard, move.keys);
-    await from.completeHandOver(move.moveId);
-  }
-  return answer;
-}
-
-const failure = (call: Promise<unknown>) =>
-  call.then(
-    () => "no error",
-    (error: Error) => error.message,
-  );
 
 const storage = (stub: Stub) =>
   runInDurableObject(stub, (_instance: IdentityGraphShard, state) => {

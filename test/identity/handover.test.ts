@@ -6,8 +6,8 @@ import type { QueuedEvent } from "../../workers/intake/envelope";
 import { CONSENT_EVENT } from "../../workers/privacy/settings";
 import type { ProfileRow } from "../../workers/profiles/write-through";
 import { unique } from "../helpers";
+import { failure, handOverAll, type Stub } from "./handover-steps";
 
-type Stub = DurableObjectStub<IdentityGraphShard>;
 
 const buyers = {
   id: "seg_buyers",
@@ -61,24 +61,6 @@ async function workspaceWithPat() {
   expect(reviews[0]!.clusters.sort()).toEqual([patId, ids.sam].sort());
   return { ws, shard0, shard1, event, pat, sam, group, batch, ids, review: reviews[0]!.id };
 }
-
-/** The full sequence the router runs: hand over, each part across, finish, complete. */
-async function handOverAll(from: Stub, fromShard: number, to: Stub, toShard: number, keys: string[]) {
-  const answer = await from.handOver(keys, toShard);
-  for (const move of answer.moves) {
-    for (let part = 0; part < move.parts; part++) await to.acceptHandOverPart(move.moveId, fromShard, part, await from.handOverPart(move.moveId, part));
-    await to.finishHandOver(move.moveId, fromShard, move.keys);
-    await from.completeHandOver(move.moveId);
-  }
-  return answer;
-}
-
-/** The message of the Error an RPC call fails with (read through `then`, as an RPC promise is not a plain promise). */
-const failure = (call: Promise<unknown>) =>
-  call.then(
-    () => "no error",
-    (error: Error) => error.message,
-  );
 
 /** The strongly consistent read; its rows hold parsed JSON, which the RPC stub's types cannot express. */
 const profileByKey = async (stub: Stub, key: string) => (await stub.profileByKey(key)) as unknown as ProfileRow | null;

@@ -3,7 +3,8 @@ import { graphShardCount } from "../../env";
 import type { Audience } from "../../segments/catalog";
 import { canonical } from "../../segments/time";
 import { backfillOverShards } from "./audience-backfill";
-import { byProfileId, everyShard, shardStub, type ShardStub } from "./fan-out";
+import { byProfileId, everyShard } from "./fan-out";
+import { type ShardStub, ShardStubs } from "./graph-shards";
 
 export type AudienceStub = ShardStub<
   "putAudience" | "removeAudience" | "listAudiences" | "previewAudience" | "audienceMembers" | "audienceSyncPage" | "backfillAudiences" | "backfillAudiencesThrough" | "listProfiles" | "putStatistics"
@@ -51,18 +52,18 @@ type Member = ReturnType<IdentityGraphShard["audienceMembers"]>[number];
  * With one shard, each method is the object's own call on shard 0.
  */
 export class ShardedAudiences {
-  private readonly stubs = new Map<number, AudienceStub>();
+  private readonly stubs: ShardStubs<(typeof AUDIENCE_CALLS)[number]>;
 
   constructor(
     private readonly namespace: DurableObjectNamespace<IdentityGraphShard>,
     readonly workspaceId: string,
     readonly count: number,
-  ) {}
+  ) {
+    this.stubs = new ShardStubs(namespace, workspaceId, AUDIENCE_CALLS);
+  }
 
   shard(n: number): AudienceStub {
-    let stub = this.stubs.get(n);
-    if (!stub) this.stubs.set(n, (stub = shardStub(this.namespace, this.workspaceId, n, AUDIENCE_CALLS)));
-    return stub;
+    return this.stubs.shard(n);
   }
 
   /**

@@ -1,16 +1,16 @@
 import type { IdentityGraphShard } from "../../../durable-objects/identity-graph";
-import { resilientStub } from "../../lib/durable-object-retry";
 import type { ReviewItem } from "../graph";
 import { clustersOfMerge } from "../graph-collections";
-import { GraphShards, graphShardName } from "./graph-shards";
+import { GraphShards, ShardStubs } from "./graph-shards";
 import { handOverKeys } from "./handover-saga";
 import type { IdentifierIndex } from "./identifier-index";
 import { decodePosition, decodePositions, encodePositions } from "./review-cursor";
 
 type Methods = "reviews" | "reviewQueue" | "reviewCopy" | "merge" | "mergeCopy" | "approveReview" | "rejectReview" | "unmerge" | "splitIdentifiers";
 
-/** What the identity admin routes call on a graph shard, as calls over RPC answer: a promise. */
+/** What the identity admin routes call on a graph shard, typed per method so each decision keeps its own answer. */
 type DecisionStub = { [M in Methods]: (...args: Parameters<IdentityGraphShard[M]>) => Promise<Awaited<ReturnType<IdentityGraphShard[M]>>> };
+
 
 /**
  * The reads, safe to send twice. Decisions are sent once: an approval or an
@@ -62,7 +62,7 @@ interface Copy {
  * are placed in the index, so reads by id find them.
  */
 export class ShardedDecisions {
-  private readonly stubs = new Map<number, DecisionStub>();
+  private readonly stubs: ShardStubs<Methods>;
   private readonly graphShards: GraphShards;
 
   constructor(
@@ -72,16 +72,11 @@ export class ShardedDecisions {
     private readonly count: number,
   ) {
     this.graphShards = new GraphShards(namespace, workspaceId);
+    this.stubs = new ShardStubs<Methods>(namespace, workspaceId, READS);
   }
 
   private shard(n: number): DecisionStub {
-    let stub = this.stubs.get(n);
-    if (!stub) {
-      const name = graphShardName(this.workspaceId, n);
-      stub = resilientStub<DecisionStub>(() => this.namespace.getByName(name) as unknown as DecisionStub, { object: `IDENTITY:${name}`, idempotent: READS });
-      this.stubs.set(n, stub);
-    }
-    return stub;
+    return this.stubs.shard(n) as unknown as DecisionStub;
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { IdentityGraphShard } from "../../../durable-objects/identity-graph";
 import { graphShardCount } from "../../env";
-import { everyShard, shardStub } from "./fan-out";
+import { everyShard } from "./fan-out";
+import { shardStub } from "./graph-shards";
 
 /**
  * Event payload retention (the `objectEvents` period) over a workspace's graph

@@ -12,38 +12,63 @@ export const MAX_GRAPH_SHARDS = 64;
  */
 export const graphShardName = (workspaceId: string, shard: number) => (shard === 0 ? workspaceId : `${workspaceId}#${shard}`);
 
-/** What the router calls on a graph shard: the resolution and hand-over RPCs. */
-export type GraphShardStub = Pick<
-  IdentityGraphShard,
-  "resolveEvents" | "getSettings" | "putSettings" | "handOver" | "handOverPart" | "handOverStatus" | "acceptHandOverPart" | "finishHandOver" | "completeHandOver"
->;
+/**
+ * A graph shard's methods as the caller sees them over RPC: whatever they
+ * return arrives as a promise. Typed from the class itself rather than from
+ * `DurableObjectStub`, whose mapping turns `unknown` values (definitions,
+ * traits) into `never`.
+ */
+export type Remote<T> = { [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never };
+
+export type ShardStub<K extends keyof IdentityGraphShard> = Remote<Pick<IdentityGraphShard, K>>;
 
 /**
- * Every RPC the router sends is safe to send twice: resolution skips events
- * already applied, a hand-over answers the move it already made, accepting a
- * part or finishing writes the same rows again, and completing a completed
- * move does nothing, and the same settings written twice are the same
- * settings. So all of them are retried on a retryable error.
+ * Graph shard `n` of a workspace, through a stub that retries the methods in
+ * `idempotent` on a retryable error (each attempt through a new stub) and
+ * sends any other method once. Callers list only what is safe to send twice.
  */
-const IDEMPOTENT = ["resolveEvents", "getSettings", "putSettings", "handOver", "handOverPart", "handOverStatus", "acceptHandOverPart", "finishHandOver", "completeHandOver"] as const;
+export function shardStub<K extends keyof IdentityGraphShard & string>(
+  namespace: DurableObjectNamespace<IdentityGraphShard>,
+  workspaceId: string,
+  n: number,
+  idempotent: readonly K[],
+): ShardStub<K> {
+  const name = graphShardName(workspaceId, n);
+  return resilientStub<ShardStub<K>>(() => namespace.getByName(name) as unknown as ShardStub<K>, { object: `IDENTITY:${name}`, idempotent });
+}
 
-/** The graph shards of one workspace, each reached through a stub that retries as Cloudflare documents. */
-export class GraphShards {
-  private readonly stubs = new Map<number, GraphShardStub>();
+/** One stub per shard of a workspace, made on first use, offering the methods `K`. */
+export class ShardStubs<K extends keyof IdentityGraphShard & string> {
+  private readonly stubs = new Map<number, ShardStub<K>>();
 
   constructor(
     private readonly namespace: DurableObjectNamespace<IdentityGraphShard>,
     readonly workspaceId: string,
+    private readonly idempotent: readonly K[],
   ) {}
 
-  shard(n: number): GraphShardStub {
+  shard(n: number): ShardStub<K> {
     let stub = this.stubs.get(n);
-    if (!stub) {
-      const name = graphShardName(this.workspaceId, n);
-      stub = resilientStub<GraphShardStub>(() => this.namespace.getByName(name) as unknown as GraphShardStub, { object: `IDENTITY:${name}`, idempotent: IDEMPOTENT });
-      this.stubs.set(n, stub);
-    }
+    if (!stub) this.stubs.set(n, (stub = shardStub(this.namespace, this.workspaceId, n, this.idempotent)));
     return stub;
+  }
+}
+
+/**
+ * Every RPC the router sends is safe to send twice: resolution skips events
+ * already applied, a hand-over answers the move it already made, accepting a
+ * part or finishing writes the same rows again, completing a completed move
+ * does nothing, and the same settings written twice are the same settings.
+ * So all of them are retried on a retryable error.
+ */
+const ROUTER_CALLS = ["resolveEvents", "getSettings", "putSettings", "handOver", "handOverPart", "handOverStatus", "acceptHandOverPart", "finishHandOver", "completeHandOver"] as const;
+
+export type GraphShardStub = ShardStub<(typeof ROUTER_CALLS)[number]>;
+
+/** The graph shards of one workspace as the router and the hand-over saga reach them. */
+export class GraphShards extends ShardStubs<(typeof ROUTER_CALLS)[number]> {
+  constructor(namespace: DurableObjectNamespace<IdentityGraphShard>, workspaceId: string) {
+    super(namespace, workspaceId, ROUTER_CALLS);
   }
 }
 

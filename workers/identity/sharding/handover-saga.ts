@@ -1,17 +1,8 @@
+import type { Move } from "../../../durable-objects/handover-ledger";
 import type { GraphShards } from "./graph-shards";
 import type { IdentifierIndex } from "./identifier-index";
 
-/** A person on their way from one graph shard to another, as the source shard answers it. */
-export interface Move {
-  moveId: string;
-  from: number;
-  to: number;
-  /** Every key the identifier index must place on `to`: the person's identifiers and profile ids. */
-  keys: string[];
-  parts: number;
-  /** The source already dropped the stored parts: the index was repointed before that. */
-  completed: boolean;
-}
+export type { Move };
 
 /**
  * Drives a hand-over to its end, from wherever an earlier attempt stopped.

@@ -2,7 +2,7 @@ import type { ErasureCounts, IdentityGraphShard, PrivacyPerson } from "../../../
 import { graphShardCount } from "../../env";
 import { normalizeIdentifier } from "../extract";
 import { type Identifier, identifierKey } from "../types";
-import { shardStub, type ShardStub } from "./fan-out";
+import { type ShardStub, ShardStubs } from "./graph-shards";
 import { IdentifierIndex } from "./identifier-index";
 
 type PrivacyStub = ShardStub<"getSettings" | "personForPrivacy" | "erasePerson" | "flush" | "lookup">;
@@ -24,19 +24,19 @@ const ZERO: ErasureCounts = { profiles: 0, identifiers: 0, events: 0 };
  * shard 0 without asking the index, as before sharding.
  */
 export class ShardedPrivacy {
-  private readonly stubs = new Map<number, PrivacyStub>();
+  private readonly stubs: ShardStubs<(typeof PRIVACY_CALLS)[number]>;
 
   constructor(
     private readonly namespace: DurableObjectNamespace<IdentityGraphShard>,
     private readonly index: IdentifierIndex,
     private readonly workspaceId: string,
     private readonly count: number,
-  ) {}
+  ) {
+    this.stubs = new ShardStubs(namespace, workspaceId, PRIVACY_CALLS);
+  }
 
   private shard(n: number): PrivacyStub {
-    let stub = this.stubs.get(n);
-    if (!stub) this.stubs.set(n, (stub = shardStub(this.namespace, this.workspaceId, n, PRIVACY_CALLS)));
-    return stub;
+    return this.stubs.shard(n);
   }
 
   /**

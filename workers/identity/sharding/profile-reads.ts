@@ -1,12 +1,12 @@
 import type { IdentityGraphShard } from "../../../durable-objects/identity-graph";
-import { resilientStub } from "../../lib/durable-object-retry";
 import type { EventRecord } from "../../profiles/event-record";
 import { type TraitMeta, wins } from "../../profiles/traits";
 import type { AccountRow, ProfileRow } from "../../profiles/write-through";
-import { graphShardName } from "./graph-shards";
+import { ShardStubs } from "./graph-shards";
 import type { IdentifierIndex } from "./identifier-index";
 
-type ReadStub = Pick<IdentityGraphShard, "profileByKey" | "profileEvents" | "account" | "accountMembers">;
+/** Reads only: safe to send twice. */
+const READS = ["profileByKey", "profileEvents", "account", "accountMembers"] as const;
 type EventOptions = Parameters<IdentityGraphShard["profileEvents"]>[1];
 export type AccountMember = ReturnType<IdentityGraphShard["accountMembers"]>[number];
 
@@ -29,14 +29,16 @@ export type AccountMember = ReturnType<IdentityGraphShard["accountMembers"]>[num
  */
 export class ShardedProfileReads {
   private readonly found = new Map<string, number>();
-  private readonly stubs = new Map<number, ReadStub>();
+  private readonly stubs: ShardStubs<(typeof READS)[number]>;
 
   constructor(
     private readonly namespace: DurableObjectNamespace<IdentityGraphShard>,
     private readonly index: IdentifierIndex,
     private readonly workspaceId: string,
     private readonly count: number,
-  ) {}
+  ) {
+    this.stubs = new ShardStubs(namespace, workspaceId, READS);
+  }
 
   /** The live profile holding `type:value` (or `profile_id:{id}`), read on the shard the index places it on. */
   async profileByKey(key: string): Promise<ProfileRow | null> {
@@ -79,18 +81,8 @@ export class ShardedProfileReads {
     return Array.from({ length: this.count }, (_, n) => n);
   }
 
-  private shard(n: number): ReadStub {
-    let stub = this.stubs.get(n);
-    if (!stub) {
-      const name = graphShardName(this.workspaceId, n);
-      // Reads only: safe to send twice.
-      stub = resilientStub<ReadStub>(() => this.namespace.getByName(name) as unknown as ReadStub, {
-        object: `IDENTITY:${name}`,
-        idempotent: ["profileByKey", "profileEvents", "account", "accountMembers"],
-      });
-      this.stubs.set(n, stub);
-    }
-    return stub;
+  private shard(n: number) {
+    return this.stubs.shard(n);
   }
 }
 

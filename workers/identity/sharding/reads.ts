@@ -1,9 +1,9 @@
 import type { IdentityGraphShard } from "../../../durable-objects/identity-graph";
-import { resilientStub } from "../../lib/durable-object-retry";
-import { graphShardName } from "./graph-shards";
+import { ShardStubs } from "./graph-shards";
 import type { IdentifierIndex } from "./identifier-index";
 
-type ReadStub = Pick<IdentityGraphShard, "listProfiles" | "lookup" | "profile">;
+/** Reads only: safe to send twice. */
+const READS = ["listProfiles", "lookup", "profile"] as const;
 type Listed = Awaited<ReturnType<IdentityGraphShard["listProfiles"]>>;
 
 /**
@@ -13,17 +13,19 @@ type Listed = Awaited<ReturnType<IdentityGraphShard["listProfiles"]>>;
  * With one shard, every read goes to shard 0 without asking the index.
  */
 export class ShardedReads {
+  private readonly stubs: ShardStubs<(typeof READS)[number]>;
+
   constructor(
     private readonly namespace: DurableObjectNamespace<IdentityGraphShard>,
     private readonly index: IdentifierIndex,
     private readonly workspaceId: string,
     private readonly count: number,
-  ) {}
+  ) {
+    this.stubs = new ShardStubs(namespace, workspaceId, READS);
+  }
 
-  private shard(n: number): ReadStub {
-    const name = graphShardName(this.workspaceId, n);
-    // Reads only: safe to send twice.
-    return resilientStub<ReadStub>(() => this.namespace.getByName(name) as unknown as ReadStub, { object: `IDENTITY:${name}`, idempotent: ["listProfiles", "lookup", "profile"] });
+  private shard(n: number) {
+    return this.stubs.shard(n);
   }
 
   /** The shard the index places `key` on; null when it was never placed (nobody holds it). */
