@@ -1,11 +1,9 @@
 import type { IdentityGraphShard } from "../../../durable-objects/identity-graph";
 import type { QueuedEvent } from "../../intake/envelope";
-import { resilientStub } from "../../lib/durable-object-retry";
-import { GraphShards, graphShardName } from "./graph-shards";
+import { GraphShards, shardStub } from "./graph-shards";
 import { IdentifierIndex } from "./identifier-index";
 import { ShardRouter } from "./router";
 
-type FlushStub = Pick<IdentityGraphShard, "flushedProfile">;
 export type ResolvedNow = Awaited<ReturnType<IdentityGraphShard["flushedProfile"]>>;
 
 /** Shards a synchronous call follows a person to when they moved between its resolution and its write-through. */
@@ -38,18 +36,10 @@ export async function resolveNowOnShards(env: Pick<Env, "IDENTITY" | "IDENTIFIER
   for (let follow = 0; follow < MAX_FOLLOWS; follow++) {
     const shard = (await index.locate([key])).get(key)?.shard;
     if (shard === undefined || shard === asked) break;
-    answer = await flushStub(env.IDENTITY, workspaceId, shard).flushedProfile(profileId);
+    // A write-through is not a read: it is sent once, as `resolveNow` is. A failure leaves the event to the queue consumer.
+    answer = await shardStub<"flushedProfile">(env.IDENTITY, workspaceId, shard, []).flushedProfile(profileId);
     if (answer.profile) break;
     asked = shard;
   }
   return answer;
-}
-
-/**
- * A write-through is not a read: it is sent once, as `resolveNow` is. A
- * failure leaves the event to the queue consumer and the caller `profile: null`.
- */
-function flushStub(namespace: DurableObjectNamespace<IdentityGraphShard>, workspaceId: string, shard: number): FlushStub {
-  const name = graphShardName(workspaceId, shard);
-  return resilientStub<FlushStub>(() => namespace.getByName(name) as unknown as FlushStub, { object: `IDENTITY:${name}`, idempotent: [] });
 }
