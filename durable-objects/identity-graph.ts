@@ -14,6 +14,7 @@ import { AudienceEngine } from "./audience-engine";
 import { type AudienceSyncPage, applyStatistics, backfillChunk, previewDefinition, putDefinition, syncPage } from "./audience-operations";
 import { type EventAssignment, GraphChanges } from "./graph-changes";
 import { GraphStore } from "./graph-store";
+import { IndexBackfill, type PlacementPage } from "./index-backfill";
 import { HandoverLedger, type Move } from "./handover-ledger";
 import { acceptPart, finishHandOver, type HandoverParts, handOver } from "./handover-operations";
 import { ObjectMeta } from "./object-meta";
@@ -55,6 +56,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
   private readonly audiences: AudienceEngine;
   private readonly changes: GraphChanges;
   private readonly ledger: HandoverLedger;
+  private readonly backfill: IndexBackfill;
   private readonly handovers: HandoverParts;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -65,6 +67,7 @@ export class IdentityGraphShard extends DurableObject<Env> {
     this.store = new ProfileStore(this.sql);
     this.audiences = new AudienceEngine(this.sql, (id) => traitValues(this.store.traits(id)), (change) => this.store.recordEmission(change));
     this.ledger = new HandoverLedger(this.sql);
+    this.backfill = new IndexBackfill(this.sql);
     this.changes = new GraphChanges(this.graphs, this.store, this.audiences, this.ledger);
     this.handovers = { sql: this.sql, graphs: this.graphs, store: this.store, audiences: this.audiences, ledger: this.ledger, meta: new ObjectMeta(this.sql) };
     this.writer = new ProfileWriter({ ctx, db: env.DB, activations: env.ACTIVATION_QUEUE as Queue<ActivationEnvelope>, store: this.store, audiences: this.audiences, graph: () => this.load() });
@@ -108,6 +111,23 @@ export class IdentityGraphShard extends DurableObject<Env> {
 
   getSettings(): IdentitySettings {
     return this.graphs.settings();
+  }
+
+  /** What the router needs of shard 0 before routing a batch: the settings identifiers are extracted with, and whether the identifier index holds all of this object's keys yet. */
+  routingState(): { settings: IdentitySettings; indexFilled: boolean } {
+    return { settings: this.graphs.settings(), indexFilled: this.backfill.done() };
+  }
+
+  /** The next page of keys to place in the identifier index (docs/identity-sharding.md, "Setting the number of shards"). Reads only. */
+  placementPage(limit: number): PlacementPage {
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new Error("limit must be an integer from 1 to 10,000");
+    this.graphs.graph();
+    return this.backfill.page(limit);
+  }
+
+  /** The page before `next` is placed in the index: the position moves on. */
+  placementsPlaced(next: string) {
+    this.backfill.placed(next);
   }
 
   /** New settings apply to decisions from now on; existing clusters are not re-evaluated. */

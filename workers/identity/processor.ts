@@ -1,8 +1,6 @@
 import { callDurableObject } from "../lib/durable-object-retry";
 import type { EventProcessor } from "../pipeline/processor";
-import { GraphShards } from "./sharding/graph-shards";
-import { IdentifierIndex } from "./sharding/identifier-index";
-import { ShardRouter } from "./sharding/router";
+import { routeBatch } from "./sharding/route-batch";
 
 /**
  * Hands deduplicated events to the workspace's identity graph. Idempotent: the
@@ -22,7 +20,7 @@ export function identityProcessor(env: Pick<Env, "IDENTITY" | "IDENTIFIER_INDEX"
     async process(workspaceId, events, batch) {
       const assignments =
         graphShards > 1
-          ? await routed(env, workspaceId, graphShards, events, batch.sources)
+          ? await routeBatch(env, workspaceId, graphShards, events, batch.sources)
           : await callDurableObject(
               () => env.IDENTITY.getByName(workspaceId),
               (graph) => graph.resolveEvents(events, { sources: batch.sources }),
@@ -31,11 +29,4 @@ export function identityProcessor(env: Pick<Env, "IDENTITY" | "IDENTIFIER_INDEX"
       for (const { messageId, profileId } of assignments) if (profileId) batch.profiles.set(messageId, profileId);
     },
   };
-}
-
-async function routed(env: Pick<Env, "IDENTITY" | "IDENTIFIER_INDEX">, workspaceId: string, count: number, events: Parameters<EventProcessor["process"]>[1], sources: Record<string, string>) {
-  const shards = new GraphShards(env.IDENTITY, workspaceId);
-  // Shard 0 keeps the workspace's identity settings: identifiers are extracted here as the shards extract them.
-  const settings = await shards.shard(0).getSettings();
-  return new ShardRouter(shards, new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId), count, settings).resolve(events, sources);
 }

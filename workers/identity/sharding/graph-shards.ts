@@ -58,10 +58,11 @@ export class ShardStubs<K extends keyof IdentityGraphShard & string> {
  * Every RPC the router sends is safe to send twice: resolution skips events
  * already applied, a hand-over answers the move it already made, accepting a
  * part or finishing writes the same rows again, completing a completed move
- * does nothing, and the same settings written twice are the same settings.
+ * does nothing, the same settings written twice are the same settings, and
+ * an index fill position recorded twice is the same position.
  * So all of them are retried on a retryable error.
  */
-const ROUTER_CALLS = ["resolveEvents", "getSettings", "putSettings", "handOver", "handOverPart", "handOverStatus", "acceptHandOverPart", "finishHandOver", "completeHandOver"] as const;
+const ROUTER_CALLS = ["resolveEvents", "getSettings", "putSettings", "routingState", "placementPage", "placementsPlaced", "handOver", "handOverPart", "handOverStatus", "acceptHandOverPart", "finishHandOver", "completeHandOver"] as const;
 
 export type GraphShardStub = ShardStub<(typeof ROUTER_CALLS)[number]>;
 

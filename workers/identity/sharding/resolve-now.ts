@@ -1,8 +1,8 @@
 import type { IdentityGraphShard } from "../../../durable-objects/identity-graph";
 import type { QueuedEvent } from "../../intake/envelope";
-import { GraphShards, shardStub } from "./graph-shards";
+import { shardStub } from "./graph-shards";
 import { IdentifierIndex } from "./identifier-index";
-import { ShardRouter } from "./router";
+import { routeBatch } from "./route-batch";
 
 export type ResolvedNow = Awaited<ReturnType<IdentityGraphShard["flushedProfile"]>>;
 
@@ -20,11 +20,9 @@ const MAX_FOLLOWS = 3;
  * an event already applied, so whichever comes second changes nothing.
  */
 export async function resolveNowOnShards(env: Pick<Env, "IDENTITY" | "IDENTIFIER_INDEX">, workspaceId: string, count: number, event: QueuedEvent, sources: Record<string, string>): Promise<ResolvedNow> {
-  const shards = new GraphShards(env.IDENTITY, workspaceId);
   const index = new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId);
-  // As the consumer's identity processor builds it: shard 0 keeps the settings identifiers are extracted with.
-  const settings = await shards.shard(0).getSettings();
-  const [assignment] = await new ShardRouter(shards, index, count, settings).resolve([event], sources);
+  // As the consumer's identity processor resolves it.
+  const [assignment] = await routeBatch(env, workspaceId, count, [event], sources);
   const profileId = assignment?.profileId;
   // No profile to show (the event names no one): the same answer as when the synchronous step fails.
   if (!profileId) return { bookmark: null, profile: null };
