@@ -1,8 +1,7 @@
 import { applyEventWithFeatures, type EventInput } from "../workers/identity/apply";
-import { extractIdentifiers, previousUserId } from "../workers/identity/extract";
+import { eventIdentifiers } from "../workers/identity/extract";
 import { featuresFromEvent } from "../workers/identity/features";
 import type { MergeRecord } from "../workers/identity/graph";
-import type { IdentitySettings } from "../workers/identity/settings";
 import { identifierKey } from "../workers/identity/types";
 import { IdentityRuleError } from "../workers/identity/unmerge";
 import type { QueuedEvent } from "../workers/intake/envelope";
@@ -70,8 +69,15 @@ export class GraphChanges {
     const out: EventAssignment[] = [];
     // One lookup for the batch; an event repeated within it is found in `known` once applied.
     const known = graph.events.clustersOf(events.map((event) => event.messageId));
+    // Extracted once per event: the moved-marks check and resolution both read them.
+    const extracted = new Map<QueuedEvent, ReturnType<typeof eventIdentifiers>>();
+    const identifiersOf = (event: QueuedEvent) => {
+      let found = extracted.get(event);
+      if (!found) extracted.set(event, (found = eventIdentifiers(event, settings)));
+      return found;
+    };
     // Only an object that handed someone over has marks: the others never read them.
-    const movedTo = this.marks.anyMarked() ? this.movedKeys(events, settings, elsewhere) : undefined;
+    const movedTo = this.marks.anyMarked() ? this.movedKeys(events, identifiersOf, elsewhere) : undefined;
     let stopped = false;
     for (const event of events) {
       if (stopped) {
@@ -89,9 +95,9 @@ export class GraphChanges {
         stopped = true;
         continue;
       }
-      const { identifiers } = extractIdentifiers(event, settings);
-      const previous = previousUserId(event, settings);
-      if (previous && graph.index.has(identifierKey(previous))) identifiers.push(previous);
+      const found = identifiersOf(event);
+      const previous = found.previous;
+      const identifiers = previous && graph.index.has(identifierKey(previous)) ? [...found.identifiers, previous] : found.identifiers;
       const input: EventInput = {
         messageId: event.messageId,
         at: Date.parse(event.timestamp) || Date.parse(event.receivedAt),
@@ -124,12 +130,11 @@ export class GraphChanges {
    * for the call. A key quarantined elsewhere links no one wherever it is, so
    * it keeps no event from being applied here.
    */
-  private movedKeys(events: QueuedEvent[], settings: IdentitySettings, quarantined: Set<string> | undefined): Map<QueuedEvent, { key: string; to: number }> {
+  private movedKeys(events: QueuedEvent[], identifiersOf: (event: QueuedEvent) => ReturnType<typeof eventIdentifiers>, quarantined: Set<string> | undefined): Map<QueuedEvent, { key: string; to: number }> {
     const keysOf = new Map<QueuedEvent, string[]>();
     for (const event of events) {
-      const keys = extractIdentifiers(event, settings).identifiers.map(identifierKey);
-      const previous = previousUserId(event, settings);
-      if (previous) keys.push(identifierKey(previous));
+      const { identifiers, previous } = identifiersOf(event);
+      const keys = [...identifiers, ...(previous ? [previous] : [])].map(identifierKey);
       keysOf.set(
         event,
         keys.filter((key) => !quarantined?.has(key)),

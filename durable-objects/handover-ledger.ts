@@ -57,12 +57,7 @@ export class HandoverLedger {
   /** Which of these keys are arriving, with their move. */
   arriving(keys: string[]): Map<string, { moveId: string; from: number }> {
     const out = new Map<string, { moveId: string; from: number }>();
-    for (let i = 0; i < keys.length; i += MARKS_CHUNK) {
-      const rows = this.sql
-        .exec<{ key: string; move_id: string; from_shard: number }>("SELECT key, move_id, from_shard FROM handover_arriving WHERE key IN (SELECT value FROM json_each(?))", JSON.stringify(keys.slice(i, i + MARKS_CHUNK)))
-        .toArray();
-      for (const row of rows) out.set(row.key, { moveId: row.move_id, from: row.from_shard });
-    }
+    for (const row of this.rowsOf<{ key: string; move_id: string; from_shard: number }>("SELECT key, move_id, from_shard FROM handover_arriving", keys)) out.set(row.key, { moveId: row.move_id, from: row.from_shard });
     return out;
   }
 
@@ -84,15 +79,20 @@ export class HandoverLedger {
   /** The moved marks of these keys: key → the shard it went to and its move, in one query per 1,000 keys. */
   marksOf(keys: Iterable<string>): Map<string, { shard: number; moveId: string }> {
     const marks = new Map<string, { shard: number; moveId: string }>();
-    const unique = [...new Set(keys)];
-    // Chunks keep each JSON parameter far below SQLite's 2 MB per value, however large the call.
-    for (let i = 0; i < unique.length; i += MARKS_CHUNK) {
-      const rows = this.sql
-        .exec<{ key: string; shard: number; move_id: string }>("SELECT key, shard, move_id FROM moved_keys WHERE key IN (SELECT value FROM json_each(?))", JSON.stringify(unique.slice(i, i + MARKS_CHUNK)))
-        .toArray();
-      for (const r of rows) marks.set(r.key, { shard: r.shard, moveId: r.move_id });
-    }
+    for (const r of this.rowsOf<{ key: string; shard: number; move_id: string }>("SELECT key, shard, move_id FROM moved_keys", keys)) marks.set(r.key, { shard: r.shard, moveId: r.move_id });
     return marks;
+  }
+
+  /**
+   * The rows of `select` (a table keyed by `key`) for these keys, in chunks
+   * that keep each JSON parameter far below SQLite's 2 MB per value, however
+   * large the call.
+   */
+  private rowsOf<R extends Record<string, SqlStorageValue>>(select: string, keys: Iterable<string>): R[] {
+    const unique = [...new Set(keys)];
+    const rows: R[] = [];
+    for (let i = 0; i < unique.length; i += MARKS_CHUNK) rows.push(...this.sql.exec<R>(`${select} WHERE key IN (SELECT value FROM json_each(?))`, JSON.stringify(unique.slice(i, i + MARKS_CHUNK))).toArray());
+    return rows;
   }
 
   /** Starts a move: its keys are marked moved to `to`; its parts are stored with `storePart`. */

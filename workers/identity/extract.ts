@@ -172,3 +172,18 @@ export function extractIdentifiers(event: QueuedEvent, settings: IdentitySetting
 
   return { identifiers, rejected };
 }
+
+/**
+ * An event's identifiers as the graph extracts them, with an alias's previous
+ * user id apart: the graph links that one only when it already knows it.
+ */
+export function eventIdentifiers(event: QueuedEvent, settings: IdentitySettings): { identifiers: Identifier[]; previous: Identifier | null } {
+  return { identifiers: extractIdentifiers(event, settings).identifiers, previous: previousUserId(event, settings) };
+}
+
+/** The keys (`type:value`) of `eventIdentifiers`, the previous user id's last when there is one. */
+export function identifierKeysOf(event: QueuedEvent, settings: IdentitySettings): string[] {
+  const { identifiers, previous } = eventIdentifiers(event, settings);
+  const keys = identifiers.map(identifierKey);
+  return previous ? [...keys, identifierKey(previous)] : keys;
+}

@@ -1,6 +1,7 @@
 import type { IdentityGraphShard } from "../../../durable-objects/identity-graph";
 import type { ReviewItem } from "../graph";
 import { clustersOfMerge } from "../graph-collections";
+import { everyShard } from "./fan-out";
 import { GraphShards, ShardStubs } from "./graph-shards";
 import { handOverKeys } from "./handover-saga";
 import type { IdentifierIndex } from "./identifier-index";
@@ -163,8 +164,8 @@ export class ShardedDecisions {
     if (this.count === 1) return this.shard(0).splitIdentifiers(profileId, keys);
     const key = `profile_id:${profileId}`;
     for (let round = 1; ; round++) {
-      const shard = (await this.index.locate([key])).get(key)?.shard;
-      if (shard === undefined) return refuse("NOT_FOUND", `profile ${profileId} not found`);
+      const shard = await this.index.shardOf(key);
+      if (shard === null) return refuse("NOT_FOUND", `profile ${profileId} not found`);
       const result = await this.shard(shard).splitIdentifiers(profileId, keys);
       if (result.ok) {
         await this.place(result.restored, shard);
@@ -231,7 +232,7 @@ export class ShardedDecisions {
 
   /** Every shard's copy, in shard order. */
   private async copies<T extends object>(read: (stub: DecisionStub) => Promise<T | null>): Promise<{ shard: number; copy: T }[]> {
-    const found = await Promise.all(Array.from({ length: this.count }, async (_, shard) => ({ shard, copy: await read(this.shard(shard)) })));
+    const found = await everyShard(this.count, async (shard) => ({ shard, copy: await read(this.shard(shard)) }));
     return found.flatMap(({ shard, copy }) => (copy === null ? [] : [{ shard, copy }]));
   }
 

@@ -1,6 +1,6 @@
 /**
- * What the workspace-wide features (privacy requests, event retention,
- * audiences) share when a workspace's identity is spread over graph shards:
+ * What the readers of a workspace spread over graph shards share (admin
+ * reads and decisions, the Profile API, privacy requests, retention, audiences):
  * calls to every shard at once, and the order their pages merge in.
  */
 

@@ -74,6 +74,11 @@ export class IdentifierIndex {
     return this.placements(keys, (index, part) => index.locate(part));
   }
 
+  /** The shard one key is placed on; null when it was never placed (nobody holds it). */
+  async shardOf(key: string): Promise<number | null> {
+    return (await this.locate([key])).get(key)?.shard ?? null;
+  }
+
   /** Claims every unclaimed key for `shard`; answers every key's placement (what was already claimed keeps its shard). */
   async claim(keys: Iterable<string>, shard: number): Promise<Map<string, IndexPlacement>> {
     assertShard(shard);

@@ -2,6 +2,7 @@ import type { IdentityGraphShard } from "../../../durable-objects/identity-graph
 import type { EventRecord } from "../../profiles/event-record";
 import { type TraitMeta, wins } from "../../profiles/traits";
 import type { AccountRow, ProfileRow } from "../../profiles/write-through";
+import { byProfileId, everyShard } from "./fan-out";
 import { ShardStubs } from "./graph-shards";
 import type { IdentifierIndex } from "./identifier-index";
 
@@ -42,7 +43,7 @@ export class ShardedProfileReads {
 
   /** The live profile holding `type:value` (or `profile_id:{id}`), read on the shard the index places it on. */
   async profileByKey(key: string): Promise<ProfileRow | null> {
-    const n = await this.placed(key);
+    const n = await this.index.shardOf(key);
     if (n === null) return null;
     const row = await this.shard(n).profileByKey(key);
     if (row) this.found.set(row.profileId, n);
@@ -50,35 +51,26 @@ export class ShardedProfileReads {
   }
 
   async profileEvents(profileId: string, query: EventOptions): Promise<EventRecord[]> {
-    const n = this.found.get(profileId) ?? (await this.placed(`profile_id:${profileId}`));
+    const n = this.found.get(profileId) ?? (await this.index.shardOf(`profile_id:${profileId}`));
     return n === null ? [] : this.shard(n).profileEvents(profileId, query);
   }
 
   /** The account as every shard's copy of it merged: one graph's row, had all its members been on one shard. */
   async account(groupId: string): Promise<AccountRow | null> {
-    const copies = await Promise.all(this.shards().map((n) => this.shard(n).account(groupId)));
+    const copies = await everyShard(this.count, (n) => this.shard(n).account(groupId));
     return mergeAccountCopies(copies.filter((copy): copy is AccountRow => copy !== null));
   }
 
   /** Members from every shard, oldest link first as one graph orders them (then by profile id). */
   async accountMembers(groupId: string): Promise<AccountMember[]> {
-    const lists = await Promise.all(this.shards().map((n) => this.shard(n).accountMembers(groupId)));
+    const lists = await everyShard(this.count, (n) => this.shard(n).accountMembers(groupId));
     // A person is on one shard; a copy met twice is one caught mid hand-over, and counts once with its first link.
     const byProfile = new Map<string, AccountMember>();
     for (const member of lists.flat()) {
       const seen = byProfile.get(member.profileId);
       if (!seen || member.linkedAt < seen.linkedAt) byProfile.set(member.profileId, member);
     }
-    return [...byProfile.values()].sort((a, b) => a.linkedAt - b.linkedAt || (a.profileId < b.profileId ? -1 : a.profileId > b.profileId ? 1 : 0));
-  }
-
-  /** The shard the index places `key` on; null when it was never placed. */
-  private async placed(key: string): Promise<number | null> {
-    return (await this.index.locate([key])).get(key)?.shard ?? null;
-  }
-
-  private shards(): number[] {
-    return Array.from({ length: this.count }, (_, n) => n);
+    return [...byProfile.values()].sort((a, b) => a.linkedAt - b.linkedAt || byProfileId(a, b));
   }
 
   private shard(n: number) {

@@ -1,4 +1,5 @@
 import type { IdentityGraphShard } from "../../../durable-objects/identity-graph";
+import { byProfileId, everyShard } from "./fan-out";
 import { ShardStubs } from "./graph-shards";
 import type { IdentifierIndex } from "./identifier-index";
 
@@ -28,10 +29,9 @@ export class ShardedReads {
     return this.stubs.shard(n);
   }
 
-  /** The shard the index places `key` on; null when it was never placed (nobody holds it). */
+  /** With one shard everyone is on shard 0, and the index is not asked. */
   private async shardOf(key: string): Promise<number | null> {
-    if (this.count === 1) return 0;
-    return (await this.index.locate([key])).get(key)?.shard ?? null;
+    return this.count === 1 ? 0 : this.index.shardOf(key);
   }
 
   /** The live profile holding an identifier key, following merges. */
@@ -51,8 +51,8 @@ export class ShardedReads {
    * of the same size: the first `limit` of them are the first `limit` overall.
    */
   async listProfiles(after: string | null, limit: number): Promise<Listed> {
-    const pages = await Promise.all(Array.from({ length: this.count }, (_, n) => this.shard(n).listProfiles(after, limit)));
-    const profiles = pages.flatMap((page) => page.profiles).sort((a, b) => (a.profileId < b.profileId ? -1 : a.profileId > b.profileId ? 1 : 0));
+    const pages = await everyShard(this.count, (n) => this.shard(n).listProfiles(after, limit));
+    const profiles = pages.flatMap((page) => page.profiles).sort(byProfileId);
     const more = profiles.length > limit || pages.some((page) => page.next !== null);
     const shown = profiles.slice(0, limit);
     return { total: pages.reduce((sum, page) => sum + page.total, 0), profiles: shown, next: more && shown.length > 0 ? shown.at(-1)!.profileId : null };

@@ -32,8 +32,8 @@ export async function resolveNowOnShards(env: Pick<Env, "IDENTITY" | "IDENTIFIER
   let answer: ResolvedNow = { bookmark: null, profile: null };
   let asked: number | undefined;
   for (let follow = 0; follow < MAX_FOLLOWS; follow++) {
-    const shard = (await index.locate([key])).get(key)?.shard;
-    if (shard === undefined || shard === asked) break;
+    const shard = await index.shardOf(key);
+    if (shard === null || shard === asked) break;
     // A write-through is not a read: it is sent once, as `resolveNow` is. A failure leaves the event to the queue consumer.
     answer = await shardStub<"flushedProfile">(env.IDENTITY, workspaceId, shard, []).flushedProfile(profileId);
     if (answer.profile) break;

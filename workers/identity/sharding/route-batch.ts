@@ -1,8 +1,7 @@
 import type { EventAssignment } from "../../../durable-objects/identity-graph";
 import type { QueuedEvent } from "../../intake/envelope";
-import { extractIdentifiers, previousUserId } from "../extract";
+import { identifierKeysOf } from "../extract";
 import type { IdentitySettings } from "../settings";
-import { identifierKey } from "../types";
 import { GraphShards } from "./graph-shards";
 import { IdentifierIndex } from "./identifier-index";
 import { ShardRouter } from "./router";
@@ -40,11 +39,4 @@ async function resolveWhileFilling(shards: GraphShards, index: IdentifierIndex, 
   if (quarantined.length > 0) await index.setQuarantined(quarantined, true);
   await shard0.placementsPlaced(page.next);
   return answers;
-}
-
-/** An event's identifier keys as the graph extracts them, an alias's previous user id included. */
-export function identifierKeysOf(event: QueuedEvent, settings: IdentitySettings): string[] {
-  const keys = extractIdentifiers(event, settings).identifiers.map(identifierKey);
-  const previous = previousUserId(event, settings);
-  return previous ? [...keys, identifierKey(previous)] : keys;
 }

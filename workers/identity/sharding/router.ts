@@ -1,7 +1,7 @@
 import type { EventAssignment } from "../../../durable-objects/identity-graph";
 import type { QueuedEvent } from "../../intake/envelope";
 import { createLogger } from "../../lib/logger";
-import { extractIdentifiers, previousUserId } from "../extract";
+import { eventIdentifiers } from "../extract";
 import type { IdentitySettings } from "../settings";
 import { identifierKey } from "../types";
 import { hotKeys, KeyGroups, placeGroups, type ShardMove } from "./batch-groups";
@@ -87,9 +87,9 @@ export class ShardRouter {
     const keysOf = new Map<string, string[]>();
     const previous = new Map<string, string>();
     for (const event of events) {
-      keysOf.set(event.messageId, extractIdentifiers(event, this.settings).identifiers.map(identifierKey));
-      const alias = previousUserId(event, this.settings);
-      if (alias) previous.set(event.messageId, identifierKey(alias));
+      const found = eventIdentifiers(event, this.settings);
+      keysOf.set(event.messageId, found.identifiers.map(identifierKey));
+      if (found.previous) previous.set(event.messageId, identifierKey(found.previous));
     }
     const placed = await this.index.locate([...[...keysOf.values()].flat(), ...previous.values()]);
     for (const [key, placement] of placed) this.view.set(key, placement);
