@@ -4,6 +4,13 @@ import { type TraitWrite, toWrites } from "../workers/profiles/traits";
 export const LWW_UPSERT = `ON CONFLICT DO UPDATE SET value = excluded.value, at = excluded.at, message_id = excluded.message_id, source_id = excluded.source_id
   WHERE excluded.at > at OR (excluded.at = at AND excluded.message_id > message_id)`;
 
+/** The incoming call is the account's latest: later, ties to the larger messageId, as traits are decided and as D1 merges copies (workers/profiles/write-through.ts). */
+const LATER = "(excluded.updated_at, coalesce(excluded.last_message_id, '')) >= (updated_at, coalesce(last_message_id, ''))";
+
+/** An account's row meeting another copy of it (a later call, or a person handed over with theirs): the earliest creation, the latest call. */
+export const ACCOUNT_UPSERT = `ON CONFLICT DO UPDATE SET created_at = min(created_at, excluded.created_at), updated_at = max(updated_at, excluded.updated_at),
+  last_source_id = iif(${LATER}, excluded.last_source_id, last_source_id), last_message_id = iif(${LATER}, excluded.last_message_id, last_message_id)`;
+
 type TraitRow = { key: string; value: string; at: number; message_id: string; source_id: string | null };
 
 export function traitRows(sql: SqlStorage, query: string, owner: string): TraitWrite[] {
@@ -32,9 +39,7 @@ export class AccountStore {
   record(groupId: string, traits: Record<string, unknown>, at: number, messageId: string, sourceId: string | null) {
     this.sql.exec(
       `INSERT INTO accounts (group_id, created_at, updated_at, last_source_id, last_message_id) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT DO UPDATE SET created_at = min(created_at, excluded.created_at), updated_at = max(updated_at, excluded.updated_at),
-         last_source_id = iif(excluded.updated_at >= updated_at, excluded.last_source_id, last_source_id),
-         last_message_id = iif(excluded.updated_at >= updated_at, excluded.last_message_id, last_message_id)`,
+       ${ACCOUNT_UPSERT}`,
       groupId,
       at,
       at,

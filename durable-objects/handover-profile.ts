@@ -1,4 +1,4 @@
-import { LWW_UPSERT } from "./account-store";
+import { ACCOUNT_UPSERT, LWW_UPSERT } from "./account-store";
 import type { AudienceEngine } from "./audience-engine";
 import type { PartWriter, ProfileRows, SectionName, SectionRow } from "./handover-package";
 import type { ProfileStore } from "./profile-store";
@@ -130,9 +130,7 @@ export function importProfileRows(sql: SqlStorage, rows: ProfileRows): number {
     sql,
     rows.accounts,
     `INSERT INTO accounts (group_id, created_at, updated_at, last_source_id, last_message_id) SELECT ${columns(["group_id", "created_at", "updated_at", "last_source_id", "last_message_id"])} FROM json_each(?) AS j WHERE true
-     ON CONFLICT DO UPDATE SET created_at = min(created_at, excluded.created_at), updated_at = max(updated_at, excluded.updated_at),
-       last_source_id = iif(excluded.updated_at >= updated_at, excluded.last_source_id, last_source_id),
-       last_message_id = iif(excluded.updated_at >= updated_at, excluded.last_message_id, last_message_id)`,
+     ${ACCOUNT_UPSERT}`,
   );
   written += insertRows(
     sql,

@@ -187,18 +187,50 @@ function accountParameters(a: AccountRow) {
   return { ...a, traits: JSON.stringify(a.traits), traitMeta: JSON.stringify(a.traitMeta) };
 }
 
+/**
+ * Each trait of the stored row and of the incoming one, with its meta, as
+ * JSON text: `->` with json_each's own `fullkey` returns any value as JSON
+ * text (json_each's `value` would turn true into 1 and strings into SQL text),
+ * and `json()` gives it back its JSON type once out of the subquery. A trait
+ * without meta sorts as the oldest write; on a tie the incoming one is kept.
+ */
+const TRAIT_WINNERS = `SELECT key, value, meta FROM (
+    SELECT key, value, meta, row_number() OVER (
+      PARTITION BY key ORDER BY coalesce(meta ->> '$.updatedAt', '') DESC, coalesce(meta ->> '$.messageId', '') DESC, incoming DESC) AS rank
+    FROM (
+      SELECT 0 AS incoming, t.key, accounts.traits -> t.fullkey AS value, accounts.trait_meta -> t.fullkey AS meta FROM json_each(accounts.traits) AS t
+      UNION ALL
+      SELECT 1, t.key, excluded.traits -> t.fullkey, excluded.trait_meta -> t.fullkey FROM json_each(excluded.traits) AS t))
+  WHERE rank = 1`;
+
+/** The incoming row is the account's latest write: later updated_at, ties to the larger last message id (as a strong read merges copies). */
+const INCOMING_IS_LATER = "(excluded.updated_at, coalesce(excluded.last_message_id, '')) >= (accounts.updated_at, coalesce(accounts.last_message_id, ''))";
+
+/**
+ * Every graph shard whose people joined an account keeps its own copy and
+ * writes it here under its own write version, so a row is never replaced
+ * whole: the stored and incoming copies are merged trait by trait, last write
+ * wins by `trait_meta`, in this one statement, since two shards write at once.
+ * Shards only ever add or overwrite account traits, so the merge (commutative
+ * and idempotent) loses nothing and a stale or repeated write takes nothing
+ * back. With one shard a higher version already holds every trait at its
+ * latest write, and the merge gives what replacing the row did.
+ */
+const ACCOUNT_UPSERT = `INSERT INTO accounts (workspace_id, group_id, traits, trait_meta, created_at, updated_at, last_source_id, last_message_id, version)
+  SELECT ?1, j.value ->> '$.groupId', j.value ->> '$.traits', j.value ->> '$.traitMeta', j.value ->> '$.createdAt', j.value ->> '$.updatedAt',
+    j.value ->> '$.lastSourceId', j.value ->> '$.lastMessageId', ?2
+  FROM json_each(?3) AS j WHERE true
+  ON CONFLICT (workspace_id, group_id) DO UPDATE SET
+    (traits, trait_meta) = (SELECT json_group_object(key, json(value) ORDER BY key), json_group_object(key, json(meta) ORDER BY key) FILTER (WHERE meta IS NOT NULL)
+      FROM (${TRAIT_WINNERS})),
+    created_at = min(accounts.created_at, excluded.created_at),
+    updated_at = iif(${INCOMING_IS_LATER}, excluded.updated_at, accounts.updated_at),
+    last_source_id = iif(${INCOMING_IS_LATER}, excluded.last_source_id, accounts.last_source_id),
+    last_message_id = iif(${INCOMING_IS_LATER}, excluded.last_message_id, accounts.last_message_id),
+    version = max(accounts.version, excluded.version)`;
+
 function accountStatement(db: Db, workspaceId: string, version: number, chunk: string): D1PreparedStatement {
-  return db
-    .prepare(
-      `INSERT INTO accounts (workspace_id, group_id, traits, trait_meta, created_at, updated_at, last_source_id, last_message_id, version)
-       SELECT ?1, j.value ->> '$.groupId', j.value ->> '$.traits', j.value ->> '$.traitMeta', j.value ->> '$.createdAt', j.value ->> '$.updatedAt',
-         j.value ->> '$.lastSourceId', j.value ->> '$.lastMessageId', ?2
-       FROM json_each(?3) AS j WHERE true
-       ON CONFLICT (workspace_id, group_id) DO UPDATE SET traits = excluded.traits, trait_meta = excluded.trait_meta, created_at = excluded.created_at,
-         updated_at = excluded.updated_at, last_source_id = excluded.last_source_id, last_message_id = excluded.last_message_id, version = excluded.version
-       WHERE excluded.version > accounts.version`,
-    )
-    .bind(workspaceId, version, chunk);
+  return db.prepare(ACCOUNT_UPSERT).bind(workspaceId, version, chunk);
 }
 
 /**

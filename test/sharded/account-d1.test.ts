@@ -1,0 +1,83 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { graphShardName } from "../../workers/identity/sharding/graph-shards";
+import { IdentifierIndex } from "../../workers/identity/sharding/identifier-index";
+import { admin, basic, call, type Json, json, track, unique, until } from "../helpers";
+
+/**
+ * An account whose members are on two graph shards, read from D1 (the
+ * Profile API's default read) with IDENTITY_GRAPH_SHARDS = 3: each shard
+ * writes its own copy through, and D1's row merges them trait by trait.
+ */
+
+const at = (minute: number) => new Date(Date.UTC(2026, 10, 4, 9, minute)).toISOString();
+
+async function workspace() {
+  const workspaceId = `acct-${unique()}`;
+  expect((await admin("/admin/v1/workspaces", { method: "POST", json: { id: workspaceId, name: "Sharded accounts" } })).status).toBe(201);
+  const { writeKey } = await json<{ writeKey: string }>(await admin("/admin/v1/sources", { method: "POST", json: { workspaceId, name: "web" } }));
+  const { secret } = await json<{ secret: string }>(await admin("/admin/v1/tokens", { method: "POST", json: { workspaceId, name: "reader", scopes: ["profiles:read"] } }));
+  const index = new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId);
+  return {
+    workspaceId,
+    read: (path: string, headers: Record<string, string> = {}) => call(`/v1/spaces/${workspaceId}/collections/${path}`, { headers: { authorization: basic(secret), ...headers } }),
+    send: (path: string, body: unknown) => track(path, body, writeKey),
+    /** Places identifier keys on a shard before anyone sends them, as the router would have. */
+    place: async (keys: string[], shard: number) => {
+      for (const [key, placement] of await index.claim(keys, shard)) expect(placement.shard, key).toBe(shard);
+    },
+  };
+}
+
+describe("an account's D1 row over three graph shards", () => {
+  it("shows the latest write of each trait from either shard on the default read, and a stale write from one shard takes none back", async () => {
+    const ws = await workspace();
+    const [ana, ben] = [`ana-${unique()}`, `ben-${unique()}`];
+    const groupId = `org-${unique()}`;
+    await ws.place([`user_id:${ana}`], 1);
+    await ws.place([`user_id:${ben}`], 2);
+    const group = (userId: string, minute: number, traits: Json) => ({ type: "group", userId, groupId, traits, timestamp: at(minute), messageId: `${userId}-g${minute}` });
+    const batch = [
+      group(ana, 2, { name: "Acme", plan: "free", seats: 10, verified: false }),
+      group(ben, 4, { plan: "pro", address: { city: "Berlin", zip: null } }),
+      group(ana, 6, { seats: 25 }),
+      group(ben, 0, { name: "Acme (old)", plan: "trial", verified: true }),
+    ];
+    expect((await ws.send("/v1/batch", { batch })).status).toBe(200);
+
+    const path = `accounts/profiles/group_id:${groupId}`;
+    const latest: Record<string, { value: unknown; message_id: string }> = {
+      name: { value: "Acme", message_id: `${ana}-g2` },
+      plan: { value: "pro", message_id: `${ben}-g4` },
+      seats: { value: 25, message_id: `${ana}-g6` },
+      verified: { value: false, message_id: `${ana}-g2` },
+      address: { value: { city: "Berlin", zip: null }, message_id: `${ben}-g4` },
+    };
+    const expected = Object.fromEntries(Object.entries(latest).map(([key, { value }]) => [key, value]));
+    const canonical = (traits: Json) => JSON.stringify(Object.keys(traits).sort().map((key) => [key, traits[key]]));
+    // Both shards write through, in whatever order their alarms run: neither copy alone holds these traits.
+    const d1 = await until("the account's traits in D1", async () => {
+      const response = await ws.read(`${path}/traits?verbose=true`);
+      if (response.status !== 200) return undefined;
+      const { traits } = await json<{ traits: Json }>(response);
+      return canonical(Object.fromEntries(Object.entries(traits).map(([key, trait]) => [key, trait.value]))) === canonical(expected) ? traits : undefined;
+    });
+    for (const [key, { message_id }] of Object.entries(latest)) expect(d1[key], key).toMatchObject({ message_id, updated_at: at(Number(message_id.split("-g").at(-1))) });
+    // The same account a strong read merges from the shards' copies.
+    const strong = await json<{ traits: Json }>(await ws.read(`${path}/traits?verbose=true&consistency=strong`));
+    expect(d1).toEqual(strong.traits);
+    const metadata = async (headers: Record<string, string> = {}) => (await json<{ metadata: Json }>(await ws.read(`${path}/metadata`, headers))).metadata;
+    expect(await metadata()).toMatchObject({ created_at: at(0), updated_at: at(6), last_message_id: `${ana}-g6` });
+
+    // Ben's shard writes its copy again, under a higher version: an old call wins only the trait nobody else wrote.
+    const stale = await ws.send("/v1/group?sync=true", group(ben, 1, { name: "Acme (stale)", seats: 1, region: "eu" }));
+    expect(stale.status).toBe(200);
+    const bookmark = { "x-d1-bookmark": stale.headers.get("x-d1-bookmark")! };
+    const after = await json<{ traits: Json }>(await ws.read(`${path}/traits`, bookmark));
+    expect(after.traits).toEqual({ ...expected, region: "eu" });
+    expect(await metadata(bookmark)).toMatchObject({ created_at: at(0), updated_at: at(6), last_message_id: `${ana}-g6` });
+    // Ben's own copy does hold the stale call, and his latest call is older than ana's: D1's row is the merge, not his copy.
+    const bens = (await env.IDENTITY.getByName(graphShardName(ws.workspaceId, 2)).account(groupId)) as { traits: Json; updatedAt: number } | null;
+    expect(bens).toMatchObject({ traits: { name: "Acme (stale)", plan: "pro", region: "eu" }, updatedAt: Date.parse(at(4)) });
+  });
+});
