@@ -20,6 +20,8 @@ export interface EventAssignment {
   deferred?: true;
   /** Keys this event's resolution quarantined (a `quarantine` review was queued for each). */
   quarantined?: string[];
+  /** With `matchLeads`: the profile gained a blocking key and was matched here; these are its blocks, for matching across graph shards. */
+  matchBlocks?: string[];
 }
 
 export interface ResolveChoices {
@@ -27,6 +29,8 @@ export interface ResolveChoices {
   sources: Record<string, string>;
   /** Keys quarantined in another graph shard, refused here as if quarantined here. */
   quarantined?: string[];
+  /** Answer `matchBlocks` for the router to match across graph shards. */
+  matchLeads?: boolean;
 }
 
 /** The moved marks of keys handed over to another graph shard (handover-ledger.ts). */
@@ -62,7 +66,7 @@ export class GraphChanges {
     return this.graphs.atomically(() => this.resolveAll(events, choices));
   }
 
-  private resolveAll(events: QueuedEvent[], { sources, quarantined }: ResolveChoices): EventAssignment[] {
+  private resolveAll(events: QueuedEvent[], { sources, quarantined, matchLeads }: ResolveChoices): EventAssignment[] {
     const graph = this.graphs.graph();
     const settings = this.graphs.settings();
     const elsewhere = quarantined?.length ? new Set(quarantined) : undefined;
@@ -119,6 +123,7 @@ export class GraphChanges {
         ...(result.merge ? { mergeId: result.merge.id } : {}),
         dropped: result.dropped.map((d) => ({ identifier: d.dropped, reason: d.reason })),
         ...(quarantinedNow.length ? { quarantined: quarantinedNow } : {}),
+        ...(matchLeads && result.matchedOn && profileId ? { matchBlocks: result.matchedOn } : {}),
       });
     }
     return out;

@@ -53,6 +53,34 @@ export function assertShard(shard: unknown, field = "shard"): asserts shard is n
   }
 }
 
+/** Longest profile id accepted in a match block. */
+const MAX_PROFILE_ID_LENGTH = 128;
+
+function assertProfileId(id: unknown, field: string): asserts id is string {
+  if (typeof id !== "string" || id.length === 0 || id.length > MAX_PROFILE_ID_LENGTH) throw new Error(`${field} must be a profile id of 1 to ${MAX_PROFILE_ID_LENGTH} characters`);
+}
+
+export function assertProfileIds(ids: unknown, field = "profileIds"): asserts ids is string[] {
+  if (!Array.isArray(ids)) throw new Error(`${field} must be an array of profile ids`);
+  if (ids.length > MAX_KEYS_PER_CALL) throw new Error(`${field} holds ${ids.length} profile ids; at most ${MAX_KEYS_PER_CALL} are accepted in one call`);
+  ids.forEach((id: unknown, i) => assertProfileId(id, `${field}[${i}]`));
+}
+
+/** Throws an Error naming the entry unless `entries` is a list of `[block, profileId]` pairs, at most 10,000 unless `limit` says otherwise. */
+export function assertBlockEntries(entries: unknown, limit: number | null = MAX_KEYS_PER_CALL): asserts entries is [string, string][] {
+  if (!Array.isArray(entries)) throw new Error("entries must be an array of [block, profileId] pairs");
+  if (limit !== null && entries.length > limit) throw new Error(`entries holds ${entries.length} pairs; at most ${MAX_KEYS_PER_CALL} are accepted in one call`);
+  entries.forEach((entry: unknown, i) => {
+    if (!Array.isArray(entry) || entry.length !== 2) throw new Error(`entries[${i}] must be a [block, profileId] pair`);
+    assertKey(entry[0], `entries[${i}][0]`);
+    assertProfileId(entry[1], `entries[${i}][1]`);
+  });
+}
+
+export function assertBlockLimit(max: unknown): asserts max is number {
+  if (typeof max !== "number" || !Number.isInteger(max) || max < 1 || max > 1_000) throw new Error("max must be an integer from 1 to 1,000");
+}
+
 /** The keys as JSON arrays for `json_each`, each under `PART_CHARS`: almost always one. */
 function parts(keys: string[]): string[] {
   const out: string[] = [];
@@ -91,6 +119,8 @@ export class IdentifierIndexShard extends DurableObject<Env> {
     ) WITHOUT ROWID`);
     // The hand-over that last placed a key, so a repeated repoint recognises its own work.
     ensureColumn(this.sql, "placements", "move_id", "TEXT");
+    this.sql.exec("CREATE TABLE IF NOT EXISTS match_blocks (block TEXT NOT NULL, profile_id TEXT NOT NULL, PRIMARY KEY (block, profile_id)) WITHOUT ROWID");
+    this.sql.exec("CREATE INDEX IF NOT EXISTS match_blocks_profile ON match_blocks (profile_id)");
   }
 
   /** Where each key lives; keys never claimed are left out of the answer. */
@@ -167,6 +197,39 @@ export class IdentifierIndexShard extends DurableObject<Env> {
         0,
       ),
     );
+  }
+
+  /**
+   * Match blocks, for probabilistic matching across graph shards: a block (a
+   * blocking key of a profile's match features, such as `ln:D500:j`) lists
+   * the profiles that joined it, wherever they are. Each `[block, profileId]`
+   * joins; answers every block named with its members, or null for a block of
+   * more than `max` (a common name is no lead, as within one graph). Joining
+   * again changes nothing.
+   */
+  joinBlocks(entries: [string, string][], max: number): Record<string, string[] | null> {
+    assertBlockEntries(entries);
+    assertBlockLimit(max);
+    return this.ctx.storage.transactionSync(() => {
+      const json = JSON.stringify(entries);
+      this.sql.exec("INSERT OR IGNORE INTO match_blocks (block, profile_id) SELECT value ->> 0, value ->> 1 FROM json_each(?)", json);
+      const rows = this.sql.exec<{ block: string; profile_id: string }>(
+        `SELECT block, profile_id FROM (SELECT block, profile_id, row_number() OVER (PARTITION BY block ORDER BY profile_id) AS n FROM match_blocks
+           WHERE block IN (SELECT DISTINCT value ->> 0 FROM json_each(?))) WHERE n <= ?`,
+        json,
+        max + 1,
+      );
+      const out: Record<string, string[] | null> = {};
+      for (const row of rows) (out[row.block] ??= []).push(row.profile_id);
+      for (const [block, members] of Object.entries(out)) if (members && members.length > max) out[block] = null;
+      return out;
+    });
+  }
+
+  /** Takes profiles out of every block here (an erasure). Answers how many entries went. */
+  forgetProfiles(profileIds: string[]): number {
+    assertProfileIds(profileIds);
+    return this.sql.exec("DELETE FROM match_blocks WHERE profile_id IN (SELECT value FROM json_each(?)) RETURNING block", JSON.stringify(profileIds)).toArray().length;
   }
 
   /** The placement of each key that has one, leaving out those on `except`. */

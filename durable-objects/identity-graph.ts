@@ -1,27 +1,14 @@
-import { DurableObject } from "cloudflare:workers";
 import type { QueuedEvent } from "../workers/intake/envelope";
-import type { IdentityGraph } from "../workers/identity/graph";
-import { clustersOfMerge } from "../workers/identity/graph-collections";
 import { holdingMerge, holdingReview } from "../workers/identity/handover";
 import { type IdentitySettings, identitySettingsSchema } from "../workers/identity/settings";
 import { approveReview, rejectReview, splitIdentifiers, unmerge } from "../workers/identity/unmerge";
 import { type FieldError, fieldErrors } from "../workers/lib/problem";
 import { retentionSchema } from "../workers/privacy/settings";
-import { traitValues } from "../workers/profiles/traits";
-import type { ActivationEnvelope } from "../workers/segments/activation";
-import type { Audience } from "../workers/segments/catalog";
-import { AudienceEngine } from "./audience-engine";
-import { type AudienceSyncPage, applyStatistics, backfillChunk, previewDefinition, putDefinition, syncPage } from "./audience-operations";
-import { type EventAssignment, GraphChanges } from "./graph-changes";
-import { GraphStore } from "./graph-store";
-import { IndexBackfill, type PlacementPage } from "./index-backfill";
-import { HandoverLedger, type Move } from "./handover-ledger";
-import { acceptPart, finishHandOver, type HandoverParts, handOver } from "./handover-operations";
-import { ObjectMeta } from "./object-meta";
+import type { EventAssignment } from "./graph-changes";
+import { IdentityGraphReads } from "./identity-graph-reads";
+import { type CrossShardPairs, matchAgain, matchFeatures, scoreAcross } from "./match-operations";
 import { type ErasureCounts, erasePerson, type PrivacyPerson, personForPrivacy } from "./privacy-operations";
-import { ProfileStore } from "./profile-store";
-import { accountMembers, accountRow, graphView, profileRow } from "./profile-views";
-import { ProfileWriter, shardOf, workspaceOf } from "./profile-writer";
+import { profileRow } from "./profile-views";
 
 export type { AudienceSyncPage } from "./audience-operations";
 export type { EventAssignment } from "./graph-changes";
@@ -35,6 +22,8 @@ export interface ResolveOptions {
   shard?: number;
   /** Keys quarantined in another graph shard: refused here as quarantined when this graph has no entry for them. */
   quarantined?: string[];
+  /** Answer the blocks of each profile matched here (`matchBlocks`), for the router to match it with the other shards' people. */
+  matchLeads?: boolean;
 }
 
 /**
@@ -46,33 +35,17 @@ export interface ResolveOptions {
  * storage (graph-store.ts); people move between shards by hand-over
  * (handover-operations.ts). See docs/identity.md. The RPC bodies live beside it
  * (graph-changes, audience-operations, privacy-operations, handover-operations),
- * so this class stays the object's surface.
+ * so this class and the classes it extends stay the object's surface.
+ *
+ * That surface is one class chain, a group of RPCs to a file, all of them
+ * callable on the object's stub: identity-graph-base.ts (the stores, built in
+ * the constructor) → identity-graph-handover-rpc.ts (routing state, index
+ * placement, hand-over) → identity-graph-audience-rpc.ts (segments and computed
+ * traits) → identity-graph-reads.ts (reviews, merges, profiles, accounts) →
+ * this class: resolution, matching across shards, identity decisions, settings, privacy, write-through
+ * and the alarm.
  */
-export class IdentityGraphShard extends DurableObject<Env> {
-  private readonly sql: SqlStorage;
-  private readonly graphs: GraphStore;
-  private readonly store: ProfileStore;
-  private readonly writer: ProfileWriter;
-  private readonly audiences: AudienceEngine;
-  private readonly changes: GraphChanges;
-  private readonly ledger: HandoverLedger;
-  private readonly backfill: IndexBackfill;
-  private readonly handovers: HandoverParts;
-
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    this.sql = ctx.storage.sql;
-    // Known from the name before any call: a shard must tag the ids it issues (moves included) from its very first one.
-    this.graphs = new GraphStore(ctx.storage, shardOf(ctx.id.name));
-    this.store = new ProfileStore(this.sql);
-    this.audiences = new AudienceEngine(this.sql, (id) => traitValues(this.store.traits(id)), (change) => this.store.recordEmission(change));
-    this.ledger = new HandoverLedger(this.sql);
-    this.backfill = new IndexBackfill(this.sql);
-    this.changes = new GraphChanges(this.graphs, this.store, this.audiences, this.ledger);
-    this.handovers = { sql: this.sql, graphs: this.graphs, store: this.store, audiences: this.audiences, ledger: this.ledger, meta: new ObjectMeta(this.sql) };
-    this.writer = new ProfileWriter({ ctx, db: env.DB, activations: env.ACTIVATION_QUEUE as Queue<ActivationEnvelope>, store: this.store, audiences: this.audiences, graph: () => this.load() });
-  }
-
+export class IdentityGraphShard extends IdentityGraphReads {
   /**
    * Resolves events idempotently: an event already applied returns its current
    * profile and changes nothing. Profile state changes in the same turn, and its
@@ -80,127 +53,9 @@ export class IdentityGraphShard extends DurableObject<Env> {
    */
   resolveEvents(events: QueuedEvent[], options: ResolveOptions = {}): EventAssignment[] {
     if (options.shard !== undefined) this.graphs.useShard(options.shard);
-    const assignments = this.changes.resolve(events, { sources: options.sources ?? {}, quarantined: options.quarantined });
+    const assignments = this.changes.resolve(events, { sources: options.sources ?? {}, quarantined: options.quarantined, matchLeads: options.matchLeads === true });
     this.writer.schedule();
     return assignments;
-  }
-
-  /** Decisions naming a cluster another graph shard holds now are NOT_FOUND here: they are routed to that shard. */
-  unmerge(mergeId: string, at = Date.now()) {
-    return this.decided(() => unmerge(holdingMerge(this.load(), mergeId), mergeId, at), mergeId);
-  }
-
-  approveReview(reviewId: string, at = Date.now()) {
-    return this.decided(() => approveReview(holdingReview(this.load(), reviewId), reviewId, at));
-  }
-
-  rejectReview(reviewId: string) {
-    return this.decided(() => rejectReview(holdingReview(this.load(), reviewId), reviewId));
-  }
-
-  /** Splits chosen identifiers (`type:value`) out of a profile into profiles of their own. */
-  splitIdentifiers(profileId: string, keys: string[]) {
-    return this.decided(() => splitIdentifiers(this.load(), profileId, keys));
-  }
-
-  private decided<T extends object>(run: () => T, unmerging?: string) {
-    const result = this.changes.decide(run, unmerging);
-    this.writer.schedule();
-    return result;
-  }
-
-  getSettings(): IdentitySettings {
-    return this.graphs.settings();
-  }
-
-  /** What the router needs of shard 0 before routing a batch: the settings identifiers are extracted with, and whether the identifier index holds all of this object's keys yet. */
-  routingState(): { settings: IdentitySettings; indexFilled: boolean } {
-    return { settings: this.graphs.settings(), indexFilled: this.backfill.done() };
-  }
-
-  /** The next page of keys to place in the identifier index (docs/identity-sharding.md, "Setting the number of shards"). Reads only. */
-  placementPage(limit: number): PlacementPage {
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new Error("limit must be an integer from 1 to 10,000");
-    this.graphs.graph();
-    return this.backfill.page(limit);
-  }
-
-  /** The page before `next` is placed in the index: the position moves on. */
-  placementsPlaced(next: string) {
-    this.backfill.placed(next);
-  }
-
-  /** New settings apply to decisions from now on; existing clusters are not re-evaluated. */
-  putSettings(input: unknown): { ok: true; settings: IdentitySettings } | { ok: false; errors: FieldError[] } {
-    this.load();
-    const parsed = identitySettingsSchema.safeParse(input);
-    if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
-    this.graphs.putSettings(parsed.data);
-    return { ok: true, settings: this.graphs.settings() };
-  }
-
-  /** A page of the review queue (of one status, or all) after the queue position `after` (0: the first page); reads that page only. */
-  reviews(status: "open" | "approved" | "rejected" | undefined, after: number, limit: number) {
-    return this.load().reviews.page(status, after, limit);
-  }
-
-  merge(mergeId: string) {
-    return this.load().merges.get(mergeId) ?? null;
-  }
-
-  /**
-   * A page of the review queue for the listing over graph shards: each review
-   * with its queue position, and whether this shard lists it. A review naming
-   * people on two shards is copied in both; only the shard holding the first
-   * profile it names lists it (that profile's person carries a copy wherever
-   * they go), so the merged listing shows it once. Reads that page only.
-   */
-  reviewQueue(status: "open" | "approved" | "rejected" | undefined, after: number, limit: number) {
-    const graph = this.load();
-    const rows = graph.reviews.positioned(status, after, limit + 1);
-    const listed = (clusters: string[]) => clusters[0] === undefined || graph.clusters.has(clusters[0]);
-    return { reviews: rows.slice(0, limit).map(({ review, position }) => ({ review, position, listed: listed(review.clusters) })), more: rows.length > limit };
-  }
-
-  /** This shard's copy of a review, with the profiles it names that this shard holds: it is decided where all of them are. */
-  reviewCopy(reviewId: string) {
-    const graph = this.load();
-    const review = graph.reviews.get(reviewId);
-    return review ? { review, held: review.clusters.filter((id) => graph.clusters.has(id)) } : null;
-  }
-
-  /** This shard's copy of a merge, with the profiles it names that this shard holds: it is unmerged where all of them are. */
-  mergeCopy(mergeId: string) {
-    const graph = this.load();
-    const merge = graph.merges.get(mergeId);
-    return merge ? { merge, held: clustersOfMerge(merge).filter((id) => graph.clusters.has(id)) } : null;
-  }
-
-  /** The live profile holding an identifier (`type:value`), following merges. */
-  lookup(key: string) {
-    const cluster = this.load().clusterOf(key);
-    return cluster ? graphView(this.load(), this.store, cluster.id) : null;
-  }
-
-  /** Live profiles in creation order (ids count up), after `after`, with their identifiers: the admin listing. */
-  listProfiles(after: string | null = null, limit = 100) {
-    const graph = this.load();
-    const ids = graph.clusters.liveIds(after, limit + 1);
-    return {
-      total: graph.clusters.liveCount(),
-      profiles: ids.slice(0, limit).map((id) => ({ profileId: id, identifiers: [...graph.clusters.get(id)!.identifiers.values()] })),
-      next: ids.length > limit ? ids[limit - 1]! : null,
-    };
-  }
-
-  /** How many events the graph has applied: callers wait on it to see their writes. */
-  appliedEvents(): number {
-    return this.load().events.count();
-  }
-
-  profile(profileId: string) {
-    const graph = this.load();
-    return graph.clusters.has(profileId) ? graphView(graph, this.store, profileId) : null;
   }
 
   /**
@@ -229,78 +84,58 @@ export class IdentityGraphShard extends DurableObject<Env> {
     return { bookmark, profile: graph.clusters.has(profileId) ? profileRow(graph, this.store, this.audiences, graph.resolve(profileId).id, Date.now()) : null };
   }
 
-  /** The live profile holding `type:value` (or `profile_id:{id}`), read here: the strongly consistent read. */
-  profileByKey(key: string) {
-    const graph = this.load();
-    const id = key.startsWith("profile_id:") ? key.slice("profile_id:".length) : undefined;
-    const cluster = id !== undefined ? (graph.clusters.has(id) ? graph.resolve(id) : undefined) : graph.clusterOf(key);
-    return cluster ? profileRow(graph, this.store, this.audiences, cluster.id, Date.now()) : null;
+  /** Decisions naming a cluster another graph shard holds now are NOT_FOUND here: they are routed to that shard. */
+  unmerge(mergeId: string, at = Date.now()) {
+    return this.decided(() => unmerge(holdingMerge(this.load(), mergeId), mergeId, at), mergeId);
   }
 
-  profileEvents(profileId: string, options: Parameters<ProfileStore["events"]>[1]) {
-    return this.store.events(profileId, options);
+  approveReview(reviewId: string, at = Date.now()) {
+    return this.decided(() => approveReview(holdingReview(this.load(), reviewId), reviewId, at));
   }
 
-  account(groupId: string) {
-    return accountRow(this.store, groupId);
+  rejectReview(reviewId: string) {
+    return this.decided(() => rejectReview(holdingReview(this.load(), reviewId), reviewId));
   }
 
-  accountMembers(groupId: string) {
-    return accountMembers(this.load(), this.store, groupId);
+  /** Splits chosen identifiers (`type:value`) out of a profile into profiles of their own. */
+  splitIdentifiers(profileId: string, keys: string[]) {
+    return this.decided(() => splitIdentifiers(this.load(), profileId, keys));
   }
 
-  /** Adds or replaces a segment or computed trait; a backfill (`backfillAudiences`) brings existing profiles up to date. */
-  putAudience(input: unknown): { ok: true; audience: Audience; profiles: number } | { ok: false; errors: FieldError[] } {
-    return putDefinition(this.audienceParts(), input);
+  /** Match features of the profiles held here among `profileIds`, followed through merges (docs/identity-sharding.md, "Probabilistic matching over shards"). Reads only. */
+  matchFeatures(profileIds: string[]) {
+    return matchFeatures(this.graphs, profileIds);
   }
 
-  removeAudience(audienceId: string): boolean {
-    const existed = this.audiences.audiences().some((a) => a.id === audienceId);
-    for (const profileId of this.audiences.remove(audienceId)) this.store.markDirty("audiences", profileId);
-    this.writer.schedule();
-    return existed;
+  /** Scores profiles held here against profiles other shards hold; reviews are queued here, and pairs to auto-merge are answered to be brought together first. */
+  scoreAcross(pairs: CrossShardPairs) {
+    return scoreAcross(this.graphs, pairs);
   }
 
-  listAudiences(): Audience[] {
-    return this.audiences.audiences();
-  }
-
-  backfillAudiences(after: string | null, limit: number) {
-    const result = backfillChunk(this.audienceParts(), after, limit, Date.now());
+  /** Matches a profile again here, once the people it should be scored with were handed over: an auto-merge is decided by the guards, in one graph. */
+  matchAgain(profileId: string, at: number) {
+    const result = matchAgain(this.graphs, this.changes, profileId, at);
     this.writer.schedule();
     return result;
   }
 
-  /**
-   * A backfill chunk that stops at `through` (included): at most `limit` live
-   * profiles in (`after`, `through`]; `next` is set while more of them may be
-   * left. A backfill over several graph shards cuts each chunk at one profile
-   * id for all of them (workers/identity/sharding/audience-backfill.ts).
-   */
-  backfillAudiencesThrough(after: string | null, through: string, limit: number) {
-    const result = backfillChunk(this.audienceParts(), after, limit, Date.now(), through);
+  private decided<T extends object>(run: () => T, unmerging?: string) {
+    const result = this.changes.decide(run, unmerging);
     this.writer.schedule();
     return result;
   }
 
-  previewAudience(input: unknown, sampleSize: number) {
-    return previewDefinition(this.audienceParts(), input, sampleSize, Date.now());
+  getSettings(): IdentitySettings {
+    return this.graphs.settings();
   }
 
-  audienceMembers(audienceId: string, after: string | null, limit: number) {
-    return this.audiences.members(audienceId, after, limit);
-  }
-
-  /** An audience's members as the activation envelopes of their entry, for a destination's initial sync (see `syncPage`). */
-  audienceSyncPage(audienceId: string, after: string | null, limit: number): AudienceSyncPage | null {
-    return syncPage(this.audienceParts(), workspaceOf(this.ctx.id.name), audienceId, after, limit);
-  }
-
-  /** New workspace statistics: every profile is evaluated again against them. */
-  putStatistics(statistics: Record<string, number>) {
-    const changed = applyStatistics(this.audienceParts(), statistics, Date.now());
-    this.writer.schedule();
-    return changed;
+  /** New settings apply to decisions from now on; existing clusters are not re-evaluated. */
+  putSettings(input: unknown): { ok: true; settings: IdentitySettings } | { ok: false; errors: FieldError[] } {
+    this.load();
+    const parsed = identitySettingsSchema.safeParse(input);
+    if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
+    this.graphs.putSettings(parsed.data);
+    return { ok: true, settings: this.graphs.settings() };
   }
 
   /**
@@ -331,45 +166,8 @@ export class IdentityGraphShard extends DurableObject<Env> {
     return parsed.success ? { ok: true, days: parsed.data } : { ok: false, errors: fieldErrors(parsed.error.issues) };
   }
 
-  /** Hands the people holding `keys` over to graph shard `to` (step 1, here; docs/identity.md, "Handing a person over to another shard"). */
-  handOver(keys: string[], to: number): { moves: Move[] } {
-    return handOver(this.handovers, keys, to);
-  }
-
-  /** The stored JSON of one part of a move made here. */
-  handOverPart(moveId: string, part: number): string {
-    return this.ledger.part(moveId, part);
-  }
-
-  /** A move made here: whether it is completed (its parts dropped) and how many parts it has; null for a move this object never made. Reads only. */
-  handOverStatus(moveId: string): { completed: boolean; parts: number } | null {
-    const move = this.ledger.move(moveId);
-    return move ? { completed: move.completed, parts: move.parts } : null;
-  }
-
-  /** Writes one part of a person handed over from shard `from` (step 2, at the target); accepting it again changes nothing. */
-  acceptHandOverPart(moveId: string, from: number, part: number, body: string): { rows: number } {
-    return acceptPart(this.handovers, moveId, from, part, body);
-  }
-
-  /** Makes the person live here once every part is in, and writes them through to D1 (step 3); idempotent. */
-  finishHandOver(moveId: string, from: number, keys: string[]): { profiles: number; events: number } {
-    const counts = finishHandOver(this.handovers, moveId, from, keys);
-    this.writer.schedule();
-    return counts;
-  }
-
-  /** Drops a move's stored parts once the identifier index points at the target (step 4, here); the moved marks stay. */
-  completeHandOver(moveId: string): void {
-    this.ledger.complete(moveId);
-  }
-
   private privacyParts() {
     return { graphs: this.graphs, store: this.store, audiences: this.audiences };
-  }
-
-  private audienceParts() {
-    return { graph: this.load(), store: this.store, engine: this.audiences };
   }
 
   /** Writes every pending profile change through to D1; returns the bookmark of the last write. */
@@ -384,9 +182,5 @@ export class IdentityGraphShard extends DurableObject<Env> {
 
   override async alarm() {
     await this.writer.alarm();
-  }
-
-  private load(): IdentityGraph {
-    return this.graphs.graph();
   }
 }

@@ -3,6 +3,7 @@ import { applyEventWithFeatures, type EventInput } from "../../workers/identity/
 import { IdentityGraph } from "../../workers/identity/graph";
 import type { ProfileFeatures } from "../../workers/identity/probabilistic";
 import { DEFAULT_IDENTITY_SETTINGS, identitySettingsSchema } from "../../workers/identity/settings";
+import { suggestAcross } from "../../workers/identity/suggest";
 import type { Identifier } from "../../workers/identity/types";
 
 const T0 = Date.UTC(2026, 10, 1);
@@ -106,5 +107,46 @@ describe("probabilistic suggestions", () => {
     const second = applyEventWithFeatures(graph, settings, { ...janeOnPhone, identifiers: [...janeOnPhone.identifiers, { type: "user_id", value: "jane-2" }] });
     expect(second.suggestions[0]!.review).toMatchObject({ kind: "probabilistic" });
     expect(graph.clusterOf("user_id:jane-1")!.id).not.toBe(graph.clusterOf("user_id:jane-2")!.id);
+  });
+
+  describe("with a profile another graph shard holds", () => {
+    const janeElsewhere = { profileId: "prof_s2_000007", features: { emails: ["janedoe@yahoo.fr"], phones: [], ips: ["198.51.100.7"], userAgents: [], firstName: "Jane", lastName: "Doe", address: home } };
+
+    it("queues the likely match here with its evidence, once, and merges nothing", () => {
+      const graph = new IdentityGraph();
+      const laptop = applyEventWithFeatures(graph, DEFAULT_IDENTITY_SETTINGS, janeOnLaptop).clusterId!;
+      const found = suggestAcross(graph, DEFAULT_IDENTITY_SETTINGS, laptop, [janeElsewhere], T0);
+      expect(found.bringTogether).toEqual([]);
+      expect(found.suggestions).toHaveLength(1);
+      expect(found.suggestions[0]!.review).toMatchObject({ kind: "probabilistic", clusters: [laptop, "prof_s2_000007"], status: "open", at: T0 });
+      expect(found.suggestions[0]!.review!.score).toBeGreaterThanOrEqual(0.9);
+      // Scored again (a redelivered batch, or the other side gaining a key): the pair is already suggested.
+      expect(suggestAcross(graph, DEFAULT_IDENTITY_SETTINGS, laptop, [janeElsewhere], T0 + 1).suggestions).toEqual([]);
+      expect(graph.reviews.size).toBe(1);
+      expect(graph.clusters.has("prof_s2_000007")).toBe(false);
+    });
+
+    it("suggests nothing for a household member held elsewhere, as within one graph", () => {
+      const graph = new IdentityGraph();
+      const laptop = applyEventWithFeatures(graph, DEFAULT_IDENTITY_SETTINGS, janeOnLaptop).clusterId!;
+      const tom = { ...janeElsewhere, features: { ...janeElsewhere.features, firstName: "Tom", emails: ["tom.doe@gmail.com"], ips: ["203.0.113.5"] } };
+      expect(suggestAcross(graph, DEFAULT_IDENTITY_SETTINGS, laptop, [tom], T0)).toEqual({ suggestions: [], bringTogether: [] });
+      expect(graph.reviews.size).toBe(0);
+    });
+
+    it("asks for the pair to be brought together where the workspace auto-merges, without marking it suggested", () => {
+      const settings = identitySettingsSchema.parse({ probabilistic: { reviewThreshold: 0.9, autoMerge: true, autoMergeThreshold: 0.95 } });
+      const graph = new IdentityGraph();
+      const laptop = applyEventWithFeatures(graph, settings, janeOnLaptop).clusterId!;
+      expect(suggestAcross(graph, settings, laptop, [janeElsewhere], T0)).toEqual({ suggestions: [], bringTogether: ["prof_s2_000007"] });
+      expect(graph.reviews.size).toBe(0);
+      // Asked again it answers the same: nothing was recorded that would stop the merge once the two are in one graph.
+      expect(suggestAcross(graph, settings, laptop, [janeElsewhere], T0).bringTogether).toEqual(["prof_s2_000007"]);
+    });
+
+    it("scores nothing for a profile this graph does not hold", () => {
+      const graph = new IdentityGraph();
+      expect(suggestAcross(graph, DEFAULT_IDENTITY_SETTINGS, "prof_000001", [janeElsewhere], T0)).toEqual({ suggestions: [], bringTogether: [] });
+    });
   });
 });

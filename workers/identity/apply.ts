@@ -15,16 +15,17 @@ export interface EventInput extends ResolveInput {
  * blocking key (a new name, email or phone). Live processing and log replay
  * both go through here, so a replay makes the same decisions.
  */
-export function applyEventWithFeatures(graph: IdentityGraph, settings: IdentitySettings, input: EventInput): ResolveResult & { suggestions: Suggestion[] } {
+export function applyEventWithFeatures(graph: IdentityGraph, settings: IdentitySettings, input: EventInput): ResolveResult & { suggestions: Suggestion[]; matchedOn?: string[] } {
   const result = applyEvent(graph, settings, input);
   if (!result.clusterId || !input.features) return { ...result, suggestions: [] };
   const before = graph.features.get(result.clusterId);
   const after = mergeFeatures(before, heldOnly(input.features, result));
   graph.features.set(result.clusterId, after);
   const known = new Set(before ? blockingKeys(before) : []);
-  const gainedKey = blockingKeys(after).some((key) => !known.has(key));
-  const suggestions = gainedKey && hasMatchableFeatures(after) ? suggestMatches(graph, settings, result.clusterId, input.at) : [];
-  return { ...result, suggestions };
+  const blocks = blockingKeys(after);
+  if (!blocks.some((key) => !known.has(key)) || !hasMatchableFeatures(after)) return { ...result, suggestions: [] };
+  // `matchedOn`: the blocks searched, for matching with the people other graph shards hold.
+  return { ...result, suggestions: suggestMatches(graph, settings, result.clusterId, input.at), matchedOn: blocks };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { IdentityGraph, type MergeRecord, type ReviewItem } from "./graph";
-import { blockingKeys, DEFAULT_MODEL, score } from "./probabilistic";
+import { blockingKeys, DEFAULT_MODEL, type ProfileFeatures, score } from "./probabilistic";
 import { checkGuards, mergeInto } from "./resolve";
 import type { IdentitySettings } from "./settings";
 
@@ -44,37 +44,82 @@ export function suggestMatches(graph: IdentityGraph, settings: IdentitySettings,
   for (const live of graph.clusters.liveIdsOf(members).values()) if (live !== cluster.id) candidates.add(live);
   const out: Suggestion[] = [];
   for (const otherId of [...candidates].sort().slice(0, MAX_CANDIDATES)) {
-    const pair = IdentityGraph.pairKey(cluster.id, otherId);
     const otherFeatures = graph.features.get(otherId);
-    if (graph.suggested.has(pair) || !otherFeatures) continue;
-    const result = score(features, otherFeatures, DEFAULT_MODEL);
-    if (result.probability < settings.probabilistic.reviewThreshold) continue;
-    if (!result.fields.some((f) => CORROBORATING_FIELDS.has(f.field) && f.weight >= CORROBORATION_BITS)) continue;
-    graph.suggested.add(pair);
-    const other = graph.resolve(otherId);
-    const auto = settings.probabilistic.autoMerge && result.probability >= settings.probabilistic.autoMergeThreshold && !checkGuards(graph, settings, [cluster, other], [], at);
-    if (auto) {
-      const holder: { created: boolean; merge?: MergeRecord } = { created: false };
-      const messageId = `match:${pair}`;
-      const representatives = [cluster, other].map((c) => [...c.identifiers.keys()][0]).filter((k): k is string => Boolean(k));
-      const survivor = mergeInto(graph, [cluster, other], { messageId, at, identifiers: [] }, [], holder, "probabilistic");
-      graph.events.addLink(survivor.id, { messageId, keys: representatives, at });
-      out.push({ merge: holder.merge! });
-      continue;
-    }
-    const review: ReviewItem = {
-      id: graph.nextId("rev"),
-      kind: "probabilistic",
-      clusters: [cluster.id, otherId],
-      identifiers: [],
-      detail: `match probability ${result.probability.toFixed(3)} (weight ${result.weight.toFixed(2)} bits)`,
-      score: result.probability,
-      evidence: result.fields,
-      status: "open",
-      at,
-    };
-    graph.addReview(review);
-    out.push({ review });
+    if (!otherFeatures) continue;
+    const suggestion = suggestPair(graph, settings, { profileId: cluster.id, features }, { profileId: otherId, features: otherFeatures }, at);
+    if (suggestion && suggestion !== "bring together") out.push(suggestion);
   }
   return out;
+}
+
+/** A profile with its match features: one held here, or one another graph shard holds, as the router sends it (workers/identity/sharding/cross-shard-matching.ts). */
+export interface MatchCandidate {
+  profileId: string;
+  features: ProfileFeatures;
+}
+
+/**
+ * Probabilistic matching of a cluster held here with profiles another graph
+ * shard holds, by the same scorer and corroboration rule as within one graph.
+ * A pair at or above the review threshold is queued here with its evidence.
+ * A pair the workspace would auto-merge is answered `bring together`: the
+ * guards can only be checked in one graph, so the router hands the other
+ * person over and matching runs again here (`suggestMatches`), deciding as
+ * one graph would. A pair already suggested is skipped, wherever it was.
+ */
+export function suggestAcross(graph: IdentityGraph, settings: IdentitySettings, clusterId: string, others: MatchCandidate[], at: number): { suggestions: Suggestion[]; bringTogether: string[] } {
+  const out = { suggestions: [] as Suggestion[], bringTogether: [] as string[] };
+  if (!graph.clusters.has(clusterId)) return out;
+  const cluster = graph.resolve(clusterId);
+  const features = graph.features.get(cluster.id);
+  if (!features) return out;
+  for (const other of others.slice(0, MAX_CANDIDATES)) {
+    if (other.profileId === cluster.id || graph.clusters.has(other.profileId)) continue;
+    const suggestion = suggestPair(graph, settings, { profileId: cluster.id, features }, other, at);
+    if (suggestion === "bring together") out.bringTogether.push(other.profileId);
+    else if (suggestion) out.suggestions.push(suggestion);
+  }
+  return out;
+}
+
+/**
+ * Scores one pair and acts on it: nothing below the review threshold or
+ * without corroboration; an auto-merge where the workspace opted in and the
+ * guards allow it (only when both are held here); otherwise a review.
+ */
+function suggestPair(graph: IdentityGraph, settings: IdentitySettings, own: MatchCandidate, other: MatchCandidate, at: number): Suggestion | "bring together" | null {
+  const pair = IdentityGraph.pairKey(own.profileId, other.profileId);
+  if (graph.suggested.has(pair)) return null;
+  const result = score(own.features, other.features, DEFAULT_MODEL);
+  if (result.probability < settings.probabilistic.reviewThreshold) return null;
+  if (!result.fields.some((f) => CORROBORATING_FIELDS.has(f.field) && f.weight >= CORROBORATION_BITS)) return null;
+  const autoMerging = settings.probabilistic.autoMerge && result.probability >= settings.probabilistic.autoMergeThreshold;
+  const held = graph.clusters.has(other.profileId);
+  if (autoMerging && !held) return "bring together";
+  graph.suggested.add(pair);
+  const cluster = graph.resolve(own.profileId);
+  if (autoMerging) {
+    const otherCluster = graph.resolve(other.profileId);
+    if (!checkGuards(graph, settings, [cluster, otherCluster], [], at)) {
+      const holder: { created: boolean; merge?: MergeRecord } = { created: false };
+      const messageId = `match:${pair}`;
+      const representatives = [cluster, otherCluster].map((c) => [...c.identifiers.keys()][0]).filter((k): k is string => Boolean(k));
+      const survivor = mergeInto(graph, [cluster, otherCluster], { messageId, at, identifiers: [] }, [], holder, "probabilistic");
+      graph.events.addLink(survivor.id, { messageId, keys: representatives, at });
+      return { merge: holder.merge! };
+    }
+  }
+  const review: ReviewItem = {
+    id: graph.nextId("rev"),
+    kind: "probabilistic",
+    clusters: [cluster.id, other.profileId],
+    identifiers: [],
+    detail: `match probability ${result.probability.toFixed(3)} (weight ${result.weight.toFixed(2)} bits)`,
+    score: result.probability,
+    evidence: result.fields,
+    status: "open",
+    at,
+  };
+  graph.addReview(review);
+  return { review };
 }

@@ -219,6 +219,9 @@ export class ShardedDecisions {
   private async gather(copies: Copy[]): Promise<{ target: number; complete: boolean }> {
     const holder = new Map<string, number>();
     for (const copy of copies) for (const id of copy.held) holder.set(id, copy.shard);
+    // A review scored across shards is kept only where its first profile is: the other is found through the index.
+    const elsewhere = copies[0]!.named.filter((id) => !holder.has(id));
+    if (elsewhere.length > 0) for (const [key, { shard }] of await this.index.locate(elsewhere.map((id) => `profile_id:${id}`))) holder.set(key.slice("profile_id:".length), shard);
     const byShard = new Map<number, string[]>();
     for (const [id, shard] of holder) byShard.set(shard, [...(byShard.get(shard) ?? []), id]);
     const named = copies[0]!.named;

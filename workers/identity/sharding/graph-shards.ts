@@ -59,10 +59,27 @@ export class ShardStubs<K extends keyof IdentityGraphShard & string> {
  * already applied, a hand-over answers the move it already made, accepting a
  * part or finishing writes the same rows again, completing a completed move
  * does nothing, the same settings written twice are the same settings, and
- * an index fill position recorded twice is the same position.
- * So all of them are retried on a retryable error.
+ * an index fill position recorded twice is the same position, match
+ * features are a read, and a pair scored or matched again is skipped as
+ * already suggested. So all of them are retried on a retryable error.
  */
-const ROUTER_CALLS = ["resolveEvents", "getSettings", "putSettings", "routingState", "placementPage", "placementsPlaced", "handOver", "handOverPart", "handOverStatus", "acceptHandOverPart", "finishHandOver", "completeHandOver"] as const;
+const ROUTER_CALLS = [
+  "resolveEvents",
+  "getSettings",
+  "putSettings",
+  "routingState",
+  "placementPage",
+  "placementsPlaced",
+  "handOver",
+  "handOverPart",
+  "handOverStatus",
+  "acceptHandOverPart",
+  "finishHandOver",
+  "completeHandOver",
+  "matchFeatures",
+  "scoreAcross",
+  "matchAgain",
+] as const;
 
 export type GraphShardStub = ShardStub<(typeof ROUTER_CALLS)[number]>;
 

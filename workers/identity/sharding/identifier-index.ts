@@ -1,4 +1,4 @@
-import { assertKey, assertShard, type IdentifierIndexShard, type IndexPlacement, MAX_KEYS_PER_CALL } from "../../../durable-objects/identifier-index";
+import { assertBlockEntries, assertBlockLimit, assertKey, assertProfileIds, assertShard, type IdentifierIndexShard, type IndexPlacement, MAX_KEYS_PER_CALL } from "../../../durable-objects/identifier-index";
 import { callDurableObject } from "../../lib/durable-object-retry";
 
 export type { IndexPlacement } from "../../../durable-objects/identifier-index";
@@ -106,6 +106,33 @@ export class IdentifierIndex {
     return counts.reduce((sum, n) => sum + n, 0);
   }
 
+  /**
+   * Joins profiles to match blocks (`[block, profileId]`), each block kept by
+   * the object its key hashes to; answers each block's members, or null for a
+   * block of more than `max`.
+   */
+  async joinBlocks(entries: [string, string][], max: number): Promise<Map<string, string[] | null>> {
+    assertBlockEntries(entries, null);
+    assertBlockLimit(max);
+    const answers = await this.spread(entries, ([block]) => block, (index, part) => index.joinBlocks(part, max));
+    const out = new Map<string, string[] | null>();
+    for (const answer of answers) for (const [block, members] of Object.entries(answer)) out.set(block, members);
+    return out;
+  }
+
+  /** Takes erased profiles out of every match block, in every index object. Answers how many entries went. */
+  async forgetProfiles(profileIds: string[]): Promise<number> {
+    assertProfileIds(profileIds);
+    if (profileIds.length === 0) return 0;
+    const counts = await Promise.all(Array.from({ length: INDEX_SHARDS }, (_, n) => this.call(n, (index) => index.forgetProfiles(profileIds))));
+    return counts.reduce((sum, count) => sum + count, 0);
+  }
+
+  private call<R>(n: number, call: (index: DurableObjectStub<IdentifierIndexShard>) => Promise<R>): Promise<R> {
+    const name = indexObjectName(this.workspaceId, n);
+    return callDurableObject(() => this.namespace.getByName(name), call, { object: `IDENTIFIER_INDEX:${name}` });
+  }
+
   /** Merges the objects' answers, in the order the keys were first given. */
   private async placements(
     keys: Iterable<string>,
@@ -124,20 +151,25 @@ export class IdentifierIndex {
   }
 
   private async fanOut<R>(keys: Iterable<string>, call: (index: DurableObjectStub<IdentifierIndexShard>, part: string[]) => Promise<R>): Promise<R[]> {
-    const groups = new Map<number, string[]>();
-    for (const key of new Set(keys)) {
-      assertKey(key);
-      const n = indexShardOf(key);
+    const unique = [...new Set(keys)];
+    for (const key of unique) assertKey(key);
+    return this.spread(unique, (key) => key, call);
+  }
+
+  /** Sends each item to the object its key hashes to, in calls of at most 10,000, all at once. */
+  private async spread<T, R>(items: T[], keyOf: (item: T) => string, call: (index: DurableObjectStub<IdentifierIndexShard>, part: T[]) => Promise<R>): Promise<R[]> {
+    const groups = new Map<number, T[]>();
+    for (const item of items) {
+      const n = indexShardOf(keyOf(item));
       const group = groups.get(n);
-      if (group) group.push(key);
-      else groups.set(n, [key]);
+      if (group) group.push(item);
+      else groups.set(n, [item]);
     }
     const calls: Promise<R>[] = [];
     for (const [n, group] of groups) {
-      const name = indexObjectName(this.workspaceId, n);
       for (let i = 0; i < group.length; i += MAX_KEYS_PER_CALL) {
         const part = group.slice(i, i + MAX_KEYS_PER_CALL);
-        calls.push(callDurableObject(() => this.namespace.getByName(name), (index) => call(index, part), { object: `IDENTIFIER_INDEX:${name}` }));
+        calls.push(this.call(n, (index) => call(index, part)));
       }
     }
     return Promise.all(calls);

@@ -118,8 +118,8 @@ export class ShardedPrivacy {
   }
 
   /**
-   * Erase, write through, then release: a retry after a failure anywhere
-   * repeats all three harmlessly. Keys are released from a shard that holds
+   * Erase, write through, then release (and take the person's profiles out
+   * of the match blocks): a retry after a failure anywhere repeats all of it harmlessly. Keys are released from a shard that holds
    * one of the person's profile ids or where they were just found, never from
    * one that only holds an identifier of theirs: that would be another
    * person's there, and must stay placed. `release` itself forgets only keys
@@ -128,7 +128,7 @@ export class ShardedPrivacy {
   private async eraseOn(n: number, profileIds: string[], keys: string[], home: boolean): Promise<ErasureCounts> {
     const erased = await this.shard(n).erasePerson(profileIds);
     await this.shard(n).flush();
-    if (home || erased.profiles > 0) await this.index.release(keys, n);
+    if (home || erased.profiles > 0) await Promise.all([this.index.release(keys, n), this.index.forgetProfiles(profileIds)]);
     return erased;
   }
 
@@ -157,7 +157,7 @@ export class ShardedPrivacy {
       if (!person) continue;
       const keys = [...person.profileIds.map((id) => `profile_id:${id}`), ...person.identifiers.map(identifierKey)];
       await this.shard(shard).erasePerson(person.profileIds);
-      await this.index.release(keys, shard);
+      await Promise.all([this.index.release(keys, shard), this.index.forgetProfiles(person.profileIds)]);
       touched.add(shard);
     }
     await Promise.all([...touched].map((n) => this.shard(n).flush()));

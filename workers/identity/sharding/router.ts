@@ -6,6 +6,7 @@ import type { IdentitySettings } from "../settings";
 import { identifierKey } from "../types";
 import { hotKeys, KeyGroups, placeGroups, type ShardMove } from "./batch-groups";
 import type { GraphShards } from "./graph-shards";
+import { type MatchLead, matchAcrossShards } from "./cross-shard-matching";
 import { driveMove, handOverKeys } from "./handover-saga";
 import { type IdentifierIndex, type IndexPlacement, shardHash } from "./identifier-index";
 
@@ -41,6 +42,8 @@ export class ShardRouter {
   private readonly people: string[][] = [];
   /** People (and keys nobody held) handed over for this batch, for the log. */
   private handOvers = 0;
+  /** Profiles that gained a blocking key on their shard during the batch: matched with the other shards' people at its end. */
+  private readonly leads: MatchLead[] = [];
 
   constructor(
     private readonly shards: GraphShards,
@@ -78,7 +81,16 @@ export class ShardRouter {
       }
       queue = [...sent.again, ...confirmed.replan, ...queue.slice(plan.stoppedAt)].sort((a, b) => position.get(a.messageId)! - position.get(b.messageId)!);
     }
-    createLogger({ workspaceId: this.shards.workspaceId }).info("events routed over graph shards", { events: events.length, handOvers: this.handOvers, rounds });
+    const logger = createLogger({ workspaceId: this.shards.workspaceId });
+    logger.info("events routed over graph shards", { events: events.length, handOvers: this.handOvers, rounds });
+    if (this.leads.length > 0) {
+      // Suggestions only: a failure here must not send the batch's resolved events round again.
+      try {
+        logger.info("matched across graph shards", { leads: this.leads.length, ...(await matchAcrossShards(this.shards, this.index, this.leads)) });
+      } catch (error) {
+        logger.warn("matching across graph shards failed; these profiles are matched again when they next gain a blocking key", { leads: this.leads.length, error: String(error) });
+      }
+    }
     return events.map((event) => out.get(event.messageId)!);
   }
 
@@ -176,7 +188,7 @@ export class ShardRouter {
       [...byShard].map(async ([shard, events]) => {
         if (events.length === 0) return;
         const refused = [...new Set(events.flatMap((e) => keysOf.get(e.messageId)!.filter((key) => this.view.get(key)?.quarantined)))];
-        const answers = await this.shards.shard(shard).resolveEvents(events, { sources: pick(sources, events), shard, ...(refused.length ? { quarantined: refused } : {}) });
+        const answers = await this.shards.shard(shard).resolveEvents(events, { sources: pick(sources, events), shard, matchLeads: true, ...(refused.length ? { quarantined: refused } : {}) });
         for (const [i, answer] of answers.entries()) {
           if (answer.moved) {
             this.learn(await handOverKeys(this.shards, this.index, shard, [answer.moved.key], answer.moved.to));
@@ -185,6 +197,7 @@ export class ShardRouter {
           }
           applied.push(answer);
           quarantined.push(...(answer.quarantined ?? []));
+          if (answer.matchBlocks && answer.profileId) this.leads.push({ profileId: answer.profileId, blocks: answer.matchBlocks, at: eventTime(events[i]!) });
         }
       }),
     );
@@ -244,6 +257,8 @@ export class ShardRouter {
     return key === undefined ? 0 : shardHash(key) % this.count;
   }
 }
+
+const eventTime = (event: QueuedEvent) => Date.parse(event.timestamp) || Date.parse(event.receivedAt);
 
 const pick = (sources: Record<string, string>, events: QueuedEvent[]) => Object.fromEntries(events.filter((e) => sources[e.messageId] !== undefined).map((e) => [e.messageId, sources[e.messageId]!]));
 

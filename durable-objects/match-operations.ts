@@ -1,0 +1,78 @@
+import { z } from "zod";
+import { hasMatchableFeatures } from "../workers/identity/features";
+import { featuresSchema } from "../workers/identity/snapshot";
+import { type MatchCandidate, suggestAcross, suggestMatches } from "../workers/identity/suggest";
+import type { GraphChanges } from "./graph-changes";
+import type { GraphStore } from "./graph-store";
+
+/**
+ * A graph shard's part in probabilistic matching across graph shards
+ * (docs/identity-sharding.md, "Probabilistic matching over shards"): the
+ * router asks each shard for the match features of profiles it holds, has
+ * each pair scored on one shard, and brings together a pair the workspace
+ * would auto-merge, so the guards decide it in one graph.
+ */
+
+/** Profiles asked for per call: a batch's leads and their candidates. */
+const MAX_PROFILES = 5_000;
+
+const idsSchema = z.array(z.string().min(1).max(128)).max(MAX_PROFILES);
+
+const pairsSchema = z
+  .array(
+    z.object({
+      profileId: z.string().min(1).max(128),
+      /** When the profile gained the key: the time a review is queued at, as within one graph. */
+      at: z.number().finite(),
+      others: z.array(z.object({ profileId: z.string().min(1).max(128), features: featuresSchema })).max(50),
+    }),
+  )
+  .max(MAX_PROFILES);
+
+export type CrossShardPairs = z.infer<typeof pairsSchema>;
+
+/** The live profile each asked id is (followed through merges) with its match features, for those held here with features worth matching. */
+export function matchFeatures(graphs: GraphStore, profileIds: unknown): { asked: string; candidate: MatchCandidate }[] {
+  const ids = idsSchema.parse(profileIds);
+  const graph = graphs.graph();
+  const out: { asked: string; candidate: MatchCandidate }[] = [];
+  for (const asked of ids) {
+    if (!graph.clusters.has(asked)) continue;
+    const live = graph.resolve(asked).id;
+    const features = graph.features.get(live);
+    if (hasMatchableFeatures(features)) out.push({ asked, candidate: { profileId: live, features: features! } });
+  }
+  return out;
+}
+
+/**
+ * Scores each profile held here against profiles other shards hold, in one
+ * transaction: reviews are queued here. Answers the pairs to bring together
+ * first (the workspace would auto-merge them) and how many reviews were queued.
+ */
+export function scoreAcross(graphs: GraphStore, input: unknown): { reviews: number; bringTogether: { profileId: string; other: string; at: number }[] } {
+  const pairs = pairsSchema.parse(input);
+  return graphs.atomically(() => {
+    const graph = graphs.graph();
+    const settings = graphs.settings();
+    const out = { reviews: 0, bringTogether: [] as { profileId: string; other: string; at: number }[] };
+    for (const { profileId, at, others } of pairs) {
+      const found = suggestAcross(graph, settings, profileId, others, at);
+      out.reviews += found.suggestions.filter((s) => s.review).length;
+      for (const other of found.bringTogether) out.bringTogether.push({ profileId: graph.resolve(profileId).id, other, at });
+    }
+    return out;
+  });
+}
+
+/** Matches a profile again within this shard, once the people it should be scored with were handed over here; an auto-merge moves profile state as any merge does. */
+export function matchAgain(graphs: GraphStore, changes: GraphChanges, profileId: string, at: number): { merged: boolean } {
+  z.string().min(1).max(128).parse(profileId);
+  z.number().finite().parse(at);
+  return graphs.atomically(() => {
+    const graph = graphs.graph();
+    if (!graph.clusters.has(profileId)) return { merged: false };
+    const suggestions = changes.withMerges(() => suggestMatches(graph, graphs.settings(), graph.resolve(profileId).id, at));
+    return { merged: suggestions.some((s) => s.merge) };
+  });
+}

@@ -1,0 +1,145 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { graphShardName } from "../../workers/identity/sharding/graph-shards";
+import { IdentifierIndex } from "../../workers/identity/sharding/identifier-index";
+import { admin, json, track, unique, until } from "../helpers";
+import { matchBlockEntries } from "../identity/match-block-entries";
+
+/**
+ * Probabilistic matching between people on different graph shards
+ * (IDENTITY_GRAPH_SHARDS = 3, this project's binding), through the real
+ * consumer, router and admin API. Each person is placed on a chosen shard by
+ * claiming their identifiers in the index before their first event.
+ */
+
+interface Review {
+  id: string;
+  kind: string;
+  status: string;
+  profiles: string[];
+  score: number | null;
+}
+interface Profile {
+  profileId: string;
+  identifiers: { type: string; value: string }[];
+}
+
+const home = { street: "12 Rue des Lilas", city: "Lyon", postalCode: "69003", country: "FR" };
+
+async function workspace() {
+  const workspaceId = `shard-match-${unique()}`;
+  expect((await admin("/admin/v1/workspaces", { method: "POST", json: { id: workspaceId, name: "Sharded matching" } })).status).toBe(201);
+  const { writeKey } = await json<{ writeKey: string }>(await admin("/admin/v1/sources", { method: "POST", json: { workspaceId, name: "web" } }));
+  const index = new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId);
+  const q = `workspaceId=${workspaceId}`;
+  const ws = {
+    workspaceId,
+    index,
+    /** One identify from a device, placed on `shard` before it is sent. */
+    identify: async (shard: number, anonymousId: string, traits: Record<string, unknown>, userId?: string) => {
+      const keys = [`anonymous_id:${anonymousId}`, ...(userId ? [`user_id:${userId}`] : [])];
+      for (const [key, placement] of await index.claim(keys, shard)) expect(placement.shard, key).toBe(shard);
+      const event = { type: "identify", anonymousId, ...(userId ? { userId } : {}), traits, context: { ip: shard === 1 ? "203.0.113.5" : "198.51.100.7" } };
+      expect((await track("/v1/batch", { batch: [event] }, writeKey)).status).toBe(200);
+    },
+    find: async (identifier: string) => (await json<{ data: Profile[] }>(await admin(`/admin/v1/profiles?${q}&identifier=${encodeURIComponent(identifier)}`))).data[0],
+    profileOf: (identifier: string) => until(`a profile holding ${identifier}`, () => ws.find(identifier)),
+    probabilisticReviews: async () => (await json<{ data: Review[] }>(await admin(`/admin/v1/identity/reviews?${q}&limit=200`))).data.filter((r) => r.kind === "probabilistic"),
+    putSettings: async (change: Record<string, unknown>) => {
+      const current = await json(await admin(`/admin/v1/identity/settings?${q}`));
+      expect((await admin(`/admin/v1/identity/settings?${q}`, { method: "PUT", json: { ...current, ...change } })).status).toBe(200);
+    },
+    shardOf: async (profileId: string) => ws.index.shardOf(`profile_id:${profileId}`),
+    q,
+  };
+  return ws;
+}
+
+type Workspace = Awaited<ReturnType<typeof workspace>>;
+
+/** Jane Doe on her laptop (shard 1) and on her phone (shard 2): a different email on each, the same name and street. */
+async function janeOnTwoShards(ws: Workspace, userIds: [string, string] | [] = []) {
+  const id = unique();
+  const laptop = `laptop-${id}`;
+  const phone = `phone-${id}`;
+  await ws.identify(1, laptop, { firstName: "Jane", lastName: "Doe", email: `jane.doe.${id}@gmail.com`, address: home }, userIds[0]);
+  const a = await ws.profileOf(`anonymous_id:${laptop}`);
+  await ws.identify(2, phone, { firstName: "Jane", lastName: "Doe", email: `janedoe.${id}@yahoo.fr`, address: home }, userIds[1]);
+  const b = await ws.profileOf(`anonymous_id:${phone}`);
+  return { id, laptop, phone, a, b };
+}
+
+describe("probabilistic matching across graph shards", () => {
+  it("queues one review for two profiles on different shards that are likely one person, merges nothing, and approving it merges them", async () => {
+    const ws = await workspace();
+    const jane = await janeOnTwoShards(ws);
+    expect([await ws.shardOf(jane.a.profileId), await ws.shardOf(jane.b.profileId)]).toEqual([1, 2]);
+    const [review] = await until("a probabilistic review", async () => {
+      const reviews = await ws.probabilisticReviews();
+      return reviews.length > 0 ? reviews : undefined;
+    });
+    expect(review!.profiles.sort()).toEqual([jane.a.profileId, jane.b.profileId].sort());
+    expect(review!.score).toBeGreaterThanOrEqual(0.9);
+    expect((await ws.find(`anonymous_id:${jane.laptop}`))!.profileId).not.toBe((await ws.find(`anonymous_id:${jane.phone}`))!.profileId);
+
+    // Jane's phone gains a new email: the pair is matched again from the other side, and is already suggested.
+    await ws.identify(2, jane.phone, { firstName: "Jane", lastName: "Doe", email: `jd.${jane.id}@proton.me` });
+    await until("the new email resolved", async () => ((await ws.find(`email:jd.${jane.id}@proton.me`)) ? true : undefined));
+    expect((await ws.probabilisticReviews()).map((r) => r.id)).toEqual([review!.id]);
+
+    const approved = await admin(`/admin/v1/identity/reviews/${review!.id}/approve?${ws.q}`, { method: "POST" });
+    expect(approved.status, await approved.clone().text()).toBe(200);
+    const merged = await until("one profile for both devices", async () => {
+      const [laptop, phone] = [await ws.find(`anonymous_id:${jane.laptop}`), await ws.find(`anonymous_id:${jane.phone}`)];
+      return laptop && phone && laptop.profileId === phone.profileId ? laptop : undefined;
+    });
+    expect(merged.identifiers.map((i) => i.type).sort()).toEqual(["anonymous_id", "anonymous_id", "email", "email", "email"]);
+  });
+
+  it("brings the two onto one shard and merges them where the workspace opted in to auto-merge", async () => {
+    const ws = await workspace();
+    await ws.putSettings({ probabilistic: { reviewThreshold: 0.9, autoMerge: true, autoMergeThreshold: 0.95 } });
+    const jane = await janeOnTwoShards(ws);
+    const merged = await until("one profile for both devices", async () => {
+      const [laptop, phone] = [await ws.find(`anonymous_id:${jane.laptop}`), await ws.find(`anonymous_id:${jane.phone}`)];
+      return laptop && phone && laptop.profileId === phone.profileId ? laptop : undefined;
+    });
+    // Scored on the shard holding the first of the two ids, where the other was brought.
+    const first = [jane.a.profileId, jane.b.profileId].sort()[0]!;
+    expect(merged.profileId).toBe(first);
+    expect(await ws.shardOf(merged.profileId)).toBe(first === jane.a.profileId ? 1 : 2);
+    const graph = await json<{ merges: { rule: string }[] }>(await admin(`/admin/v1/profiles/${merged.profileId}/graph?${ws.q}`));
+    expect(graph.merges.map((m) => m.rule)).toEqual(["probabilistic"]);
+    expect(await ws.probabilisticReviews()).toEqual([]);
+  });
+
+  it("never merges two user ids on a score, even with auto-merge: once together they are queued for review", async () => {
+    const ws = await workspace();
+    await ws.putSettings({ probabilistic: { reviewThreshold: 0.9, autoMerge: true, autoMergeThreshold: 0.95 } });
+    const id = unique();
+    const jane = await janeOnTwoShards(ws, [`jane-1-${id}`, `jane-2-${id}`]);
+    const [review] = await until("a probabilistic review", async () => {
+      const reviews = await ws.probabilisticReviews();
+      return reviews.length > 0 ? reviews : undefined;
+    });
+    expect(review!.profiles.sort()).toEqual([jane.a.profileId, jane.b.profileId].sort());
+    expect((await ws.find(`user_id:jane-1-${id}`))!.profileId).not.toBe((await ws.find(`user_id:jane-2-${id}`))!.profileId);
+  });
+
+  it("keeps a profile's blocks in the index until the person is erased, and leaves the other people's", async () => {
+    const ws = await workspace();
+    const jane = await janeOnTwoShards(ws);
+    const entries = await until("both profiles in the match blocks", async () => {
+      const all = await matchBlockEntries(ws.workspaceId);
+      return all.some((e) => e.endsWith(` ${jane.a.profileId}`)) && all.some((e) => e.endsWith(` ${jane.b.profileId}`)) ? all : undefined;
+    });
+    expect(entries).toContain(`pc:69003:d ${jane.a.profileId}`);
+    const response = await admin("/admin/v1/privacy/deletions", { method: "POST", json: { workspaceId: ws.workspaceId, identifier: { type: "anonymous_id", value: jane.laptop } } });
+    expect(response.status).toBe(202);
+    const requestId = (await json(response)).request.id;
+    await until("the deletion to finish", async () => ((await json(await admin(`/admin/v1/privacy/deletions/${requestId}?${ws.q}`))).status === "finished" ? true : undefined));
+    const after = await matchBlockEntries(ws.workspaceId);
+    expect(after.filter((e) => e.endsWith(` ${jane.a.profileId}`))).toEqual([]);
+    expect(after.filter((e) => e.endsWith(` ${jane.b.profileId}`))).toEqual(entries.filter((e) => e.endsWith(` ${jane.b.profileId}`)));
+  });
+});
