@@ -1,8 +1,12 @@
+import { ensureColumn } from "./sql-table";
+
 /**
  * A graph shard's record of people handed over to or from it: the keys it
  * handed over (moved marks), its moves and their stored parts on the way
  * out, and the parts it accepted and the moves it finished on the way in, so
- * that every step can be repeated without changing anything.
+ * that every step can be repeated without changing anything. What is no
+ * longer needed is pruned as the shard hands over, completes or finishes
+ * moves (`prune`).
  */
 
 /** One person handed over from one graph shard to another, as `handOver` answers it. */
@@ -30,6 +34,19 @@ export interface Receipt {
   rows: number;
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * Days a completed move's marks (and its row) are kept at the source, and a
+ * finished move's receipts at the target. A router sends an event for a key
+ * only where the index placed the key when it looked, and a consumer
+ * invocation lasts at most 15 minutes: a move completes (step 5) after the
+ * index is repointed (step 3), so a day after completion no router can still
+ * hold a view placing the move's keys on the source, and no consumer still
+ * drives the move (a repeated part or finish comes only from a driver).
+ */
+export const MOVED_MARK_DAYS = 1;
+
 /** Keys per query of their marks: at most 1,024 characters each (an identifier key's limit), well under 2 MB of UTF-8 together. */
 const MARKS_CHUNK = 1_000;
 
@@ -40,11 +57,19 @@ export class HandoverLedger {
   constructor(private readonly sql: SqlStorage) {
     sql.exec("CREATE TABLE IF NOT EXISTS moved_keys (key TEXT PRIMARY KEY, shard INTEGER NOT NULL, move_id TEXT NOT NULL) WITHOUT ROWID");
     sql.exec("CREATE INDEX IF NOT EXISTS moved_keys_move ON moved_keys (move_id)");
-    sql.exec("CREATE TABLE IF NOT EXISTS handover_moves (move_id TEXT PRIMARY KEY, from_shard INTEGER NOT NULL, to_shard INTEGER NOT NULL, parts INTEGER NOT NULL, completed INTEGER NOT NULL)");
+    sql.exec(
+      "CREATE TABLE IF NOT EXISTS handover_moves (move_id TEXT PRIMARY KEY, from_shard INTEGER NOT NULL, to_shard INTEGER NOT NULL, parts INTEGER NOT NULL, completed INTEGER NOT NULL, completed_at INTEGER)",
+    );
+    // When the move was completed (ms); null while it is not. Objects stored before it existed get the column here, and `prune` stamps their completed moves.
+    ensureColumn(sql, "handover_moves", "completed_at", "INTEGER");
+    sql.exec("CREATE INDEX IF NOT EXISTS handover_moves_completed_at ON handover_moves (completed_at)");
     sql.exec("CREATE TABLE IF NOT EXISTS handovers (move_id TEXT NOT NULL, part INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (move_id, part))");
     sql.exec(`CREATE TABLE IF NOT EXISTS handover_received (move_id TEXT NOT NULL, part INTEGER NOT NULL, from_shard INTEGER NOT NULL, last INTEGER NOT NULL,
       version INTEGER NOT NULL, profiles TEXT NOT NULL, rows INTEGER NOT NULL, PRIMARY KEY (move_id, part))`);
-    sql.exec("CREATE TABLE IF NOT EXISTS handover_finished (move_id TEXT PRIMARY KEY, profiles INTEGER NOT NULL, events INTEGER NOT NULL)");
+    sql.exec("CREATE TABLE IF NOT EXISTS handover_finished (move_id TEXT PRIMARY KEY, profiles INTEGER NOT NULL, events INTEGER NOT NULL, finished_at INTEGER)");
+    // When the move was finished here (ms); rows stored before the column existed are stamped by `prune`.
+    ensureColumn(sql, "handover_finished", "finished_at", "INTEGER");
+    sql.exec("CREATE INDEX IF NOT EXISTS handover_finished_at ON handover_finished (finished_at)");
     sql.exec("CREATE TABLE IF NOT EXISTS handover_arriving (key TEXT PRIMARY KEY, move_id TEXT NOT NULL, from_shard INTEGER NOT NULL) WITHOUT ROWID");
     sql.exec("CREATE INDEX IF NOT EXISTS handover_arriving_move ON handover_arriving (move_id)");
   }
@@ -123,10 +148,39 @@ export class HandoverLedger {
     throw new Error(`hand-over ${moveId} has no part ${part}: its parts are 0 to ${move.parts - 1}`);
   }
 
-  /** The index was repointed: the stored parts go, the marks stay (late events carrying the keys are still answered). */
-  complete(moveId: string) {
+  /**
+   * The index was repointed: the stored parts go, the marks stay (late events
+   * carrying the keys are still answered) for `MOVED_MARK_DAYS` from now. A
+   * repeated call keeps the first completion's time.
+   */
+  complete(moveId: string, now = Date.now()) {
+    this.prune(now);
     this.sql.exec("DELETE FROM handovers WHERE move_id = ?", moveId);
-    this.sql.exec("UPDATE handover_moves SET completed = 1 WHERE move_id = ?", moveId);
+    this.sql.exec("UPDATE handover_moves SET completed = 1, completed_at = coalesce(completed_at, ?) WHERE move_id = ?", now, moveId);
+  }
+
+  /**
+   * Forgets what no one can ask about any more (see `MOVED_MARK_DAYS`): at the
+   * source, the marks and row of each move completed longer ago; at the
+   * target, the receipts of each move finished longer ago. A move not
+   * completed keeps everything, however old: any consumer may still finish
+   * it. The target keeps the finish itself (one short row per move), so that
+   * however late a move is driven again (a source that never completed it,
+   * met again), its parts are not taken for new ones. Marks go by move, never
+   * by key, so a key that came back and left again keeps the mark of its
+   * newest move. Rows stored before the times existed are stamped now, and go
+   * a limit later. Indexed throughout: nothing is scanned.
+   */
+  prune(now = Date.now()) {
+    const before = now - MOVED_MARK_DAYS * DAY_MS;
+    const sql = this.sql;
+    // completed_at IS NULL is also every move not completed (few: those in flight), read through the index.
+    sql.exec("UPDATE handover_moves SET completed_at = ? WHERE completed_at IS NULL AND completed = 1", now);
+    sql.exec("UPDATE handover_finished SET finished_at = ? WHERE finished_at IS NULL", now);
+    const unmarked = sql.exec("DELETE FROM moved_keys WHERE move_id IN (SELECT move_id FROM handover_moves WHERE completed_at < ?)", before).rowsWritten;
+    sql.exec("DELETE FROM handover_moves WHERE completed_at < ?", before);
+    sql.exec("DELETE FROM handover_received WHERE move_id IN (SELECT move_id FROM handover_finished WHERE finished_at < ?)", before);
+    if (unmarked > 0) this.marked = null;
   }
 
   /** The person is back, or taken over by this shard: their keys are no longer marked moved. */
@@ -168,9 +222,15 @@ export class HandoverLedger {
     return this.sql.exec<{ profiles: number; events: number }>("SELECT profiles, events FROM handover_finished WHERE move_id = ?", moveId).toArray()[0] ?? null;
   }
 
-  /** The move is finished here; its receipts stop naming the person's profiles, which leave no trace here if they move on. */
-  finish(moveId: string, counts: { profiles: number; events: number }) {
-    this.sql.exec("INSERT INTO handover_finished (move_id, profiles, events) VALUES (?, ?, ?)", moveId, counts.profiles, counts.events);
+  /**
+   * The move is finished here; its receipts stop naming the person's
+   * profiles, which leave no trace here if they move on. The receipts are
+   * kept `MOVED_MARK_DAYS`; the finish for good, so that a part or a finish
+   * asked again at any time changes nothing.
+   */
+  finish(moveId: string, counts: { profiles: number; events: number }, now = Date.now()) {
+    this.prune(now);
+    this.sql.exec("INSERT INTO handover_finished (move_id, profiles, events, finished_at) VALUES (?, ?, ?, ?)", moveId, counts.profiles, counts.events, now);
     this.sql.exec("UPDATE handover_received SET profiles = '[]' WHERE move_id = ?", moveId);
   }
 }

@@ -69,6 +69,8 @@ export function handOver(parts: HandoverParts, keys: string[], to: number): { mo
   const from = parts.graphs.shard();
   if (to === from) throw new Error(`a person cannot be handed over to the shard holding them (${from})`);
   return atomically(parts, () => {
+    // Before anything is answered: a mark read below is never one this call then forgets.
+    parts.ledger.prune();
     const graph = parts.graphs.graph();
     const moves: Move[] = [];
     const bare: string[] = [];
@@ -149,12 +151,15 @@ function writeGraphRows(writer: PartWriter, rows: GraphRows) {
 /**
  * Step 2, at the target, one transaction per part: the part is validated
  * before anything is written, graph rows go through the graph's collections,
- * profile rows by upsert. A part accepted before changes nothing.
+ * profile rows by upsert. A part accepted before, or of a move finished
+ * here, changes nothing.
  */
 export function acceptPart(parts: HandoverParts, moveId: string, from: number, part: number, body: string): { rows: number } {
   assertShard(from, "from");
   const receipt = parts.ledger.received(moveId, part);
   if (receipt) return { rows: receipt.rows };
+  // Finished here long enough ago that its receipts were pruned: the part was taken in then.
+  if (parts.ledger.finished(moveId)) return { rows: 0 };
   const parsed = parsePart(moveId, part, body);
   if (parsed.from !== from) throw new Error(`hand-over ${moveId} part ${part} comes from shard ${parsed.from}, not shard ${from}`);
   const here = parts.graphs.shard();
@@ -168,8 +173,9 @@ export function acceptPart(parts: HandoverParts, moveId: string, from: number, p
 }
 
 /**
- * Step 3, at the target once every part is in: the keys are no longer marked
- * moved here (a person can come back), D1 writes from here rank above every
+ * Step 4, at the target once every part is in and the index places the
+ * keys here: they are no longer marked moved here (a person can come
+ * back), D1 writes from here rank above every
  * write of the shard they came from, and the person's profiles, memberships,
  * accounts and events are written through again. The graph is read afresh,
  * so its open reviews by identifier include theirs.

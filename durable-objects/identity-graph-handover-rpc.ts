@@ -50,14 +50,14 @@ export abstract class IdentityGraphHandoverRpc extends IdentityGraphBase {
     return acceptPart(this.handovers, moveId, from, part, body);
   }
 
-  /** Makes the person live here once every part is in, and writes them through to D1 (step 3); idempotent. */
+  /** Makes the person live here once every part is in, and writes them through to D1 (step 4, after the index placed their keys here); idempotent. */
   finishHandOver(moveId: string, from: number, keys: string[]): { profiles: number; events: number } {
     const counts = finishHandOver(this.handovers, moveId, from, keys);
     this.writer.schedule();
     return counts;
   }
 
-  /** Drops a move's stored parts once the identifier index points at the target (step 4, here); the moved marks stay. */
+  /** Drops a move's stored parts once the identifier index points at the target (step 5, here); the moved marks stay a day (`MOVED_MARK_DAYS`). */
   completeHandOver(moveId: string): void {
     this.ledger.complete(moveId);
   }

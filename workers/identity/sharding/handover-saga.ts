@@ -15,7 +15,7 @@ export type { Move };
  *    and remembering the move;
  * 4. the target finishes for the keys now placed on it (its moved marks for
  *    them cleared, profiles queued for D1);
- * 5. the source drops the package; its moved marks stay, so late events are sent on.
+ * 5. the source drops the package; its moved marks stay for a day, so late events are sent on.
  *
  * Until step 3 the index names the source, whose marks send events carrying
  * the keys back to the router, which comes here. A key the index places on a
