@@ -1,4 +1,4 @@
-import { eraseClusters, type Footprint, footprint } from "../workers/identity/erase";
+import { eraseClusters, type Footprint, footprint, forgetNamed } from "../workers/identity/erase";
 import { normalizeIdentifier } from "../workers/identity/extract";
 import type { IdentityGraph, MergeRecord, ReviewItem } from "../workers/identity/graph";
 import { type Identifier, identifierKey } from "../workers/identity/types";
@@ -134,12 +134,17 @@ const parseKey = (key: string): Identifier => {
 export function erasePerson({ graphs, store, audiences }: PrivacyParts, profileIds: string[]): ErasureCounts {
   const graph = graphs.graph();
   const found = footprint(graph, profileIds);
-  if (found.clusterIds.length === 0) return { profiles: 0, identifiers: 0, events: 0 };
+  if (found.clusterIds.length === 0) {
+    // Held on another graph shard: only what names them here goes.
+    graphs.atomically(() => forgetNamed(graph, profileIds));
+    return { profiles: 0, identifiers: 0, events: 0 };
+  }
   const events = eventIds(graph, store, found);
   graphs.atomically(() => {
     store.erase(found.clusterIds, events, found.ownKeys);
     for (const id of found.clusterIds) audiences.forget(id);
     eraseClusters(graph, found.clusterIds);
+    forgetNamed(graph, profileIds);
   });
   return { profiles: found.clusterIds.length, identifiers: found.ownKeys.length, events: events.length };
 }

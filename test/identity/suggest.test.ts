@@ -3,6 +3,7 @@ import { applyEventWithFeatures, type EventInput } from "../../workers/identity/
 import { IdentityGraph } from "../../workers/identity/graph";
 import type { ProfileFeatures } from "../../workers/identity/probabilistic";
 import { DEFAULT_IDENTITY_SETTINGS, identitySettingsSchema } from "../../workers/identity/settings";
+import { forgetNamed } from "../../workers/identity/erase";
 import { suggestAcross } from "../../workers/identity/suggest";
 import type { Identifier } from "../../workers/identity/types";
 
@@ -142,6 +143,23 @@ describe("probabilistic suggestions", () => {
       expect(graph.reviews.size).toBe(0);
       // Asked again it answers the same: nothing was recorded that would stop the merge once the two are in one graph.
       expect(suggestAcross(graph, settings, laptop, [janeElsewhere], T0).bringTogether).toEqual(["prof_s2_000007"]);
+    });
+
+    it("forgets the review and the pair naming the other person once they are erased on their shard, and nothing of its own", () => {
+      const graph = new IdentityGraph();
+      const laptop = applyEventWithFeatures(graph, DEFAULT_IDENTITY_SETTINGS, janeOnLaptop).clusterId!;
+      const phone = applyEventWithFeatures(graph, DEFAULT_IDENTITY_SETTINGS, janeOnPhone).clusterId!;
+      expect(graph.reviews.size).toBe(1);
+      suggestAcross(graph, DEFAULT_IDENTITY_SETTINGS, laptop, [janeElsewhere], T0);
+      expect(graph.reviews.size).toBe(2);
+      // Erasing a person held here is eraseClusters' work: a profile id this graph holds is left alone.
+      expect(forgetNamed(graph, [phone])).toBe(0);
+      expect(forgetNamed(graph, ["prof_s2_000007"])).toBe(1);
+      // What is left is the review between the two profiles held here.
+      expect([...graph.reviews.values()].map((r) => [...r.clusters].sort())).toEqual([[laptop, phone].sort()]);
+      expect([...graph.suggested].some((pair) => pair.includes("prof_s2_000007"))).toBe(false);
+      // The pair is no longer suggested: were that id ever held somewhere again, it would be scored afresh.
+      expect(suggestAcross(graph, DEFAULT_IDENTITY_SETTINGS, laptop, [janeElsewhere], T0).suggestions).toHaveLength(1);
     });
 
     it("scores nothing for a profile this graph does not hold", () => {

@@ -1,9 +1,7 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { graphShardName } from "../../workers/identity/sharding/graph-shards";
-import { IdentifierIndex } from "../../workers/identity/sharding/identifier-index";
-import { admin, json, track, unique, until } from "../helpers";
+import { admin, json, unique, until } from "../helpers";
 import { matchBlockEntries } from "../identity/match-block-entries";
+import { shardedWorkspace } from "./sharded-workspace";
 
 /**
  * Probabilistic matching between people on different graph shards
@@ -27,20 +25,16 @@ interface Profile {
 const home = { street: "12 Rue des Lilas", city: "Lyon", postalCode: "69003", country: "FR" };
 
 async function workspace() {
-  const workspaceId = `shard-match-${unique()}`;
-  expect((await admin("/admin/v1/workspaces", { method: "POST", json: { id: workspaceId, name: "Sharded matching" } })).status).toBe(201);
-  const { writeKey } = await json<{ writeKey: string }>(await admin("/admin/v1/sources", { method: "POST", json: { workspaceId, name: "web" } }));
-  const index = new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId);
+  const { workspaceId, index, send, place } = await shardedWorkspace("shard-match", "Sharded matching");
   const q = `workspaceId=${workspaceId}`;
   const ws = {
     workspaceId,
     index,
     /** One identify from a device, placed on `shard` before it is sent. */
     identify: async (shard: number, anonymousId: string, traits: Record<string, unknown>, userId?: string) => {
-      const keys = [`anonymous_id:${anonymousId}`, ...(userId ? [`user_id:${userId}`] : [])];
-      for (const [key, placement] of await index.claim(keys, shard)) expect(placement.shard, key).toBe(shard);
+      await place([`anonymous_id:${anonymousId}`, ...(userId ? [`user_id:${userId}`] : [])], shard);
       const event = { type: "identify", anonymousId, ...(userId ? { userId } : {}), traits, context: { ip: shard === 1 ? "203.0.113.5" : "198.51.100.7" } };
-      expect((await track("/v1/batch", { batch: [event] }, writeKey)).status).toBe(200);
+      expect((await send("/v1/batch", { batch: [event] })).status).toBe(200);
     },
     find: async (identifier: string) => (await json<{ data: Profile[] }>(await admin(`/admin/v1/profiles?${q}&identifier=${encodeURIComponent(identifier)}`))).data[0],
     profileOf: (identifier: string) => until(`a profile holding ${identifier}`, () => ws.find(identifier)),
@@ -126,20 +120,29 @@ describe("probabilistic matching across graph shards", () => {
     expect((await ws.find(`user_id:jane-1-${id}`))!.profileId).not.toBe((await ws.find(`user_id:jane-2-${id}`))!.profileId);
   });
 
-  it("keeps a profile's blocks in the index until the person is erased, and leaves the other people's", async () => {
+  it("erases a person from the match blocks and from the review another shard scored with them, leaving the other person's", async () => {
     const ws = await workspace();
     const jane = await janeOnTwoShards(ws);
-    const entries = await until("both profiles in the match blocks", async () => {
-      const all = await matchBlockEntries(ws.workspaceId);
-      return all.some((e) => e.endsWith(` ${jane.a.profileId}`)) && all.some((e) => e.endsWith(` ${jane.b.profileId}`)) ? all : undefined;
+    const [review] = await until("a probabilistic review", async () => {
+      const reviews = await ws.probabilisticReviews();
+      return reviews.length > 0 ? reviews : undefined;
     });
+    const entries = await matchBlockEntries(ws.workspaceId);
     expect(entries).toContain(`pc:69003:d ${jane.a.profileId}`);
-    const response = await admin("/admin/v1/privacy/deletions", { method: "POST", json: { workspaceId: ws.workspaceId, identifier: { type: "anonymous_id", value: jane.laptop } } });
+    expect(entries).toContain(`pc:69003:d ${jane.b.profileId}`);
+    // Erase the one whose shard did not score the pair: the review lives on the other shard.
+    const [scorer, erased] = [jane.a.profileId, jane.b.profileId].sort() as [string, string];
+    const device = erased === jane.a.profileId ? jane.laptop : jane.phone;
+    const response = await admin("/admin/v1/privacy/deletions", { method: "POST", json: { workspaceId: ws.workspaceId, identifier: { type: "anonymous_id", value: device } } });
     expect(response.status).toBe(202);
     const requestId = (await json(response)).request.id;
     await until("the deletion to finish", async () => ((await json(await admin(`/admin/v1/privacy/deletions/${requestId}?${ws.q}`))).status === "finished" ? true : undefined));
+
     const after = await matchBlockEntries(ws.workspaceId);
-    expect(after.filter((e) => e.endsWith(` ${jane.a.profileId}`))).toEqual([]);
-    expect(after.filter((e) => e.endsWith(` ${jane.b.profileId}`))).toEqual(entries.filter((e) => e.endsWith(` ${jane.b.profileId}`)));
+    expect(after.filter((e) => e.endsWith(` ${erased}`))).toEqual([]);
+    expect(after.filter((e) => e.endsWith(` ${scorer}`))).toEqual(entries.filter((e) => e.endsWith(` ${scorer}`)));
+    expect((await ws.probabilisticReviews()).map((r) => r.id)).not.toContain(review!.id);
+    expect(await ws.find(`anonymous_id:${device}`)).toBeUndefined();
+    expect((await ws.find(`anonymous_id:${device === jane.laptop ? jane.phone : jane.laptop}`))!.profileId).toBe(scorer);
   });
 });

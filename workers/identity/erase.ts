@@ -150,6 +150,27 @@ export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Foot
   return found;
 }
 
+/**
+ * What this graph keeps that names people it does not hold, erased on another
+ * graph shard: reviews naming one of their profiles (a suggestion scored
+ * across shards, a copy a hand-over left) and pairs suggested with them.
+ * Answers how many reviews went.
+ */
+export function forgetNamed(graph: IdentityGraph, profileIds: string[]): number {
+  const ids = new Set(profileIds.filter((id) => !graph.clusters.has(id)));
+  if (ids.size === 0) return 0;
+  const reviews = graph.reviews.concerning(ids, []);
+  for (const review of reviews) {
+    graph.reviews.delete(review.id);
+    for (const key of review.identifiers) graph.openReviewsByIdentifier.get(key)?.delete(review.id);
+  }
+  for (const pair of graph.suggested) {
+    const [a, b] = pair.split("\u0000") as [string, string];
+    if (ids.has(a) || ids.has(b)) graph.suggested.delete(pair);
+  }
+  return reviews.length;
+}
+
 /** A part split off a merged profile started from its match features: emails and phones only the erased person held leave them. */
 function scrubFeatures(graph: IdentityGraph, own: Set<string>): string[] {
   const changed: string[] = [];

@@ -3,6 +3,7 @@ import { graphShardCount } from "../../env";
 import { normalizeIdentifier } from "../extract";
 import { type Identifier, identifierKey } from "../types";
 import { type ShardStub, ShardStubs } from "./graph-shards";
+import { everyShard } from "./fan-out";
 import { IdentifierIndex } from "./identifier-index";
 
 type PrivacyStub = ShardStub<"getSettings" | "personForPrivacy" | "erasePerson" | "flush" | "lookup">;
@@ -114,6 +115,8 @@ export class ShardedPrivacy {
     const homes = new Set(profileKeys.flatMap((key) => placed.get(key)?.shard ?? []));
     const shards = new Set([...placed.values()].map((p) => p.shard));
     const counts = await Promise.all([...shards].map((n) => this.eraseOn(n, profileIds, keys, homes.has(n))));
+    // The other shards hold nothing of theirs but what names them: a review scored across shards, a copy a hand-over left, a suggested pair.
+    await everyShard(this.count, async (n) => (shards.has(n) ? null : this.shard(n).erasePerson(profileIds)));
     return counts.reduce((sum, c) => ({ profiles: sum.profiles + c.profiles, identifiers: sum.identifiers + c.identifiers, events: sum.events + c.events }), { ...ZERO });
   }
 
