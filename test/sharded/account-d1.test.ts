@@ -1,8 +1,6 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { graphShardName } from "../../workers/identity/sharding/graph-shards";
-import { IdentifierIndex } from "../../workers/identity/sharding/identifier-index";
-import { admin, basic, call, type Json, json, track, unique, until } from "../helpers";
+import { type Json, json, unique, until } from "../helpers";
+import { profileReader, shardedWorkspace } from "./sharded-workspace";
 
 /**
  * An account whose members are on two graph shards, read from D1 (the
@@ -13,20 +11,8 @@ import { admin, basic, call, type Json, json, track, unique, until } from "../he
 const at = (minute: number) => new Date(Date.UTC(2026, 10, 4, 9, minute)).toISOString();
 
 async function workspace() {
-  const workspaceId = `acct-${unique()}`;
-  expect((await admin("/admin/v1/workspaces", { method: "POST", json: { id: workspaceId, name: "Sharded accounts" } })).status).toBe(201);
-  const { writeKey } = await json<{ writeKey: string }>(await admin("/admin/v1/sources", { method: "POST", json: { workspaceId, name: "web" } }));
-  const { secret } = await json<{ secret: string }>(await admin("/admin/v1/tokens", { method: "POST", json: { workspaceId, name: "reader", scopes: ["profiles:read"] } }));
-  const index = new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId);
-  return {
-    workspaceId,
-    read: (path: string, headers: Record<string, string> = {}) => call(`/v1/spaces/${workspaceId}/collections/${path}`, { headers: { authorization: basic(secret), ...headers } }),
-    send: (path: string, body: unknown) => track(path, body, writeKey),
-    /** Places identifier keys on a shard before anyone sends them, as the router would have. */
-    place: async (keys: string[], shard: number) => {
-      for (const [key, placement] of await index.claim(keys, shard)) expect(placement.shard, key).toBe(shard);
-    },
-  };
+  const ws = await shardedWorkspace("acct", "Sharded accounts");
+  return { ...ws, read: await profileReader(ws.workspaceId) };
 }
 
 describe("an account's D1 row over three graph shards", () => {
@@ -77,7 +63,7 @@ describe("an account's D1 row over three graph shards", () => {
     expect(after.traits).toEqual({ ...expected, region: "eu" });
     expect(await metadata(bookmark)).toMatchObject({ created_at: at(0), updated_at: at(6), last_message_id: `${ana}-g6` });
     // Ben's own copy does hold the stale call, and his latest call is older than ana's: D1's row is the merge, not his copy.
-    const bens = (await env.IDENTITY.getByName(graphShardName(ws.workspaceId, 2)).account(groupId)) as { traits: Json; updatedAt: number } | null;
+    const bens = (await ws.shard(2).account(groupId)) as { traits: Json; updatedAt: number } | null;
     expect(bens).toMatchObject({ traits: { name: "Acme (stale)", plan: "pro", region: "eu" }, updatedAt: Date.parse(at(4)) });
   });
 });

@@ -4,8 +4,8 @@ import { describe, expect, it } from "vitest";
 import worker from "../../workers/index";
 import { audiencesFor } from "../../workers/identity/sharding/audiences";
 import { graphShardName } from "../../workers/identity/sharding/graph-shards";
-import { IdentifierIndex } from "../../workers/identity/sharding/identifier-index";
 import { admin, json, track, unique, until } from "../helpers";
+import { shardedWorkspace } from "./sharded-workspace";
 
 /**
  * Segments and computed traits with IDENTITY_GRAPH_SHARDS = 3 (this project's
@@ -41,10 +41,7 @@ interface Person {
  * one is resolved on their shard.
  */
 async function crowd(traits: Record<string, unknown>[]) {
-  const workspaceId = `shard-aud-${unique()}`;
-  expect((await admin("/admin/v1/workspaces", { method: "POST", json: { id: workspaceId, name: "Sharded audiences" } })).status).toBe(201);
-  const { writeKey } = await json<{ writeKey: string }>(await admin("/admin/v1/sources", { method: "POST", json: { workspaceId, name: "web" } }));
-  const index = new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId);
+  const { workspaceId, writeKey, index } = await shardedWorkspace("shard-aud", "Sharded audiences");
   const planned = traits.map((t, i) => ({ userId: `person-${i}-${unique()}`, shard: i % 3, traits: t }));
   await Promise.all([0, 1, 2].map((n) => index.claim(planned.filter((p) => p.shard === n).map((p) => `user_id:${p.userId}`), n)));
   const batch = planned.map((p) => ({ type: "identify", userId: p.userId, traits: p.traits }));

@@ -1,9 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { GraphShards, graphShardName } from "../../workers/identity/sharding/graph-shards";
+import { GraphShards } from "../../workers/identity/sharding/graph-shards";
 import { handOverKeys } from "../../workers/identity/sharding/handover-saga";
-import { IdentifierIndex } from "../../workers/identity/sharding/identifier-index";
-import { admin, json, type Problem, track, unique, until } from "../helpers";
+import { admin, json, type Problem, unique, until } from "../helpers";
+import { shardedWorkspace } from "./sharded-workspace";
 
 /**
  * The identity review queue and decisions with IDENTITY_GRAPH_SHARDS = 3
@@ -40,20 +40,12 @@ type Page = { data: Review[]; next: string | null };
 const keysOf = (profile: Profile) => profile.identifiers.map((i) => `${i.type}:${i.value}`).sort();
 
 async function workspace() {
-  const workspaceId = `shard-${unique()}`;
-  expect((await admin("/admin/v1/workspaces", { method: "POST", json: { id: workspaceId, name: "Sharded decisions" } })).status).toBe(201);
-  const { writeKey } = await json<{ writeKey: string }>(await admin("/admin/v1/sources", { method: "POST", json: { workspaceId, name: "web" } }));
-  const index = new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId);
+  const base = await shardedWorkspace("shard", "Sharded decisions");
+  const { workspaceId } = base;
   const q = `workspaceId=${workspaceId}`;
   const ws = {
-    workspaceId,
-    index,
-    shard: (n: number) => env.IDENTITY.getByName(graphShardName(workspaceId, n)),
-    send: async (body: unknown) => expect((await track("/v1/batch", body, writeKey)).status).toBe(200),
-    /** Places identifier keys on a shard before anyone sends them. */
-    place: async (keys: string[], shard: number) => {
-      for (const [key, placement] of await index.claim(keys, shard)) expect(placement.shard, key).toBe(shard);
-    },
+    ...base,
+    send: async (body: unknown) => expect((await base.send("/v1/batch", body)).status).toBe(200),
     find: async (identifier: string) => (await json<{ data: Profile[] }>(await admin(`/admin/v1/profiles?${q}&identifier=${encodeURIComponent(identifier)}`))).data[0],
     /** The profile holding an identifier, once the consumer has applied the event that brought it. */
     profileOf: (identifier: string, ready: (p: Profile) => boolean = () => true) =>

@@ -3,9 +3,9 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { enforceRetention } from "../../workers/maintenance/retention";
 import { graphShardName } from "../../workers/identity/sharding/graph-shards";
-import { IdentifierIndex } from "../../workers/identity/sharding/identifier-index";
 import { DEFAULT_PRIVACY_SETTINGS } from "../../workers/privacy/settings";
 import { admin, json, type Json, track, unique, until } from "../helpers";
+import { shardedWorkspace } from "./sharded-workspace";
 
 /**
  * Access and deletion requests and event retention with IDENTITY_GRAPH_SHARDS
@@ -19,12 +19,7 @@ const DAY = 86_400_000;
 
 const shard = (workspaceId: string, n: number) => env.IDENTITY.getByName(graphShardName(workspaceId, n));
 
-async function workspace() {
-  const workspaceId = `shard-privacy-${unique()}`;
-  expect((await admin("/admin/v1/workspaces", { method: "POST", json: { id: workspaceId, name: "Sharded privacy" } })).status).toBe(201);
-  const { writeKey } = await json<{ writeKey: string }>(await admin("/admin/v1/sources", { method: "POST", json: { workspaceId, name: "web" } }));
-  return { workspaceId, writeKey, index: new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId) };
-}
+const workspace = () => shardedWorkspace("shard-privacy", "Sharded privacy");
 
 type Workspace = Awaited<ReturnType<typeof workspace>>;
 

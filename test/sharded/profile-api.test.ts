@@ -1,8 +1,6 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { graphShardName } from "../../workers/identity/sharding/graph-shards";
-import { IdentifierIndex } from "../../workers/identity/sharding/identifier-index";
-import { admin, basic, call, type Json, json, track, unique, until } from "../helpers";
+import { type Json, json, unique, until } from "../helpers";
+import { profileReader, shardedWorkspace } from "./sharded-workspace";
 
 /**
  * The Profile API and synchronous tracking with IDENTITY_GRAPH_SHARDS = 3
@@ -15,22 +13,13 @@ const at = (minute: number) => new Date(Date.UTC(2026, 10, 2, 9, minute)).toISOS
 type Page<T = Json> = { data: T[]; cursor: { has_more: boolean; next: string } };
 
 async function workspace() {
-  const workspaceId = `shard-${unique()}`;
-  expect((await admin("/admin/v1/workspaces", { method: "POST", json: { id: workspaceId, name: "Sharded profiles" } })).status).toBe(201);
-  const { writeKey } = await json<{ writeKey: string }>(await admin("/admin/v1/sources", { method: "POST", json: { workspaceId, name: "web" } }));
-  const { secret } = await json<{ secret: string }>(await admin("/admin/v1/tokens", { method: "POST", json: { workspaceId, name: "reader", scopes: ["profiles:read"] } }));
-  const index = new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId);
+  const ws = await shardedWorkspace("shard", "Sharded profiles");
   return {
-    workspaceId,
+    ...ws,
     /** A Profile API read with the workspace's access token. */
-    read: (path: string, headers: Record<string, string> = {}) => call(`/v1/spaces/${workspaceId}/collections/${path}`, { headers: { authorization: basic(secret), ...headers } }),
-    send: (path: string, body: unknown) => track(path, body, writeKey),
-    /** Places identifier keys on a shard before anyone sends them. */
-    place: async (keys: string[], shard: number) => {
-      for (const [key, placement] of await index.claim(keys, shard)) expect(placement.shard, key).toBe(shard);
-    },
+    read: await profileReader(ws.workspaceId),
     /** Whether graph shard `n` itself holds the live profile of `key`. */
-    holds: async (n: number, key: string) => (await env.IDENTITY.getByName(graphShardName(workspaceId, n)).profileByKey(key)) !== null,
+    holds: async (n: number, key: string) => (await ws.shard(n).profileByKey(key)) !== null,
   };
 }
 
@@ -132,7 +121,7 @@ describe("Profile API reads over three graph shards", () => {
     expect(metadata).toMatchObject({ created_at: at(0), updated_at: at(3), last_message_id: `${ana}-g3` });
     // Each shard really keeps its own copy: neither alone has the account's traits.
     // RPC types erase `unknown`-valued records (traits) to never: read the copies as JSON.
-    const copies = await Promise.all([1, 2].map(async (n) => ((await env.IDENTITY.getByName(graphShardName(ws.workspaceId, n)).account(groupId)) as { traits: Json } | null)?.traits));
+    const copies = await Promise.all([1, 2].map(async (n) => ((await ws.shard(n).account(groupId)) as { traits: Json } | null)?.traits));
     expect(copies).toEqual([
       { name: "Acme", plan: "free", seats: 25 },
       { name: "Acme (old)", plan: "pro" },
