@@ -4,6 +4,8 @@
  * (`GET /admin/v1/profiles/{id}/graph`), the events linked into it. Every event the graph
  * assigned leaves a link in its profile, and links move with merges, so this is the graph's own
  * event → profile assignment; an event whose identifiers were all refused is in no profile.
+ * The open review queue (`GET /admin/v1/identity/reviews`) is read too: what a person would be
+ * asked to look at.
  */
 const PAGE = 200;
 const CONCURRENCY = 8;
@@ -32,5 +34,12 @@ export async function clusteringThroughApi(baseUrl, adminToken, workspaceId = "d
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, lane));
-  return { profiles: profileIds.length, predicted };
+  const reviews = [];
+  for (let next = null; ; ) {
+    const page = await get(`/admin/v1/identity/reviews?workspaceId=${workspaceId}&status=open&limit=${PAGE}${next ? `&next=${encodeURIComponent(next)}` : ""}`);
+    reviews.push(...page.data.map((r) => ({ kind: r.kind, profiles: r.profiles })));
+    if (!page.next) break;
+    next = page.next;
+  }
+  return { profiles: profileIds.length, predicted, reviews };
 }

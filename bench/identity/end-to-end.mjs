@@ -149,7 +149,7 @@ export async function benchIdentityEndToEnd({
     }
     // Scored after the clock stopped: the clustering the graph ended with, read back through the admin API.
     const clustering = resolvedSeconds !== null ? await clusteringThroughApi(server.url, server.adminToken) : null;
-    const quality = clustering ? scoreOf(evaluate(pop.truth, clustering.predicted), clustering.profiles) : null;
+    const quality = clustering ? { ...scoreOf(evaluate(pop.truth, clustering.predicted), clustering.profiles), reviews: reviewsOf(clustering, pop.truth) } : null;
     const perSecond = (s) => (s === null ? null : Math.round(events.length / s));
     return {
       people,
@@ -181,6 +181,27 @@ export async function benchIdentityEndToEnd({
 
 const round = (x, digits = 4) => +x.toFixed(digits);
 
+/**
+ * The open review queue by kind, and how many probabilistic suggestions name two profiles of one
+ * person (each profile counted as the person most of its events belong to).
+ */
+function reviewsOf({ predicted, reviews }, truth) {
+  const votes = new Map();
+  for (const [messageId, profileId] of predicted) {
+    const person = truth.get(messageId);
+    if (person === undefined) continue;
+    let counts = votes.get(profileId);
+    if (!counts) votes.set(profileId, (counts = new Map()));
+    counts.set(person, (counts.get(person) ?? 0) + 1);
+  }
+  const personOf = (profileId) => [...(votes.get(profileId) ?? new Map())].sort((a, b) => b[1] - a[1])[0]?.[0];
+  const byKind = {};
+  for (const review of reviews) byKind[review.kind] = (byKind[review.kind] ?? 0) + 1;
+  const probabilistic = reviews.filter((r) => r.kind === "probabilistic");
+  const samePerson = probabilistic.filter((r) => r.profiles.length === 2 && personOf(r.profiles[0]) !== undefined && personOf(r.profiles[0]) === personOf(r.profiles[1])).length;
+  return { open: reviews.length, byKind, probabilisticSamePerson: samePerson };
+}
+
 function scoreOf(m, profiles) {
   return {
     profiles,
@@ -209,6 +230,8 @@ export function printIdentityEndToEnd(e) {
       `B-cubed precision ${q.bcubed.precision}, recall ${q.bcubed.recall}, F1 ${q.bcubed.f1}`);
     console.log(`  over-merged profiles ${fmt(q.overMergedClusters)}, largest ${q.largestCluster.people} people / ${fmt(q.largestCluster.events)} events, ` +
       `fragments per person ${q.fragmentsPerPerson}, events in no profile ${fmt(q.unassignedEvents)}`);
+    const kinds = Object.entries(q.reviews.byKind).sort().map(([kind, n]) => `${kind} ${fmt(n)}`).join(", ");
+    console.log(`  open reviews ${fmt(q.reviews.open)} (${kinds || "none"}); probabilistic suggestions naming two profiles of one person: ${fmt(q.reviews.probabilisticSamePerson)}`);
   }
 }
 
