@@ -1,4 +1,5 @@
 import type { IdentitySettings } from "../workers/identity/settings";
+import { assertKeys } from "./identifier-index";
 import { IdentityGraphBase } from "./identity-graph-base";
 import type { Move } from "./handover-ledger";
 import { acceptPart, finishHandOver, handOver } from "./handover-operations";
@@ -55,6 +56,17 @@ export abstract class IdentityGraphHandoverRpc extends IdentityGraphBase {
     const counts = finishHandOver(this.handovers, moveId, from, keys);
     this.writer.schedule();
     return counts;
+  }
+
+  /**
+   * Clears the moved marks of keys the identifier index places on this shard
+   * again (a key released by an erasure and claimed here anew): the index
+   * decides where a key lives, so a mark naming another shard is stale. The
+   * router asks only after a move's answer left the key here.
+   */
+  forgetMovedMarks(keys: string[]): void {
+    assertKeys(keys);
+    this.ledger.clearMarks(keys);
   }
 
   /** Drops a move's stored parts once the identifier index points at the target (step 5, here); the moved marks stay a day (`MOVED_MARK_DAYS`). */

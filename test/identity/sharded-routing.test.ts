@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { generatePopulation } from "../../bench/identity/population.mjs";
 import { IdentityGraph } from "../../workers/identity/graph";
 import { identityProcessor } from "../../workers/identity/processor";
-import { graphShardName } from "../../workers/identity/sharding/graph-shards";
+import { GraphShards, graphShardName } from "../../workers/identity/sharding/graph-shards";
+import { handOverKeys } from "../../workers/identity/sharding/handover-saga";
 import { IdentifierIndex } from "../../workers/identity/sharding/identifier-index";
 import type { QueuedEvent } from "../../workers/intake/envelope";
 import { applyPopulationEvent } from "./population";
@@ -69,6 +70,27 @@ describe("identity over several graph shards", () => {
     // A late redelivery of the device's first events is sent on by shard 2 and changes nothing.
     await process(workspaceId, [event({ type: "track", event: "Viewed", anonymousId: "tablet-1", messageId: "gather-1" })]);
     expect(await shardedProfiles(workspaceId)).toEqual(profiles);
+  });
+
+  it("resolves a key placed back on a shard that once handed it over, instead of sending its event round for ever", async () => {
+    const workspaceId = "sharded-placed-back";
+    const index = new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId);
+    await index.claim(["user_id:u-1", "anonymous_id:phone-1"], 1);
+    const event = queuedEvents("placed-back");
+    await process(workspaceId, [event({ userId: "u-1", anonymousId: "phone-1" })]);
+    const [first] = (await shard(workspaceId, 1).listProfiles()).profiles;
+    // The person moves to shard 2, leaving moved marks on shard 1; then is erased there and their keys released.
+    await handOverKeys(new GraphShards(env.IDENTITY, workspaceId), index, 1, ["user_id:u-1"], 2);
+    const keys = ["user_id:u-1", "anonymous_id:phone-1", `profile_id:${first!.profileId}`];
+    expect([...(await index.locate(keys)).values()].map((p) => p.shard)).toEqual([2, 2, 2]);
+    await shard(workspaceId, 2).erasePerson([first!.profileId]);
+    expect(await index.release(keys, 2)).toBe(3);
+    // A newcomer with the same user id is claimed on shard 1, where the stale marks are.
+    await index.claim(["user_id:u-1"], 1);
+    await process(workspaceId, [event({ userId: "u-1", traits: { plan: "pro" } })]);
+    const profiles = await shardedProfiles(workspaceId);
+    expect(profiles).toEqual([expect.objectContaining({ shard: 1, keys: "user_id:u-1" })]);
+    expect(profiles[0]!.profileId).not.toBe(first!.profileId);
   });
 
   it("ends in the same clusters as one event at a time when shuffled batches arrive at once, and redeliveries change nothing", async () => {

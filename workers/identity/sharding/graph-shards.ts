@@ -59,7 +59,8 @@ export class ShardStubs<K extends keyof IdentityGraphShard & string> {
  * already applied, a hand-over answers the move it already made, accepting a
  * part or finishing writes the same rows again, completing a completed move
  * does nothing, the same settings written twice are the same settings, and
- * an index fill position recorded twice is the same position, match
+ * an index fill position recorded twice is the same position, marks cleared
+ * twice are cleared, match
  * features are a read, and a pair scored or matched again is skipped as
  * already suggested. So all of them are retried on a retryable error.
  */
@@ -76,6 +77,7 @@ const ROUTER_CALLS = [
   "acceptHandOverPart",
   "finishHandOver",
   "completeHandOver",
+  "forgetMovedMarks",
   "matchFeatures",
   "scoreAcross",
   "matchAgain",

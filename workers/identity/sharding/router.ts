@@ -42,6 +42,8 @@ export class ShardRouter {
   private readonly people: string[][] = [];
   /** People (and keys nobody held) handed over for this batch, for the log. */
   private handOvers = 0;
+  /** How many times each event was answered `moved`. */
+  private readonly bounced = new Map<string, number>();
   /** Profiles that gained a blocking key on their shard during the batch: matched with the other shards' people at its end. */
   private readonly leads: MatchLead[] = [];
 
@@ -191,7 +193,14 @@ export class ShardRouter {
         const answers = await this.shards.shard(shard).resolveEvents(events, { sources: pick(sources, events), shard, matchLeads: true, ...(refused.length ? { quarantined: refused } : {}) });
         for (const [i, answer] of answers.entries()) {
           if (answer.moved) {
-            this.learn(await handOverKeys(this.shards, this.index, shard, [answer.moved.key], answer.moved.to));
+            const times = (this.bounced.get(answer.messageId) ?? 0) + 1;
+            // Each answer finishes the move, so the key's shard is known next time; answered again and again, the index and the shard's marks disagree.
+            if (times > MAX_GATHER_ROUNDS) throw new Error(`event ${answer.messageId}: graph shard ${shard} still answers that ${answer.moved.key} moved after ${MAX_GATHER_ROUNDS} hand-overs`);
+            this.bounced.set(answer.messageId, times);
+            const driven = await handOverKeys(this.shards, this.index, shard, [answer.moved.key], answer.moved.to);
+            this.learn(driven);
+            // The index places the key here after all (released, then claimed here again): the shard's mark is stale.
+            if (driven.placed.get(answer.moved.key) === shard) await this.shards.shard(shard).forgetMovedMarks([answer.moved.key]);
             again.push(...events.slice(i));
             break;
           }
