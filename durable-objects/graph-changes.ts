@@ -82,6 +82,14 @@ export class GraphChanges {
     };
     // Only an object that handed someone over has marks: the others never read them.
     const movedTo = this.marks.anyMarked() ? this.movedKeys(events, identifiersOf, elsewhere) : undefined;
+    // Every identifier the new events carry, read in a few statements rather than one lookup each.
+    const carried = events
+      .filter((event) => !known.has(event.messageId))
+      .flatMap((event) => {
+        const { identifiers, previous } = identifiersOf(event);
+        return [...identifiers, ...(previous ? [previous] : [])].map(identifierKey);
+      });
+    graph.index.prefetch(carried);
     let stopped = false;
     for (const event of events) {
       if (stopped) {

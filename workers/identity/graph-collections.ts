@@ -58,6 +58,8 @@ export interface IndexTable extends GraphTable<IndexEntry> {
   routingTo(clusterIds: Iterable<string>): string[];
   /** Keys of the entries that remember any of the user ids. */
   remembering(userIds: Iterable<string>): string[];
+  /** Reads these keys' entries ahead of their lookups, in one go where they are stored apart; changes nothing. */
+  prefetch(keys: Iterable<string>): void;
 }
 
 /** Identifier keys a profile's match features list: its emails and phones. */
@@ -177,6 +179,7 @@ export class MemoryIndexTable extends Map<string, IndexEntry> implements IndexTa
     const ids = new Set(userIds);
     return [...this].filter(([, entry]) => entry.userIds.some((id) => ids.has(id))).map(([key]) => key);
   }
+  prefetch() {}
 }
 
 export class MemoryFeatureTable extends Map<string, ProfileFeatures> implements FeatureTable {
