@@ -3,21 +3,12 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { MOVED_MARK_DAYS } from "../../durable-objects/handover-ledger";
 import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
-import type { QueuedEvent } from "../../workers/intake/envelope";
 import { unique } from "../helpers";
-import { handOverAll, type Stub } from "./handover-steps";
+import { eventsOf, handOverAll, storage, type Stub } from "./handover-steps";
 
 const HOUR = 3_600_000;
 /** How long a completed move's marks, and a finished move's receipts, are kept. */
 const LIMIT = MOVED_MARK_DAYS * 24 * HOUR;
-
-function eventsOf(prefix: string) {
-  let n = 0;
-  return (fields: Record<string, unknown>, minutesAgo = 5): QueuedEvent => {
-    const at = new Date(Date.now() - minutesAgo * 60_000).toISOString();
-    return { type: "track", messageId: `${prefix}-${++n}`, receivedAt: at, timestamp: at, context: {}, integrations: {}, ...fields } as QueuedEvent;
-  };
-}
 
 /** Pat (an anonymous visit merged into a sign-up) and Sam on shard 0; shard 1 empty. */
 async function twoPeople() {
@@ -58,13 +49,6 @@ async function receivedOf(stub: Stub, moveId: string) {
   const finished = (await sql(stub, "SELECT 1 FROM handover_finished WHERE move_id = ?", moveId)).length === 1;
   return { parts, finished };
 }
-
-const storage = (stub: Stub) =>
-  runInDurableObject(stub, (_instance: IdentityGraphShard, state) => {
-    const db = state.storage.sql;
-    const tables = db.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name").toArray();
-    return Object.fromEntries(tables.map(({ name }) => [name, db.exec(`SELECT * FROM "${name}" ORDER BY 1`).toArray().map((r) => JSON.stringify(r))]));
-  });
 
 describe("pruning the hand-over ledger", () => {
   it("keeps a completed move's marks for a day, so a late event carrying its keys is still sent on, and forgets the move after that", async () => {

@@ -2,18 +2,8 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
-import type { QueuedEvent } from "../../workers/intake/envelope";
 import { unique } from "../helpers";
-import { failure, handOverAll, type Stub } from "./handover-steps";
-
-
-function eventsOf(prefix: string) {
-  let n = 0;
-  return (fields: Record<string, unknown>, minutesAgo = 5): QueuedEvent => {
-    const at = new Date(Date.now() - minutesAgo * 60_000).toISOString();
-    return { type: "track", messageId: `${prefix}-${++n}`, receivedAt: at, timestamp: at, context: {}, integrations: {}, ...fields } as QueuedEvent;
-  };
-}
+import { eventsOf, failure, handOverAll, storage, type Stub } from "./handover-steps";
 
 /** Pat (an anonymous visit merged into a sign-up) and Sam, who sends Pat's email with his own user id: a review names them both. */
 async function twoPeople() {
@@ -31,13 +21,6 @@ async function twoPeople() {
   ]);
   return { ws, event, pat, sam, shard0, ids: { pat: answers[2]!.profileId!, absorbed: answers[1]!.profileId!, sam: answers[3]!.profileId!, mergeId: answers[2]!.mergeId! } };
 }
-
-const storage = (stub: Stub) =>
-  runInDurableObject(stub, (_instance: IdentityGraphShard, state) => {
-    const sql = state.storage.sql;
-    const tables = sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name").toArray();
-    return Object.fromEntries(tables.map(({ name }) => [name, sql.exec(`SELECT * FROM "${name}" ORDER BY 1`).toArray().map((r) => JSON.stringify(r))]));
-  });
 
 describe("people moving between graph shards", () => {
   it("brings a person back: handed over to shard 1 and back to shard 0, shard 0 answers as before and applies their events again", async () => {

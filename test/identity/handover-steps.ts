@@ -1,4 +1,6 @@
+import { runInDurableObject } from "cloudflare:test";
 import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
+import type { QueuedEvent } from "../../workers/intake/envelope";
 
 export type Stub = DurableObjectStub<IdentityGraphShard>;
 
@@ -19,3 +21,20 @@ export const failure = (call: Promise<unknown>) =>
     () => "no error",
     (error: Error) => error.message,
   );
+
+/** Events as the events consumer hands them over, `minutesAgo` before now (a segment's window counts back from now). */
+export function eventsOf(prefix: string) {
+  let n = 0;
+  return (fields: Record<string, unknown>, minutesAgo = 5): QueuedEvent => {
+    const at = new Date(Date.now() - minutesAgo * 60_000).toISOString();
+    return { type: "track", messageId: `${prefix}-${++n}`, receivedAt: at, timestamp: at, context: {}, integrations: {}, ...fields } as QueuedEvent;
+  };
+}
+
+/** Every row of every table an object stores, as JSON per table: what "changes nothing" compares. */
+export const storage = (stub: Stub) =>
+  runInDurableObject(stub, (_instance: IdentityGraphShard, state) => {
+    const sql = state.storage.sql;
+    const tables = sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name").toArray();
+    return Object.fromEntries(tables.map(({ name }) => [name, sql.exec(`SELECT * FROM "${name}" ORDER BY 1`).toArray().map((r) => JSON.stringify(r))]));
+  });

@@ -2,12 +2,10 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
-import type { QueuedEvent } from "../../workers/intake/envelope";
 import { CONSENT_EVENT } from "../../workers/privacy/settings";
 import type { ProfileRow } from "../../workers/profiles/write-through";
 import { unique } from "../helpers";
-import { failure, handOverAll, type Stub } from "./handover-steps";
-
+import { eventsOf, failure, handOverAll, type Stub } from "./handover-steps";
 
 const buyers = {
   id: "seg_buyers",
@@ -17,15 +15,6 @@ const buyers = {
   version: 1,
   definition: { kind: "event", event: "Order Completed", window: { within: { days: 30 } }, count: { op: "gte", value: 1 } },
 };
-
-/** Events as the events consumer hands them over, `minutesAgo` before now (the segment's window counts back from now). */
-function eventsOf(prefix: string) {
-  let n = 0;
-  return (fields: Record<string, unknown>, minutesAgo = 5): QueuedEvent => {
-    const at = new Date(Date.now() - minutesAgo * 60_000).toISOString();
-    return { type: "track", messageId: `${prefix}-${++n}`, receivedAt: at, timestamp: at, context: {}, integrations: {}, ...fields } as QueuedEvent;
-  };
-}
 
 /**
  * Pat: browses anonymously, signs up (the two profiles merge), orders, joins
