@@ -24,7 +24,20 @@ export interface CrossShardOutcome {
   broughtTogether: number;
 }
 
+/**
+ * Profiles per call for features, and profiles scored per call (each with up
+ * to 50 candidates' features): calls stay a few megabytes whatever a batch holds.
+ */
+const FEATURES_PER_CALL = 1_000;
+const PROFILES_PER_SCORING = 100;
+
 const profileKey = (id: string) => `profile_id:${id}`;
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
 
 /**
  * Probabilistic matching between profiles on different graph shards. Each
@@ -42,7 +55,12 @@ const profileKey = (id: string) => `profile_id:${id}`;
  *    other person is handed over) and matched again there, where the guards
  *    decide it as one graph would.
  */
-export async function matchAcrossShards(shards: GraphShards, index: IdentifierIndex, leads: MatchLead[]): Promise<CrossShardOutcome> {
+export async function matchAcrossShards(
+  shards: GraphShards,
+  index: IdentifierIndex,
+  leads: MatchLead[],
+  { featuresPerCall = FEATURES_PER_CALL, profilesPerScoring = PROFILES_PER_SCORING } = {},
+): Promise<CrossShardOutcome> {
   const outcome: CrossShardOutcome = { pairs: 0, reviews: 0, broughtTogether: 0 };
   const byLead = new Map<string, MatchLead>();
   for (const lead of leads) byLead.set(lead.profileId, lead);
@@ -82,7 +100,9 @@ export async function matchAcrossShards(shards: GraphShards, index: IdentifierIn
   const features = new Map<string, { shard: number; candidate: MatchCandidate }>();
   await Promise.all(
     [...asked].map(async ([shard, set]) => {
-      for (const { asked: id, candidate } of await shards.shard(shard).matchFeatures([...set])) features.set(id, { shard, candidate });
+      for (const part of chunks([...set], featuresPerCall)) {
+        for (const { asked: id, candidate } of await shards.shard(shard).matchFeatures(part)) features.set(id, { shard, candidate });
+      }
     }),
   );
 
@@ -107,10 +127,14 @@ export async function matchAcrossShards(shards: GraphShards, index: IdentifierIn
     [...scoring].map(async ([shard, byProfile]) => {
       const pairs: CrossShardPairs = [...byProfile].map(([profileId, { at, others }]) => ({ profileId, at, others: [...others.values()].slice(0, MAX_CANDIDATES) }));
       outcome.pairs += pairs.reduce((sum, pair) => sum + pair.others.length, 0);
-      const scored = await shards.shard(shard).scoreAcross(pairs);
-      outcome.reviews += scored.reviews;
+      const bringTogether: { profileId: string; other: string; at: number }[] = [];
+      for (const part of chunks(pairs, profilesPerScoring)) {
+        const scored = await shards.shard(shard).scoreAcross(part);
+        outcome.reviews += scored.reviews;
+        bringTogether.push(...scored.bringTogether);
+      }
       // One at a time: two pairs can name the same person.
-      for (const { profileId, other, at } of scored.bringTogether) {
+      for (const { profileId, other, at } of bringTogether) {
         const from = shardOfLive.get(other);
         if (from === undefined) continue;
         await handOverKeys(shards, index, from, [profileKey(other)], shard);

@@ -1,0 +1,56 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { type MatchLead, matchAcrossShards } from "../../workers/identity/sharding/cross-shard-matching";
+import { GraphShards, graphShardName } from "../../workers/identity/sharding/graph-shards";
+import { IdentifierIndex } from "../../workers/identity/sharding/identifier-index";
+import { queuedEvents } from "./queued-events";
+
+const home = { street: "12 Rue des Lilas", city: "Lyon", postalCode: "69003", country: "FR" };
+
+/** Jane Doe on six devices, two per graph shard, each resolved there with the blocks the router would be answered. */
+async function janeOnEveryShard(workspaceId: string) {
+  const shards = new GraphShards(env.IDENTITY, workspaceId);
+  const index = new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId);
+  const event = queuedEvents(workspaceId);
+  const leads: MatchLead[] = [];
+  const emails = ["jane.doe@gmail.com", "janedoe@yahoo.fr", "j.doe@proton.me", "jane@doe.family", "jdoe@acme-shop.com", "jane.d@web.de"];
+  for (const [i, email] of emails.entries()) {
+    const n = i % 3;
+    await index.claim([`anonymous_id:device-${i}`], n);
+    const jane = event({ anonymousId: `device-${i}`, traits: { firstName: "Jane", lastName: "Doe", email, address: home } });
+    const [answer] = await shards.shard(n).resolveEvents([jane], { shard: n, matchLeads: true });
+    expect(answer!.matchBlocks).toContain("pc:69003:d");
+    await index.claim([`profile_id:${answer!.profileId}`], n);
+    leads.push({ profileId: answer!.profileId!, blocks: answer!.matchBlocks!, at: Date.parse(jane.timestamp) });
+  }
+  const reviews = async () => {
+    const all: string[] = [];
+    for (let n = 0; n < 3; n++) {
+      const queue = await env.IDENTITY.getByName(graphShardName(workspaceId, n)).reviewQueue("open", 0, 100);
+      all.push(...queue.reviews.filter((r) => r.listed).map((r) => [...r.review.clusters].sort().join(" ")));
+    }
+    return all.sort();
+  };
+  return { shards, index, leads, reviews };
+}
+
+describe("matching across graph shards", () => {
+  it("scores every pair on two shards once, in calls as small as asked, as in one call", async () => {
+    const whole = await janeOnEveryShard("cross-match-whole");
+    const split = await janeOnEveryShard("cross-match-split");
+    const [a, b] = await Promise.all([
+      matchAcrossShards(whole.shards, whole.index, whole.leads),
+      matchAcrossShards(split.shards, split.index, split.leads, { featuresPerCall: 1, profilesPerScoring: 1 }),
+    ]);
+    // Six profiles, two per shard: the 12 pairs on two shards, each scored on the shard holding the first of its ids.
+    expect(a).toEqual({ pairs: 12, reviews: 12, broughtTogether: 0 });
+    expect(b).toEqual(a);
+    const ids = (leads: MatchLead[]) => leads.map((l) => l.profileId);
+    // Every pair of the six, once: the 3 on one shard were matched there as they resolved.
+    const pairsOf = (leads: MatchLead[]) => ids(leads).flatMap((x, i) => ids(leads).slice(i + 1).map((y) => [x, y].sort().join(" "))).sort();
+    expect(await whole.reviews()).toEqual(pairsOf(whole.leads));
+    expect(await split.reviews()).toEqual(pairsOf(split.leads));
+    // Matched again, as after a redelivery: every pair is already suggested.
+    expect(await matchAcrossShards(whole.shards, whole.index, whole.leads)).toEqual({ pairs: 12, reviews: 0, broughtTogether: 0 });
+  });
+});
