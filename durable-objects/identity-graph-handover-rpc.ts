@@ -58,6 +58,16 @@ export abstract class IdentityGraphHandoverRpc extends IdentityGraphBase {
     return counts;
   }
 
+  /** The moves made here, not yet completed, that took any of these keys: a privacy request finishes them before it looks for the person. Reads only. */
+  movesInFlight(keys: string[]): Move[] {
+    assertKeys(keys);
+    const ids = new Set([...this.ledger.marksOf(keys).values()].map((mark) => mark.moveId));
+    return [...ids].flatMap((id) => {
+      const move = this.ledger.move(id);
+      return move && !move.completed ? [move] : [];
+    });
+  }
+
   /**
    * Clears the moved marks of keys the identifier index places on this shard
    * again (a key released by an erasure and claimed here anew): the index

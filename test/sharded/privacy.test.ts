@@ -117,6 +117,23 @@ describe("privacy requests over three graph shards", () => {
     const found = await json(await admin(`/admin/v1/profiles?workspaceId=${ws.workspaceId}&identifier=${encodeURIComponent(`user_id:${p.userId}`)}`));
     expect(found.data).toEqual([]);
   });
+
+  it("finishes a hand-over still moving the person before it looks for them, so a deletion finds and erases them and leaves no package behind", async () => {
+    const ws = await workspace();
+    const p = await personOn(ws, 1);
+    // A consumer took the person out of shard 1 for shard 2 and stopped: they are only in the move's stored package.
+    const { moves } = await shard(ws.workspaceId, 1).handOver([`user_id:${p.userId}`], 2);
+    const move = moves.find((m) => m.keys.includes(`user_id:${p.userId}`))!;
+    expect(await shard(ws.workspaceId, 1).handOverStatus(move.moveId)).toMatchObject({ completed: false });
+    expect(await shard(ws.workspaceId, 1).lookup(`user_id:${p.userId}`)).toBeNull();
+
+    const done = await request(ws, "deletions", { type: "email", value: p.email });
+    expect(done).toMatchObject({ status: "finished", profileIds: [p.profileId], stores: { identity: { status: "done", counts: { profiles: 1, events: 2 } } } });
+    // The move was finished (its package dropped) and the person erased where it brought them.
+    expect(await shard(ws.workspaceId, 1).handOverStatus(move.moveId)).toMatchObject({ completed: true });
+    for (const n of [1, 2]) expect(await shard(ws.workspaceId, n).lookup(`user_id:${p.userId}`)).toBeNull();
+    expect(await ws.index.locate([`user_id:${p.userId}`, `email:${p.email}`, `profile_id:${p.profileId}`])).toEqual(new Map());
+  });
 });
 
 describe("event retention over three graph shards", () => {

@@ -2,18 +2,19 @@ import type { ErasureCounts, IdentityGraphShard, PrivacyPerson } from "../../../
 import { graphShardCount } from "../../env";
 import { normalizeIdentifier } from "../extract";
 import { type Identifier, identifierKey } from "../types";
-import { type ShardStub, ShardStubs } from "./graph-shards";
+import { GraphShards, type ShardStub, ShardStubs } from "./graph-shards";
+import { driveMove } from "./handover-saga";
 import { everyShard } from "./fan-out";
 import { IdentifierIndex } from "./identifier-index";
 
-type PrivacyStub = ShardStub<"getSettings" | "personForPrivacy" | "erasePerson" | "flush" | "lookup">;
+type PrivacyStub = ShardStub<(typeof PRIVACY_CALLS)[number]>;
 
 /**
  * All of them safe to send twice: reads, a flush that writes what is pending,
  * and an erasure that finds nothing left to erase the second time (only its
  * counts then say zero).
  */
-const PRIVACY_CALLS = ["getSettings", "personForPrivacy", "erasePerson", "flush", "lookup"] as const;
+const PRIVACY_CALLS = ["getSettings", "personForPrivacy", "erasePerson", "flush", "lookup", "movesInFlight"] as const;
 
 const ZERO: ErasureCounts = { profiles: 0, identifiers: 0, events: 0 };
 
@@ -26,6 +27,8 @@ const ZERO: ErasureCounts = { profiles: 0, identifiers: 0, events: 0 };
  */
 export class ShardedPrivacy {
   private readonly stubs: ShardStubs<(typeof PRIVACY_CALLS)[number]>;
+  /** The shards as the hand-over saga reaches them, for finishing a move in flight. */
+  private readonly graphShards: GraphShards;
 
   constructor(
     private readonly namespace: DurableObjectNamespace<IdentityGraphShard>,
@@ -34,6 +37,7 @@ export class ShardedPrivacy {
     private readonly count: number,
   ) {
     this.stubs = new ShardStubs(namespace, workspaceId, PRIVACY_CALLS);
+    this.graphShards = new GraphShards(namespace, workspaceId);
   }
 
   private shard(n: number): PrivacyStub {
@@ -58,11 +62,28 @@ export class ShardedPrivacy {
   async person(type: string, value: string): Promise<PrivacyPerson | null> {
     if (this.count === 1) return this.shard(0).personForPrivacy(type, value);
     const key = await this.subjectKey(type, value);
+    if (key !== null) await this.settleMoves([key]);
     const placement = key === null ? undefined : (await this.index.locate([key])).get(key);
     // Never placed: no shard has seen it, so no one holds it.
     if (!placement) return null;
     const person = await this.shard(placement.shard).personForPrivacy(type, value);
     return person && this.withHeldElsewhere(person, placement.shard);
+  }
+
+  /**
+   * Finishes any hand-over still moving the person these keys name. Until it
+   * is finished the index places their keys on the source, which holds them
+   * only in the move's stored package: a request asking there would find no
+   * one, and an erasure would leave the package to bring them back. Any
+   * caller may drive a move (every step is idempotent), so the request does,
+   * then looks again.
+   */
+  private async settleMoves(keys: string[]) {
+    const placed = await this.index.locate(keys);
+    const byShard = new Map<number, string[]>();
+    for (const [key, { shard }] of placed) byShard.set(shard, [...(byShard.get(shard) ?? []), key]);
+    const moves = (await Promise.all([...byShard].map(([shard, held]) => this.shard(shard).movesInFlight(held)))).flat();
+    for (const move of moves) await driveMove(this.graphShards, this.index, move);
   }
 
   /**
@@ -111,6 +132,7 @@ export class ShardedPrivacy {
     if (profileIds.length === 0) return { ...ZERO };
     const profileKeys = profileIds.map((id) => `profile_id:${id}`);
     const keys = [...profileKeys, ...identifiers.map(identifierKey)];
+    await this.settleMoves(keys);
     const placed = await this.index.locate(keys);
     const homes = new Set(profileKeys.flatMap((key) => placed.get(key)?.shard ?? []));
     const shards = new Set([...placed.values()].map((p) => p.shard));
