@@ -1,5 +1,5 @@
 import { applyEventWithFeatures, type EventInput } from "../workers/identity/apply";
-import { eventIdentifiers } from "../workers/identity/extract";
+import { eventIdentifiers, keysOfFound } from "../workers/identity/extract";
 import { featuresFromEvent } from "../workers/identity/features";
 import type { MergeRecord } from "../workers/identity/graph";
 import { identifierKey } from "../workers/identity/types";
@@ -39,6 +39,12 @@ export interface MovedMarks {
   marksOf(keys: Iterable<string>): Map<string, { shard: number }>;
 }
 
+/** What an event carries, extracted once per call: its identifiers, an alias's previous user id, and their keys. */
+interface Extracted {
+  found: ReturnType<typeof eventIdentifiers>;
+  keys: string[];
+}
+
 export type Decision<T> = ({ ok: true } & T) | { ok: false; code: "NOT_FOUND" | "CONFLICT"; detail: string };
 
 /**
@@ -73,23 +79,17 @@ export class GraphChanges {
     const out: EventAssignment[] = [];
     // One lookup for the batch; an event repeated within it is found in `known` once applied.
     const known = graph.events.clustersOf(events.map((event) => event.messageId));
-    // Extracted once per event: the moved-marks check and resolution both read them.
-    const extracted = new Map<QueuedEvent, ReturnType<typeof eventIdentifiers>>();
-    const identifiersOf = (event: QueuedEvent) => {
-      let found = extracted.get(event);
-      if (!found) extracted.set(event, (found = eventIdentifiers(event, settings)));
-      return found;
-    };
+    // Extracted once per new event: the moved-marks check, the read-ahead and resolution all use them.
+    const extracted = new Map<QueuedEvent, Extracted>();
+    for (const event of events) {
+      if (known.has(event.messageId)) continue;
+      const found = eventIdentifiers(event, settings);
+      extracted.set(event, { found, keys: keysOfFound(found) });
+    }
     // Only an object that handed someone over has marks: the others never read them.
-    const movedTo = this.marks.anyMarked() ? this.movedKeys(events, identifiersOf, elsewhere) : undefined;
+    const movedTo = this.marks.anyMarked() ? this.movedKeys(extracted, elsewhere) : undefined;
     // Every identifier the new events carry, read in a few statements rather than one lookup each.
-    const carried = events
-      .filter((event) => !known.has(event.messageId))
-      .flatMap((event) => {
-        const { identifiers, previous } = identifiersOf(event);
-        return [...identifiers, ...(previous ? [previous] : [])].map(identifierKey);
-      });
-    graph.index.prefetch(carried);
+    graph.index.prefetch([...extracted.values()].flatMap(({ keys }) => keys));
     let stopped = false;
     for (const event of events) {
       if (stopped) {
@@ -107,7 +107,7 @@ export class GraphChanges {
         stopped = true;
         continue;
       }
-      const found = identifiersOf(event);
+      const { found } = extracted.get(event)!;
       const previous = found.previous;
       const identifiers = previous && graph.index.has(identifierKey(previous)) ? [...found.identifiers, previous] : found.identifiers;
       const input: EventInput = {
@@ -143,21 +143,13 @@ export class GraphChanges {
    * for the call. A key quarantined elsewhere links no one wherever it is, so
    * it keeps no event from being applied here.
    */
-  private movedKeys(events: QueuedEvent[], identifiersOf: (event: QueuedEvent) => ReturnType<typeof eventIdentifiers>, quarantined: Set<string> | undefined): Map<QueuedEvent, { key: string; to: number }> {
-    const keysOf = new Map<QueuedEvent, string[]>();
-    for (const event of events) {
-      const { identifiers, previous } = identifiersOf(event);
-      const keys = [...identifiers, ...(previous ? [previous] : [])].map(identifierKey);
-      keysOf.set(
-        event,
-        keys.filter((key) => !quarantined?.has(key)),
-      );
-    }
-    const marks = this.marks.marksOf([...keysOf.values()].flat());
+  private movedKeys(extracted: Map<QueuedEvent, Extracted>, quarantined: Set<string> | undefined): Map<QueuedEvent, { key: string; to: number }> {
+    const linking = (keys: string[]) => (quarantined ? keys.filter((key) => !quarantined.has(key)) : keys);
+    const marks = this.marks.marksOf([...extracted.values()].flatMap(({ keys }) => linking(keys)));
     const out = new Map<QueuedEvent, { key: string; to: number }>();
     if (marks.size === 0) return out;
-    for (const [event, keys] of keysOf) {
-      const key = keys.find((k) => marks.has(k));
+    for (const [event, { keys }] of extracted) {
+      const key = linking(keys).find((k) => marks.has(k));
       if (key !== undefined) out.set(event, { key, to: marks.get(key)!.shard });
     }
     return out;

@@ -1,3 +1,4 @@
+import { chunk } from "../workers/lib/chunks";
 import { ZodError, type ZodType } from "zod";
 import type { GraphTable } from "../workers/identity/graph-collections";
 import type { SqlExec } from "./sql-event-links";
@@ -138,8 +139,7 @@ export class SqlTable<V> implements GraphTable<V> {
    */
   prefetch(keys: Iterable<string>) {
     const missing = [...new Set(keys)].filter((key) => !this.cache.has(key));
-    for (let i = 0; i < missing.length; i += PREFETCH_CHUNK) {
-      const part = missing.slice(i, i + PREFETCH_CHUNK);
+    for (const part of chunk(missing, PREFETCH_CHUNK)) {
       const rows = this.sql.exec<{ key: string; value: string }>(`SELECT key, value FROM ${this.table} WHERE key IN (SELECT value FROM json_each(?))`, JSON.stringify(part)).toArray();
       for (const row of rows) this.cache.set(row.key, this.read(row.key, row.value));
       for (const key of part) if (!this.cache.has(key)) this.cache.set(key, null);

@@ -5,16 +5,9 @@ import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
 import { CONSENT_EVENT } from "../../workers/privacy/settings";
 import type { ProfileRow } from "../../workers/profiles/write-through";
 import { unique } from "../helpers";
+import { buyers } from "../privacy/object-helpers";
 import { eventsOf, failure, handOverAll, type Stub } from "./handover-steps";
 
-const buyers = {
-  id: "seg_buyers",
-  kind: "segment",
-  key: "buyers",
-  name: "Ordered in the last 30 days",
-  version: 1,
-  definition: { kind: "event", event: "Order Completed", window: { within: { days: 30 } }, count: { op: "gte", value: 1 } },
-};
 
 /**
  * Pat: browses anonymously, signs up (the two profiles merge), orders, joins

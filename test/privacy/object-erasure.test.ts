@@ -5,16 +5,8 @@ import type { PrivacyPerson } from "../../durable-objects/identity-graph";
 import { CONSENT_EVENT } from "../../workers/privacy/settings";
 import type { ProfileRow } from "../../workers/profiles/write-through";
 import { unique } from "../profiles/helpers";
-import { objectStorageText, queued, tablesHolding } from "./object-helpers";
+import { buyers, objectStorageText, queued, tablesHolding } from "./object-helpers";
 
-const buyers = {
-  id: "seg_buyers",
-  kind: "segment",
-  key: "buyers",
-  name: "Ordered in the last 30 days",
-  version: 1,
-  definition: { kind: "event", event: "Order Completed", window: { within: { days: 30 } }, count: { op: "gte", value: 1 } },
-};
 const revenue = { id: "ctr_revenue", kind: "computed_trait", key: "revenue_30d", name: "Revenue, 30 days", version: 1, definition: { function: "sum", event: "Order Completed", property: "revenue", window: { within: { days: 30 } } } };
 
 /** Pat: browses anonymously, signs up, and the two profiles merge; orders, joins an account, states consent. Sam: another customer of the same account. */

@@ -32,3 +32,13 @@ export function objectStorageText(stub: DurableObjectStub<IdentityGraphShard>): 
 
 /** The tables of `text` that contain `value`. */
 export const tablesHolding = (text: Record<string, string>, value: string) => Object.keys(text).filter((table) => text[table]!.includes(value));
+
+/** A segment of everyone who ordered in the last 30 days: state the identity object keeps per person. */
+export const buyers = {
+  id: "seg_buyers",
+  kind: "segment",
+  key: "buyers",
+  name: "Ordered in the last 30 days",
+  version: 1,
+  definition: { kind: "event", event: "Order Completed", window: { within: { days: 30 } }, count: { op: "gte", value: 1 } },
+};

@@ -1,6 +1,7 @@
+import { chunk } from "../lib/chunks";
 import { ISO_DATE } from "../segments/definition";
 import type { DestinationOf } from "./destination";
-import { type DeletionResult, type FormatResult, type HttpRequest, isRecord, joinUrl, JSON_CONTENT, messageIdOf, type PersonToDelete, type SkippedMessage, chunk } from "./request";
+import { type DeletionResult, type FormatResult, type HttpRequest, isRecord, joinUrl, JSON_CONTENT, messageIdOf, type PersonToDelete, type SkippedMessage } from "./request";
 
 /**
  * Braze's REST API, as Segment's Braze destination maps to it:

@@ -1,3 +1,4 @@
+import { chunk } from "../lib/chunks";
 import { LIMITS } from "../tracking/limits";
 import { brazeDeletion, formatBraze } from "./braze";
 import type { Destination, DestinationOf } from "./destination";
@@ -5,7 +6,6 @@ import { formatMailchimp, mailchimpDeletion } from "./mailchimp";
 import {
   basicAuth,
   byteLength,
-  chunk,
   type DeletionResult,
   type FormatOptions,
   type FormatResult,

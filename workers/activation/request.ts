@@ -66,12 +66,6 @@ export function base64(text: string): string {
 /** HTTP Basic credentials, as `Authorization` carries them. */
 export const basicAuth = (username: string, password: string): string => `Basic ${base64(`${username}:${password}`)}`;
 
-export function chunk<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let start = 0; start < items.length; start += size) out.push(items.slice(start, start + size));
-  return out;
-}
-
 export const byteLength = (text: string): number => new TextEncoder().encode(text).length;
 
 export const JSON_CONTENT = { "Content-Type": "application/json" } as const;

@@ -181,9 +181,13 @@ export function eventIdentifiers(event: QueuedEvent, settings: IdentitySettings)
   return { identifiers: extractIdentifiers(event, settings).identifiers, previous: previousUserId(event, settings) };
 }
 
-/** The keys (`type:value`) of `eventIdentifiers`, the previous user id's last when there is one. */
-export function identifierKeysOf(event: QueuedEvent, settings: IdentitySettings): string[] {
-  const { identifiers, previous } = eventIdentifiers(event, settings);
+/** The keys (`type:value`) of what `eventIdentifiers` found, the previous user id's last when there is one. */
+export function keysOfFound({ identifiers, previous }: ReturnType<typeof eventIdentifiers>): string[] {
   const keys = identifiers.map(identifierKey);
   return previous ? [...keys, identifierKey(previous)] : keys;
+}
+
+/** The keys (`type:value`) of `eventIdentifiers`, the previous user id's last when there is one. */
+export function identifierKeysOf(event: QueuedEvent, settings: IdentitySettings): string[] {
+  return keysOfFound(eventIdentifiers(event, settings));
 }

@@ -1,3 +1,10 @@
+/** Splits items, in order, into chunks of at most `size` items. */
+export function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let start = 0; start < items.length; start += size) out.push(items.slice(start, start + size));
+  return out;
+}
+
 /**
  * Splits items, in order, into chunks of at most `maxItems` items whose sizes
  * add up to at most `maxSize`. An item larger than `maxSize` gets a chunk of

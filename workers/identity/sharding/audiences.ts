@@ -55,7 +55,7 @@ export class ShardedAudiences {
   private readonly stubs: ShardStubs<(typeof AUDIENCE_CALLS)[number]>;
 
   constructor(
-    private readonly namespace: DurableObjectNamespace<IdentityGraphShard>,
+    namespace: DurableObjectNamespace<IdentityGraphShard>,
     readonly workspaceId: string,
     readonly count: number,
   ) {

@@ -1,4 +1,5 @@
 import type { CrossShardPairs } from "../../../durable-objects/match-operations";
+import { chunk } from "../../lib/chunks";
 import type { MatchCandidate } from "../suggest";
 import type { GraphShards } from "./graph-shards";
 import { handOverKeys } from "./handover-saga";
@@ -32,12 +33,6 @@ const FEATURES_PER_CALL = 1_000;
 const PROFILES_PER_SCORING = 100;
 
 const profileKey = (id: string) => `profile_id:${id}`;
-
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 /**
  * Probabilistic matching between profiles on different graph shards. Each
@@ -100,7 +95,7 @@ export async function matchAcrossShards(
   const features = new Map<string, { shard: number; candidate: MatchCandidate }>();
   await Promise.all(
     [...asked].map(async ([shard, set]) => {
-      for (const part of chunks([...set], featuresPerCall)) {
+      for (const part of chunk([...set], featuresPerCall)) {
         for (const { asked: id, candidate } of await shards.shard(shard).matchFeatures(part)) features.set(id, { shard, candidate });
       }
     }),
@@ -128,7 +123,7 @@ export async function matchAcrossShards(
       const pairs: CrossShardPairs = [...byProfile].map(([profileId, { at, others }]) => ({ profileId, at, others: [...others.values()].slice(0, MAX_CANDIDATES) }));
       outcome.pairs += pairs.reduce((sum, pair) => sum + pair.others.length, 0);
       const bringTogether: { profileId: string; other: string; at: number }[] = [];
-      for (const part of chunks(pairs, profilesPerScoring)) {
+      for (const part of chunk(pairs, profilesPerScoring)) {
         const scored = await shards.shard(shard).scoreAcross(part);
         outcome.reviews += scored.reviews;
         bringTogether.push(...scored.bringTogether);

@@ -67,9 +67,9 @@ export class ShardedDecisions {
   private readonly graphShards: GraphShards;
 
   constructor(
-    private readonly namespace: DurableObjectNamespace<IdentityGraphShard>,
+    namespace: DurableObjectNamespace<IdentityGraphShard>,
     private readonly index: IdentifierIndex,
-    private readonly workspaceId: string,
+    workspaceId: string,
     private readonly count: number,
   ) {
     this.graphShards = new GraphShards(namespace, workspaceId);

@@ -1,4 +1,5 @@
 import { assertBlockEntries, assertBlockLimit, assertKey, assertProfileIds, assertShard, type IdentifierIndexShard, type IndexPlacement, MAX_KEYS_PER_CALL } from "../../../durable-objects/identifier-index";
+import { chunk } from "../../lib/chunks";
 import { callDurableObject } from "../../lib/durable-object-retry";
 
 export type { IndexPlacement } from "../../../durable-objects/identifier-index";
@@ -166,12 +167,7 @@ export class IdentifierIndex {
       else groups.set(n, [item]);
     }
     const calls: Promise<R>[] = [];
-    for (const [n, group] of groups) {
-      for (let i = 0; i < group.length; i += MAX_KEYS_PER_CALL) {
-        const part = group.slice(i, i + MAX_KEYS_PER_CALL);
-        calls.push(this.call(n, (index) => call(index, part)));
-      }
-    }
+    for (const [n, group] of groups) for (const part of chunk(group, MAX_KEYS_PER_CALL)) calls.push(this.call(n, (index) => call(index, part)));
     return Promise.all(calls);
   }
 }

@@ -31,9 +31,9 @@ export class ShardedPrivacy {
   private readonly graphShards: GraphShards;
 
   constructor(
-    private readonly namespace: DurableObjectNamespace<IdentityGraphShard>,
+    namespace: DurableObjectNamespace<IdentityGraphShard>,
     private readonly index: IdentifierIndex,
-    private readonly workspaceId: string,
+    workspaceId: string,
     private readonly count: number,
   ) {
     this.stubs = new ShardStubs(namespace, workspaceId, PRIVACY_CALLS);

@@ -17,9 +17,9 @@ export class ShardedReads {
   private readonly stubs: ShardStubs<(typeof READS)[number]>;
 
   constructor(
-    private readonly namespace: DurableObjectNamespace<IdentityGraphShard>,
+    namespace: DurableObjectNamespace<IdentityGraphShard>,
     private readonly index: IdentifierIndex,
-    private readonly workspaceId: string,
+    workspaceId: string,
     private readonly count: number,
   ) {
     this.stubs = new ShardStubs(namespace, workspaceId, READS);
