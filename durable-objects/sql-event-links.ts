@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { EventLinks, Link } from "../workers/identity/event-links";
+import { chunk } from "../workers/lib/chunks";
 
 /** The subset of `SqlStorage` used here, so a benchmark can run the same code over node:sqlite. */
 export interface SqlExec {
@@ -25,7 +26,13 @@ export class SqlEventLinks implements EventLinks {
 
   /** Writes not yet sent: one statement per operation instead of two per event. */
   private readonly pendingEvents = new Map<string, string>();
-  private readonly pendingLinks = new Map<string, { clusterId: string; link: Link }>();
+  private readonly pendingLinks = new Map<string, PendingLink>();
+  /**
+   * The same pending links by cluster, so a merge moves its absorbed cluster's
+   * links without walking every link of the operation. An entry replaced in
+   * `pendingLinks` may linger here; `moveLinks` skips it.
+   */
+  private readonly pendingByCluster = new Map<string, PendingLink[]>();
 
   clusterOf(messageId: string) {
     const pending = this.pendingEvents.get(messageId);
@@ -59,7 +66,14 @@ export class SqlEventLinks implements EventLinks {
   }
 
   addLink(clusterId: string, link: Link) {
-    this.pendingLinks.set(link.messageId, { clusterId, link });
+    const pending = { clusterId, link };
+    this.pendingLinks.set(link.messageId, pending);
+    this.pendingOf(clusterId).push(pending);
+  }
+  private pendingOf(clusterId: string): PendingLink[] {
+    let list = this.pendingByCluster.get(clusterId);
+    if (!list) this.pendingByCluster.set(clusterId, (list = []));
+    return list;
   }
   hasLink(messageId: string) {
     if (this.pendingLinks.has(messageId)) return true;
@@ -76,7 +90,16 @@ export class SqlEventLinks implements EventLinks {
   }
   moveLinks(from: string, to: string) {
     // Links not yet sent move in memory: flushing first would write them twice, once to insert and once to move.
-    for (const pending of this.pendingLinks.values()) if (pending.clusterId === from) pending.clusterId = to;
+    const moving = this.pendingByCluster.get(from);
+    if (moving && from !== to) {
+      this.pendingByCluster.delete(from);
+      const target = this.pendingOf(to);
+      for (const pending of moving) {
+        if (this.pendingLinks.get(pending.link.messageId) !== pending) continue;
+        pending.clusterId = to;
+        target.push(pending);
+      }
+    }
     this.sql.exec("UPDATE graph_links SET cluster_id = ? WHERE cluster_id = ?", to, from);
   }
   linksNaming(keys: Set<string>) {
@@ -110,17 +133,18 @@ export class SqlEventLinks implements EventLinks {
    */
   flush() {
     if (this.pendingEvents.size) {
-      for (const chunk of chunks([...this.pendingEvents])) {
-        this.sql.exec("INSERT OR REPLACE INTO graph_event_clusters (message_id, cluster_id) SELECT value ->> 0, value ->> 1 FROM json_each(?)", JSON.stringify(chunk));
+      for (const part of chunk([...this.pendingEvents], CHUNK)) {
+        this.sql.exec("INSERT OR REPLACE INTO graph_event_clusters (message_id, cluster_id) SELECT value ->> 0, value ->> 1 FROM json_each(?)", JSON.stringify(part));
       }
       this.pendingEvents.clear();
     }
     if (this.pendingLinks.size) {
       const rows = [...this.pendingLinks.values()].map(({ clusterId, link }) => [link.messageId, clusterId, JSON.stringify(link.keys), link.at]);
-      for (const chunk of chunks(rows)) {
-        this.sql.exec("INSERT OR REPLACE INTO graph_links (message_id, cluster_id, keys, at) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?)", JSON.stringify(chunk));
+      for (const part of chunk(rows, CHUNK)) {
+        this.sql.exec("INSERT OR REPLACE INTO graph_links (message_id, cluster_id, keys, at) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?)", JSON.stringify(part));
       }
       this.pendingLinks.clear();
+      this.pendingByCluster.clear();
     }
   }
 
@@ -128,6 +152,7 @@ export class SqlEventLinks implements EventLinks {
   discard() {
     this.pendingEvents.clear();
     this.pendingLinks.clear();
+    this.pendingByCluster.clear();
   }
 
   /** Rows are parsed, not trusted: a corrupt `keys` cell fails loudly here rather than linking the wrong people. */
@@ -141,8 +166,5 @@ export class SqlEventLinks implements EventLinks {
 
 /** Rows per statement: keeps each JSON parameter well under SQLite's string limits. */
 const CHUNK = 2_000;
-function chunks<T>(rows: T[]): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < rows.length; i += CHUNK) out.push(rows.slice(i, i + CHUNK));
-  return out;
-}
+
+type PendingLink = { clusterId: string; link: Link };

@@ -2,6 +2,7 @@ import { chunk } from "../workers/lib/chunks";
 import { ZodError, type ZodType } from "zod";
 import type { GraphTable } from "../workers/identity/graph-collections";
 import type { SqlExec } from "./sql-event-links";
+import { execRows } from "./sql-rows";
 
 /** Whether the object's storage has this table yet. */
 export const tableExists = (sql: SqlExec, name: string) => sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?", name).one().n > 0;
@@ -90,7 +91,8 @@ export class SqlTable<V> implements GraphTable<V> {
   private readonly touched = new Set<string>();
   /** Rows this operation deleted, with their side table items when known. */
   private readonly removed = new Map<string, readonly string[] | null>();
-  private readonly upsert: string;
+  /** The row upsert around its VALUES list. */
+  private readonly upsert: { head: string; tail: string };
   private readonly columns: Record<string, (value: V) => SqlStorageValue>;
   private readonly side: SideIndex<V> | undefined;
 
@@ -106,7 +108,10 @@ export class SqlTable<V> implements GraphTable<V> {
     const names = Object.keys(this.columns);
     const existed = tableExists(sql, table);
     sql.exec(`CREATE TABLE IF NOT EXISTS ${table} (key TEXT PRIMARY KEY, value TEXT NOT NULL${names.map((n) => `, ${n}`).join("")})`);
-    this.upsert = `INSERT INTO ${table} (key, value${names.map((n) => `, ${n}`).join("")}) VALUES (?, ?${names.map(() => ", ?").join("")}) ON CONFLICT (key) DO UPDATE SET value = excluded.value${names.map((n) => `, ${n} = excluded.${n}`).join("")}`;
+    this.upsert = {
+      head: `INSERT INTO ${table} (key, value${names.map((n) => `, ${n}`).join("")})`,
+      tail: `ON CONFLICT (key) DO UPDATE SET value = excluded.value${names.map((n) => `, ${n} = excluded.${n}`).join("")}`,
+    };
     // A table stored before a column or the side table was added gets it here, once.
     const present = existed ? new Set(sql.exec<{ name: string }>("SELECT name FROM pragma_table_info(?)", table).toArray().map((r) => r.name)) : null;
     const newColumns = present ? names.filter((n) => !present.has(n)) : [];
@@ -191,34 +196,49 @@ export class SqlTable<V> implements GraphTable<V> {
     return this.sql.exec<{ key: string }>(`SELECT key FROM ${this.table} ${where} ORDER BY rowid`, ...bindings).toArray().map((r) => r.key);
   }
 
-  /** Writes every value the operation changed or added, and its deletions. */
+  /**
+   * Writes every value the operation changed or added, and its deletions:
+   * rows, deletions and side rows each in statements of many rows.
+   */
   writeBack() {
     const names = Object.keys(this.columns);
+    const upserts: unknown[][] = [];
+    const gone: string[][] = [];
+    const added: string[][] = [];
     for (const key of this.touched) {
       const entry = this.cache.get(key);
       if (!entry) continue;
       const json = this.codec.encode(entry.value);
       if (json === entry.json) continue;
       const before = this.side && (entry.items ?? this.storedItems(key));
-      this.sql.exec(this.upsert, key, json, ...names.map((n) => this.columns[n]!(entry.value)));
+      upserts.push([key, json, ...names.map((n) => this.columns[n]!(entry.value))]);
       entry.json = json;
-      if (this.side) entry.items = this.writeSide(key, before!, this.itemsOf(entry.value));
+      if (this.side) entry.items = this.sideChanges(key, before!, this.itemsOf(entry.value), gone, added);
     }
+    const deleted: string[][] = [];
     for (const [key, items] of this.removed) {
-      const before = this.side && (items ?? this.storedItems(key));
-      this.sql.exec(`DELETE FROM ${this.table} WHERE key = ?`, key);
-      if (this.side) this.writeSide(key, before!, NONE);
+      if (this.side) this.sideChanges(key, items ?? this.storedItems(key), NONE, gone, added);
+      deleted.push([key]);
     }
     this.removed.clear();
+    execRows(this.sql, upserts, 2 + names.length, (rows) => `${this.upsert.head} VALUES ${rows} ${this.upsert.tail}`);
+    execRows(this.sql, deleted, 1, (rows) => `DELETE FROM ${this.table} WHERE key IN (VALUES ${rows})`);
+    const side = this.side;
+    if (!side) return;
+    // A row's items that went and came are disjoint, and rows differ by owner, so every removal can go before every addition.
+    execRows(this.sql, gone, 2, (rows) => `DELETE FROM ${side.table} WHERE (${side.item}, ${side.owner}) IN (VALUES ${rows})`);
+    this.addSideRows(added);
   }
 
-  /** Brings a row's side rows from what they held to `after`, touching only what changed; returns `after`. */
-  private writeSide(key: string, before: readonly string[], after: readonly string[]) {
-    const side = this.side!;
-    const gone = before.filter((item) => !after.includes(item));
-    const added = after.filter((item) => !before.includes(item));
-    if (gone.length) this.sql.exec(`DELETE FROM ${side.table} WHERE ${side.item} IN (SELECT value FROM json_each(?)) AND ${side.owner} = ?`, JSON.stringify(gone), key);
-    if (added.length) this.sql.exec(`INSERT OR IGNORE INTO ${side.table} (${side.item}, ${side.owner}) SELECT value, ? FROM json_each(?)`, key, JSON.stringify(added));
+  private addSideRows(pairs: string[][]) {
+    const side = this.side;
+    if (side) execRows(this.sql, pairs, 2, (rows) => `INSERT OR IGNORE INTO ${side.table} (${side.item}, ${side.owner}) VALUES ${rows}`);
+  }
+
+  /** The side rows that take a row's items from `before` to `after`, as (item, owner) pairs to delete and to add; returns `after`. */
+  private sideChanges(key: string, before: readonly string[], after: readonly string[], gone: string[][], added: string[][]) {
+    for (const item of before) if (!after.includes(item)) gone.push([item, key]);
+    for (const item of after) if (!before.includes(item)) added.push([item, key]);
     return after;
   }
 
@@ -238,11 +258,13 @@ export class SqlTable<V> implements GraphTable<V> {
     const update = `UPDATE ${this.table} SET ${columns.map((n) => `${n} = ?`).join(", ")} WHERE rowid = ?`;
     for (let after = 0; ; ) {
       const rows = this.sql.exec<{ id: number; key: string; value: string }>(`SELECT rowid AS id, key, value FROM ${this.table} WHERE rowid > ? ORDER BY rowid LIMIT ?`, after, FILL_BATCH).toArray();
+      const added: string[][] = [];
       for (const row of rows) {
         const value = decodeRow(this.codec, this.table, row.key, row.value);
         if (columns.length) this.sql.exec(update, ...columns.map((n) => this.columns[n]!(value)), row.id);
-        if (side) this.writeSide(row.key, NONE, this.itemsOf(value));
+        if (side) this.sideChanges(row.key, NONE, this.itemsOf(value), [], added);
       }
+      this.addSideRows(added);
       if (rows.length < FILL_BATCH) return;
       after = rows.at(-1)!.id;
     }

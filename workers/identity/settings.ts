@@ -146,6 +146,21 @@ export const DEFAULT_IDENTITY_SETTINGS: IdentitySettings = deepFreeze(identitySe
  * share that priority; `compareTypes` breaks the tie by name.
  */
 export function ruleFor(settings: IdentitySettings, type: string): IdentifierRule {
+  let rules = rulesByType.get(settings);
+  if (!rules) rulesByType.set(settings, (rules = new Map()));
+  let rule = rules.get(type);
+  if (!rule) rules.set(type, (rule = findRule(settings, type)));
+  return rule;
+}
+
+/**
+ * Rules by type per settings object: the guards ask for every identifier of
+ * every event. Settings are replaced, never changed in place, so an entry
+ * never goes stale.
+ */
+const rulesByType = new WeakMap<IdentitySettings, Map<string, IdentifierRule>>();
+
+function findRule(settings: IdentitySettings, type: string): IdentifierRule {
   const rule = settings.identifiers.find((candidate) => candidate.type === type);
   if (rule) return rule;
   const lowest = settings.identifiers.reduce((max, candidate) => Math.max(max, candidate.priority), 0);
