@@ -128,9 +128,12 @@ export class SqlTable<V> implements GraphTable<V> {
     if (cached === undefined) {
       const row = this.sql.exec<{ value: string }>(`SELECT value FROM ${this.table} WHERE key = ?`, key).toArray()[0];
       cached = row ? this.read(key, row.value) : null;
-    } else this.cache.delete(key);
-    // Re-inserted so the Map's order is least recently used first.
-    this.cache.set(key, cached);
+      this.cache.set(key, cached);
+    } else if (!this.touched.has(key)) {
+      // Re-inserted so the Map's order is least recently used first. Eviction waits for the operation's end, so one move per operation is enough.
+      this.cache.delete(key);
+      this.cache.set(key, cached);
+    }
     this.touched.add(key);
     return cached?.value;
   }

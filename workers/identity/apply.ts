@@ -1,6 +1,6 @@
 import { hasMatchableFeatures, mergeFeatures } from "./features";
 import type { IdentityGraph } from "./graph";
-import { blockingKeys, type ProfileFeatures } from "./probabilistic";
+import { blockingKeys, type ProfileFeatures, sameBlockingFields } from "./probabilistic";
 import { applyEvent, type ResolveInput, type ResolveResult } from "./resolve";
 import type { IdentitySettings } from "./settings";
 import { type Suggestion, suggestMatches } from "./suggest";
@@ -21,6 +21,7 @@ export function applyEventWithFeatures(graph: IdentityGraph, settings: IdentityS
   const before = graph.features.get(result.clusterId);
   const after = mergeFeatures(before, heldOnly(input.features, result));
   graph.features.set(result.clusterId, after);
+  if (before && sameBlockingFields(before, after)) return { ...result, suggestions: [] };
   const known = new Set(before ? blockingKeys(before) : []);
   const blocks = blockingKeys(after);
   if (!blocks.some((key) => !known.has(key)) || !hasMatchableFeatures(after)) return { ...result, suggestions: [] };
