@@ -76,7 +76,6 @@ export class GraphChanges {
     const graph = this.graphs.graph();
     const settings = this.graphs.settings();
     const elsewhere = quarantined?.length ? new Set(quarantined) : undefined;
-    const out: EventAssignment[] = [];
     // One lookup for the batch; an event repeated within it is found in `known` once applied.
     const known = graph.events.clustersOf(events.map((event) => event.messageId));
     // Extracted once per new event: the moved-marks check, the read-ahead and resolution all use them.
@@ -90,6 +89,23 @@ export class GraphChanges {
     const movedTo = this.marks.anyMarked() ? this.movedKeys(extracted, elsewhere) : undefined;
     // Every identifier the new events carry, read in a few statements rather than one lookup each.
     graph.index.prefetch([...extracted.values()].flatMap(({ keys }) => keys));
+    // The new events' rows are written together as the loop ends.
+    return this.store.recording(
+      [...extracted.keys()].map((event) => event.messageId),
+      () => this.applyAll(events, extracted, known, movedTo, { sources, quarantined: elsewhere, matchLeads }),
+    );
+  }
+
+  private applyAll(
+    events: QueuedEvent[],
+    extracted: Map<QueuedEvent, Extracted>,
+    known: Map<string, string>,
+    movedTo: Map<QueuedEvent, { key: string; to: number }> | undefined,
+    { sources, quarantined: elsewhere, matchLeads }: { sources: Record<string, string>; quarantined: Set<string> | undefined; matchLeads: boolean | undefined },
+  ): EventAssignment[] {
+    const graph = this.graphs.graph();
+    const settings = this.graphs.settings();
+    const out: EventAssignment[] = [];
     let stopped = false;
     for (const event of events) {
       if (stopped) {

@@ -6,6 +6,7 @@ import { type EventRecord, eventRecord } from "../workers/profiles/event-record"
 import { accountTraitsOf, applyWrites, eventTime, groupIdOf, type TraitState, type TraitWrite, toWrites, userTraitsOf } from "../workers/profiles/traits";
 import { AccountStore, LWW_UPSERT, traitRows } from "./account-store";
 import { ConsentStore } from "./consent-store";
+import { EventRowBuffer } from "./event-row-buffer";
 import { type OutboxKind, WriteOutbox } from "./write-outbox";
 
 export type { OutboxEntry, OutboxKind } from "./write-outbox";
@@ -40,6 +41,7 @@ export class ProfileStore {
   readonly consent: ConsentStore;
   readonly accounts: AccountStore;
   readonly outbox: WriteOutbox;
+  private readonly rows: EventRowBuffer;
 
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`CREATE TABLE IF NOT EXISTS profile_events (message_id TEXT PRIMARY KEY, profile_id TEXT, at INTEGER NOT NULL, type TEXT NOT NULL, name TEXT,
@@ -52,6 +54,24 @@ export class ProfileStore {
     sql.exec("CREATE TABLE IF NOT EXISTS profile_traits (profile_id TEXT, key TEXT, value TEXT, at INTEGER, message_id TEXT, source_id TEXT, PRIMARY KEY (profile_id, key))");
     sql.exec("CREATE TABLE IF NOT EXISTS identifier_sources (key TEXT PRIMARY KEY, source_id TEXT)");
     this.outbox = new WriteOutbox(sql);
+    this.rows = new EventRowBuffer(sql);
+  }
+
+  /**
+   * Runs a call that records events (`recordEvent`): their rows are written
+   * together as it ends, or dropped if it throws (its transaction rolls back).
+   * `messageIds` are the events it may record, looked up in one read.
+   */
+  recording<T>(messageIds: string[], run: () => T): T {
+    try {
+      this.rows.readAhead(messageIds);
+      const result = run();
+      this.rows.end();
+      return result;
+    } catch (error) {
+      this.rows.discard();
+      throw error;
+    }
   }
 
   /**
@@ -59,13 +79,13 @@ export class ProfileStore {
    * nothing. `newIdentifierKeys` are the identifiers the graph had not seen before this event.
    */
   recordEvent(event: QueuedEvent, sourceId: string | null, profileId: string | null, newIdentifierKeys: string[]): EventRecord | null {
+    if (this.rows.isRecorded(event.messageId)) return null;
     const at = eventTime(event);
     const record = eventRecord(event, sourceId);
     const userTraits = userTraitsOf(event);
     const groupId = groupIdOf(event);
     const statement = consentStatementOf(event);
-    const inserted = this.sql.exec(
-      `INSERT INTO profile_events (message_id, profile_id, at, type, name, source_id, traits, group_id, record, consent, wseq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    this.rows.addEvent([
       event.messageId,
       profileId,
       at,
@@ -78,12 +98,11 @@ export class ProfileStore {
       statement ? JSON.stringify(statement.categoryPreferences) : null,
       // Only an event with a profile is written to D1; a refused one needs no write.
       profileId ? this.outbox.nextEventSeq() : null,
-    ).rowsWritten;
-    if (!inserted) return null;
-    for (const key of newIdentifierKeys) this.sql.exec("INSERT INTO identifier_sources (key, source_id) VALUES (?, ?) ON CONFLICT DO NOTHING", key, sourceId);
+    ]);
+    for (const key of newIdentifierKeys) this.rows.addSource(key, sourceId);
     if (groupId) this.accounts.record(groupId, accountTraitsOf(event), at, event.messageId, sourceId);
     if (!profileId) return record;
-    this.upsertTraits(profileId, toWrites(userTraits, at, event.messageId, sourceId));
+    this.rows.addTraits(profileId, toWrites(userTraits, at, event.messageId, sourceId));
     if (statement) this.consent.apply(profileId, statement);
     this.markDirty("profile", profileId);
     if (newIdentifierKeys.length || groupId) this.markDirty("membership", profileId);
@@ -103,6 +122,7 @@ export class ProfileStore {
 
   /** A merge: the survivor takes the absorbed profiles' events, and their traits by the same last-write-wins rule. */
   merged(survivor: string, absorbed: string[]) {
+    this.rows.flush();
     for (const id of absorbed) {
       this.sql.exec("UPDATE profile_events SET profile_id = ? WHERE profile_id = ?", survivor, id);
       this.sql.exec(`INSERT INTO profile_traits (profile_id, key, value, at, message_id, source_id) SELECT ?, key, value, at, message_id, source_id FROM profile_traits WHERE profile_id = ? ${LWW_UPSERT}`, survivor, id);
@@ -122,6 +142,7 @@ export class ProfileStore {
    * recomputed from the events it now holds.
    */
   regrouped(profileIds: string[], ownerOf: (messageId: string) => string | null): Set<string> {
+    this.rows.flush();
     const ids = [...new Set(profileIds)];
     const rows = this.sql.exec<{ message_id: string; profile_id: string }>(
       `SELECT message_id, profile_id FROM profile_events WHERE profile_id IN (SELECT value FROM json_each(?))`,
@@ -149,6 +170,7 @@ export class ProfileStore {
   }
 
   traits(profileId: string): TraitWrite[] {
+    this.rows.flush();
     return traitRows(this.sql, "SELECT key, value, at, message_id, source_id FROM profile_traits WHERE profile_id = ? ORDER BY key", profileId);
   }
 
@@ -158,6 +180,7 @@ export class ProfileStore {
    * isolate instead of a row object per identifier.
    */
   identifierSources(keys: string[]): Map<string, string | null> {
+    this.rows.flush();
     if (!keys.length) return new Map();
     const { pairs } = this.sql
       .exec<{ pairs: string }>("SELECT json_group_array(json_array(s.key, s.source_id)) AS pairs FROM json_each(?) AS j JOIN identifier_sources AS s ON s.key = j.value", JSON.stringify(keys))
@@ -167,11 +190,13 @@ export class ProfileStore {
 
   /** The profile's latest event, for its metadata. */
   lastEvent(profileId: string) {
+    this.rows.flush();
     return this.sql.exec<{ message_id: string; source_id: string | null; at: number }>("SELECT message_id, source_id, at FROM profile_events WHERE profile_id = ? ORDER BY at DESC, message_id DESC LIMIT 1", profileId).toArray()[0] ?? null;
   }
 
   /** Recent events, newest first by default, for strongly consistent reads. */
   events(profileId: string, options: { since?: number; until?: number; order: "asc" | "desc"; after?: { at: number; messageId: string }; limit: number }): EventRecord[] {
+    this.rows.flush();
     const cmp = options.order === "desc" ? "<" : ">";
     const rows = this.sql.exec<{ record: string }>(
       `SELECT record FROM profile_events WHERE profile_id = ? AND record IS NOT NULL AND at >= ? AND at <= ?
@@ -190,6 +215,7 @@ export class ProfileStore {
 
   /** Every event held for these profiles, payload or not. */
   eventIdsOf(profileIds: string[]): string[] {
+    this.rows.flush();
     return this.sql
       .exec<{ message_id: string }>("SELECT message_id FROM profile_events WHERE profile_id IN (SELECT value FROM json_each(?))", JSON.stringify(profileIds))
       .toArray()
@@ -198,6 +224,7 @@ export class ProfileStore {
 
   /** Events by messageId, in one query however many. */
   eventRows(messageIds: string[]): EventRow[] {
+    this.rows.flush();
     if (!messageIds.length) return [];
     return this.sql.exec<EventRow>("SELECT e.* FROM json_each(?) AS j JOIN profile_events AS e ON e.message_id = j.value", JSON.stringify(messageIds)).toArray();
   }
@@ -207,6 +234,7 @@ export class ProfileStore {
    * its trait writes and group link are what an unmerge recomputes profiles from.
    */
   dropPayloadsBefore(cutoff: number): number {
+    this.rows.flush();
     return this.sql.exec("UPDATE profile_events SET record = NULL WHERE at < ? AND record IS NOT NULL", cutoff).rowsWritten;
   }
 
@@ -218,6 +246,7 @@ export class ProfileStore {
    * again.
    */
   erase(profileIds: string[], messageIds: string[], identifierKeys: string[]) {
+    this.rows.flush();
     const ids = JSON.stringify(profileIds);
     const events = [...new Set([...messageIds, ...this.eventIdsOf(profileIds)])];
     // In parts: a person's messageIds as one JSON string could pass SQLite's 2 MB value limit.
@@ -245,6 +274,7 @@ export class ProfileStore {
 
   /** A person's events as segment evaluation reads them, oldest first (those still holding their payload). */
   personEvents(profileId: string): PersonEvent[] {
+    this.rows.flush();
     return this.sql
       .exec<{ record: string }>("SELECT record FROM profile_events WHERE profile_id = ? AND record IS NOT NULL ORDER BY at, message_id", profileId)
       .toArray()
