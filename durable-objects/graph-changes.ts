@@ -1,12 +1,14 @@
 import { applyEventWithFeatures, type EventInput } from "../workers/identity/apply";
 import { eventIdentifiers, keysOfFound } from "../workers/identity/extract";
-import { featuresFromEvent } from "../workers/identity/features";
-import type { MergeRecord } from "../workers/identity/graph";
+import { featuresFromEvent, hasMatchableFeatures } from "../workers/identity/features";
+import type { IdentityGraph, MergeRecord } from "../workers/identity/graph";
+import { blockingKeys } from "../workers/identity/probabilistic";
 import { identifierKey } from "../workers/identity/types";
 import { IdentityRuleError } from "../workers/identity/unmerge";
 import type { QueuedEvent } from "../workers/intake/envelope";
 import type { AudienceEngine } from "./audience-engine";
 import type { GraphStore } from "./graph-store";
+import type { PendingMatchLeads } from "./pending-match-leads";
 import { personEventOf, type ProfileStore } from "./profile-store";
 
 export interface EventAssignment {
@@ -60,6 +62,7 @@ export class GraphChanges {
     private readonly store: ProfileStore,
     private readonly audiences: AudienceEngine,
     private readonly marks: MovedMarks,
+    private readonly leads: PendingMatchLeads,
   ) {}
 
   /**
@@ -106,6 +109,9 @@ export class GraphChanges {
     const graph = this.graphs.graph();
     const settings = this.graphs.settings();
     const out: EventAssignment[] = [];
+    // Leads answered before whose matching was never confirmed: answered again (a batch delivered again, a matching that failed).
+    const waiting = matchLeads ? this.leads.waiting((id) => liveHere(graph, id)) : undefined;
+    const blocksAgain = (profileId: string) => (waiting?.has(profileId) ? blocksOf(graph, profileId) : undefined);
     let stopped = false;
     for (const event of events) {
       if (stopped) {
@@ -114,7 +120,9 @@ export class GraphChanges {
       }
       const applied = known.get(event.messageId);
       if (applied !== undefined) {
-        out.push({ messageId: event.messageId, profileId: graph.resolve(applied).id, dropped: [] });
+        const profileId = graph.resolve(applied).id;
+        const again = blocksAgain(profileId);
+        out.push({ messageId: event.messageId, profileId, dropped: [], ...(again ? { matchBlocks: again } : {}) });
         continue;
       }
       const moved = movedTo?.get(event);
@@ -141,13 +149,18 @@ export class GraphChanges {
       const recorded = this.store.recordEvent(event, sources[event.messageId] ?? null, profileId, fresh);
       if (recorded && profileId) this.audiences.onEvent(profileId, personEventOf(recorded), Date.now());
       const quarantinedNow = result.reviews.filter((r) => r.kind === "quarantine").flatMap((r) => r.identifiers);
+      let matchBlocks: string[] | undefined;
+      if (matchLeads && profileId) {
+        if (result.matchedOn) this.leads.add(profileId);
+        matchBlocks = result.matchedOn ?? blocksAgain(profileId);
+      }
       out.push({
         messageId: event.messageId,
         profileId,
         ...(result.merge ? { mergeId: result.merge.id } : {}),
         dropped: result.dropped.map((d) => ({ identifier: d.dropped, reason: d.reason })),
         ...(quarantinedNow.length ? { quarantined: quarantinedNow } : {}),
-        ...(matchLeads && result.matchedOn && profileId ? { matchBlocks: result.matchedOn } : {}),
+        ...(matchBlocks ? { matchBlocks } : {}),
       });
     }
     return out;
@@ -226,4 +239,15 @@ export class GraphChanges {
   private rebuildAudiences(profileId: string) {
     if (this.audiences.audiences().length) this.audiences.rebuild(profileId, this.store.personEvents(profileId), Date.now());
   }
+}
+
+/** The live profile an id is here, followed through merges; null when this graph does not hold it. */
+export function liveHere(graph: IdentityGraph, profileId: string): string | null {
+  return graph.clusters.has(profileId) ? graph.resolve(profileId).id : null;
+}
+
+/** A profile's blocking keys, when it has features worth matching. */
+function blocksOf(graph: IdentityGraph, profileId: string): string[] | undefined {
+  const features = graph.features.get(profileId);
+  return features && hasMatchableFeatures(features) ? blockingKeys(features) : undefined;
 }

@@ -9,6 +9,7 @@ import { HandoverLedger } from "./handover-ledger";
 import type { HandoverParts } from "./handover-operations";
 import { IndexBackfill } from "./index-backfill";
 import { ObjectMeta } from "./object-meta";
+import { PendingMatchLeads } from "./pending-match-leads";
 import { ProfileStore } from "./profile-store";
 import { ProfileWriter, shardOf } from "./profile-writer";
 
@@ -30,6 +31,7 @@ export abstract class IdentityGraphBase extends DurableObject<Env> {
   protected readonly ledger: HandoverLedger;
   protected readonly backfill: IndexBackfill;
   protected readonly handovers: HandoverParts;
+  protected readonly leads: PendingMatchLeads;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -40,7 +42,8 @@ export abstract class IdentityGraphBase extends DurableObject<Env> {
     this.audiences = new AudienceEngine(this.sql, (id) => traitValues(this.store.traits(id)), (change) => this.store.recordEmission(change));
     this.ledger = new HandoverLedger(this.sql);
     this.backfill = new IndexBackfill(this.sql);
-    this.changes = new GraphChanges(this.graphs, this.store, this.audiences, this.ledger);
+    this.leads = new PendingMatchLeads(this.sql);
+    this.changes = new GraphChanges(this.graphs, this.store, this.audiences, this.ledger, this.leads);
     this.handovers = { sql: this.sql, graphs: this.graphs, store: this.store, audiences: this.audiences, ledger: this.ledger, meta: new ObjectMeta(this.sql) };
     this.writer = new ProfileWriter({ ctx, db: env.DB, activations: env.ACTIVATION_QUEUE as Queue<ActivationEnvelope>, store: this.store, audiences: this.audiences, graph: () => this.load() });
   }

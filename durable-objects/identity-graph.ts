@@ -6,7 +6,7 @@ import { type FieldError, fieldErrors } from "../workers/lib/problem";
 import { retentionSchema } from "../workers/privacy/settings";
 import type { EventAssignment } from "./graph-changes";
 import { IdentityGraphReads } from "./identity-graph-reads";
-import { type CrossShardPairs, matchAgain, matchFeatures, scoreAcross } from "./match-operations";
+import { type CrossShardPairs, leadsMatched, matchAgain, matchFeatures, scoreAcross } from "./match-operations";
 import { type ErasureCounts, erasePerson, type PrivacyPerson, personForPrivacy } from "./privacy-operations";
 import { profileRow } from "./profile-views";
 
@@ -119,6 +119,11 @@ export class IdentityGraphShard extends IdentityGraphReads {
     return result;
   }
 
+  /** The router matched these leads across shards (their `matchBlocks`): they are no longer answered again. */
+  leadsMatched(profileIds: string[]) {
+    return leadsMatched(this.graphs, this.leads, profileIds);
+  }
+
   private decided<T extends object>(run: () => T, unmerging?: string) {
     const result = this.changes.decide(run, unmerging);
     this.writer.schedule();
@@ -167,7 +172,7 @@ export class IdentityGraphShard extends IdentityGraphReads {
   }
 
   private privacyParts() {
-    return { graphs: this.graphs, store: this.store, audiences: this.audiences };
+    return { graphs: this.graphs, store: this.store, audiences: this.audiences, leads: this.leads };
   }
 
   /** Writes every pending profile change through to D1; returns the bookmark of the last write. */

@@ -2,8 +2,9 @@ import { z } from "zod";
 import { hasMatchableFeatures } from "../workers/identity/features";
 import { featuresSchema } from "../workers/identity/snapshot";
 import { type MatchCandidate, suggestAcross, suggestMatches } from "../workers/identity/suggest";
-import type { GraphChanges } from "./graph-changes";
+import { type GraphChanges, liveHere } from "./graph-changes";
 import type { GraphStore } from "./graph-store";
+import type { PendingMatchLeads } from "./pending-match-leads";
 
 /**
  * A graph shard's part in probabilistic matching across graph shards
@@ -74,5 +75,14 @@ export function matchAgain(graphs: GraphStore, changes: GraphChanges, profileId:
     if (!graph.clusters.has(profileId)) return { merged: false };
     const suggestions = changes.withMerges(() => suggestMatches(graph, graphs.settings(), graph.resolve(profileId).id, at));
     return { merged: suggestions.some((s) => s.merge) };
+  });
+}
+
+/** The router matched these leads across shards: they stop being answered again. Answers how many waiting leads went. */
+export function leadsMatched(graphs: GraphStore, leads: PendingMatchLeads, profileIds: unknown): number {
+  const ids = idsSchema.parse(profileIds);
+  return graphs.atomically(() => {
+    const graph = graphs.graph();
+    return leads.matched(ids, (id) => liveHere(graph, id));
   });
 }

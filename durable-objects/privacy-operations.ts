@@ -7,6 +7,7 @@ import type { EventRecord } from "../workers/profiles/event-record";
 import type { IdentifierRow, ProfileRow } from "../workers/profiles/write-through";
 import type { AudienceEngine } from "./audience-engine";
 import type { GraphStore } from "./graph-store";
+import type { PendingMatchLeads } from "./pending-match-leads";
 import type { ProfileStore } from "./profile-store";
 import { profileRow } from "./profile-views";
 
@@ -73,6 +74,7 @@ export interface PrivacyParts {
   graphs: GraphStore;
   store: ProfileStore;
   audiences: AudienceEngine;
+  leads: PendingMatchLeads;
 }
 
 /** Links made by approvals and probabilistic merges are named like events but are none. */
@@ -131,7 +133,7 @@ const parseKey = (key: string): Identifier => {
  * object's storage. Their D1 rows go with the next write-through.
  * Idempotent: a person already erased counts zero.
  */
-export function erasePerson({ graphs, store, audiences }: PrivacyParts, profileIds: string[]): ErasureCounts {
+export function erasePerson({ graphs, store, audiences, leads }: PrivacyParts, profileIds: string[]): ErasureCounts {
   const graph = graphs.graph();
   const found = footprint(graph, profileIds);
   if (found.clusterIds.length === 0) {
@@ -142,6 +144,7 @@ export function erasePerson({ graphs, store, audiences }: PrivacyParts, profileI
   const events = eventIds(graph, store, found);
   graphs.atomically(() => {
     store.erase(found.clusterIds, events, found.ownKeys);
+    leads.forget(found.clusterIds);
     for (const id of found.clusterIds) audiences.forget(id);
     eraseClusters(graph, found.clusterIds);
     forgetNamed(graph, profileIds);

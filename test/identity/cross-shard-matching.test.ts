@@ -1,4 +1,5 @@
 import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { type MatchLead, matchAcrossShards } from "../../workers/identity/sharding/cross-shard-matching";
 import { GraphShards, graphShardName } from "../../workers/identity/sharding/graph-shards";
@@ -52,5 +53,49 @@ describe("matching across graph shards", () => {
     expect(await split.reviews()).toEqual(pairsOf(split.leads));
     // Matched again, as after a redelivery: every pair is already suggested.
     expect(await matchAcrossShards(whole.shards, whole.index, whole.leads)).toEqual({ pairs: 12, reviews: 0, broughtTogether: 0 });
+  });
+});
+
+describe("leads waiting for matching across graph shards", () => {
+  const setup = (workspaceId: string) => {
+    const shard = env.IDENTITY.getByName(graphShardName(workspaceId, 1));
+    const event = queuedEvents(workspaceId);
+    const resolve = async (e: ReturnType<typeof event>) => (await shard.resolveEvents([e], { shard: 1, matchLeads: true }))[0]!;
+    const waiting = () => runInDurableObject(shard, (_o, state) => state.storage.sql.exec<{ profile_id: string }>("SELECT profile_id FROM match_leads").toArray().map((r) => r.profile_id));
+    return { shard, event, resolve, waiting };
+  };
+
+  it("answers a lead again when its batch is delivered again before the router confirmed matching, and not once it has", async () => {
+    const { shard, event, resolve, waiting } = setup("leads-redelivered");
+    const jane = event({ anonymousId: "jane-phone", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com", address: home } });
+    const first = await resolve(jane);
+    expect(first.matchBlocks).toContain("pc:69003:d");
+    expect(await waiting()).toEqual([first.profileId]);
+    // The consumer stopped before matching: the same batch again, its event already applied, answers the same lead.
+    const again = await resolve(jane);
+    expect(again).toMatchObject({ profileId: first.profileId, matchBlocks: first.matchBlocks });
+    expect(await shard.leadsMatched([first.profileId!])).toBe(1);
+    expect(await waiting()).toEqual([]);
+    expect((await resolve(jane)).matchBlocks).toBeUndefined();
+  });
+
+  it("answers a waiting lead with the profile's next event, even one that gains no blocking key", async () => {
+    const { shard, event, resolve, waiting } = setup("leads-next-event");
+    const jane = await resolve(event({ anonymousId: "jane-laptop", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com" } }));
+    // Matching failed for that batch: Jane's next page view carries her lead again.
+    const page = await resolve(event({ type: "page", anonymousId: "jane-laptop", name: "Home" }));
+    expect(page).toMatchObject({ profileId: jane.profileId, matchBlocks: jane.matchBlocks });
+    await shard.leadsMatched([jane.profileId!]);
+    expect((await resolve(event({ type: "page", anonymousId: "jane-laptop", name: "Cart" }))).matchBlocks).toBeUndefined();
+    expect(await waiting()).toEqual([]);
+  });
+
+  it("forgets the lead of an erased person, and only theirs", async () => {
+    const { shard, event, resolve, waiting } = setup("leads-erased");
+    const jane = await resolve(event({ anonymousId: "jane-tablet", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com" } }));
+    const john = await resolve(event({ anonymousId: "john-tablet", traits: { firstName: "John", lastName: "Roe", email: "john.roe@gmail.com" } }));
+    expect((await waiting()).sort()).toEqual([jane.profileId, john.profileId].sort());
+    await shard.erasePerson([jane.profileId!]);
+    expect(await waiting()).toEqual([john.profileId]);
   });
 });

@@ -1,6 +1,10 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { graphShardName } from "../../workers/identity/sharding/graph-shards";
+import { routeBatch } from "../../workers/identity/sharding/route-batch";
 import { admin, json, unique, until } from "../helpers";
 import { matchBlockEntries } from "../identity/match-block-entries";
+import { queuedEvents } from "../identity/queued-events";
 import { shardedWorkspace } from "./sharded-workspace";
 
 /**
@@ -144,5 +148,23 @@ describe("probabilistic matching across graph shards", () => {
     expect((await ws.probabilisticReviews()).map((r) => r.id)).not.toContain(review!.id);
     expect(await ws.find(`anonymous_id:${device}`)).toBeUndefined();
     expect((await ws.find(`anonymous_id:${device === jane.laptop ? jane.phone : jane.laptop}`))!.profileId).toBe(scorer);
+  });
+
+  it("still queues the review when the consumer stopped between resolving a batch and matching it, and the batch is delivered again", async () => {
+    const ws = await workspace();
+    const id = unique();
+    await ws.identify(1, `laptop-${id}`, { firstName: "Jane", lastName: "Doe", email: `jane.doe.${id}@gmail.com`, address: home });
+    const laptop = await ws.profileOf(`anonymous_id:laptop-${id}`);
+    await ws.index.claim([`anonymous_id:phone-${id}`], 2);
+    const phone = queuedEvents(`redelivered-${id}`)({ anonymousId: `phone-${id}`, traits: { firstName: "Jane", lastName: "Doe", email: `janedoe.${id}@yahoo.fr`, address: home } });
+    // The first delivery: shard 2 resolved it as the router asked, and the consumer stopped there.
+    const [first] = await env.IDENTITY.getByName(graphShardName(ws.workspaceId, 2)).resolveEvents([phone], { shard: 2, matchLeads: true });
+    expect(first!.matchBlocks).toContain("pc:69003:d");
+    expect(await ws.probabilisticReviews()).toEqual([]);
+    // Delivered again: the event is already applied, and its lead is still answered.
+    const [again] = await routeBatch(env, ws.workspaceId, 3, [phone], {});
+    expect(again!.profileId).toBe(first!.profileId);
+    const reviews = await ws.probabilisticReviews();
+    expect(reviews.map((r) => r.profiles.sort())).toEqual([[laptop.profileId, first!.profileId].sort()]);
   });
 });

@@ -139,3 +139,18 @@ export async function matchAcrossShards(
   );
   return outcome;
 }
+
+/** Tells each shard its leads were matched, so it stops answering them again (durable-objects/pending-match-leads.ts). */
+export async function leadsMatched(shards: GraphShards, leads: (MatchLead & { shard: number })[]) {
+  const byShard = new Map<number, Set<string>>();
+  for (const { shard, profileId } of leads) {
+    let ids = byShard.get(shard);
+    if (!ids) byShard.set(shard, (ids = new Set()));
+    ids.add(profileId);
+  }
+  await Promise.all(
+    [...byShard].map(async ([shard, ids]) => {
+      for (const part of chunk([...ids], FEATURES_PER_CALL)) await shards.shard(shard).leadsMatched(part);
+    }),
+  );
+}

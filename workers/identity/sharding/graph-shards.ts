@@ -81,6 +81,7 @@ const ROUTER_CALLS = [
   "matchFeatures",
   "scoreAcross",
   "matchAgain",
+  "leadsMatched",
 ] as const;
 
 export type GraphShardStub = ShardStub<(typeof ROUTER_CALLS)[number]>;

@@ -6,7 +6,7 @@ import type { IdentitySettings } from "../settings";
 import { identifierKey } from "../types";
 import { hotKeys, KeyGroups, placeGroups, type ShardMove } from "./batch-groups";
 import type { GraphShards } from "./graph-shards";
-import { type MatchLead, matchAcrossShards } from "./cross-shard-matching";
+import { leadsMatched, type MatchLead, matchAcrossShards } from "./cross-shard-matching";
 import { driveMove, handOverKeys } from "./handover-saga";
 import { type IdentifierIndex, type IndexPlacement, shardHash } from "./identifier-index";
 
@@ -45,7 +45,7 @@ export class ShardRouter {
   /** How many times each event was answered `moved`. */
   private readonly bounced = new Map<string, number>();
   /** Profiles that gained a blocking key on their shard during the batch: matched with the other shards' people at its end. */
-  private readonly leads: MatchLead[] = [];
+  private readonly leads: (MatchLead & { shard: number })[] = [];
 
   constructor(
     private readonly shards: GraphShards,
@@ -89,8 +89,9 @@ export class ShardRouter {
       // Suggestions only: a failure here must not send the batch's resolved events round again.
       try {
         logger.info("matched across graph shards", { leads: this.leads.length, ...(await matchAcrossShards(this.shards, this.index, this.leads)) });
+        await leadsMatched(this.shards, this.leads);
       } catch (error) {
-        logger.warn("matching across graph shards failed; these profiles are matched again when they next gain a blocking key", { leads: this.leads.length, error: String(error) });
+        logger.warn("matching across graph shards failed; their shards answer these profiles again with their next event or a delivery of this batch again", { leads: this.leads.length, error: String(error) });
       }
     }
     return events.map((event) => out.get(event.messageId)!);
@@ -206,7 +207,7 @@ export class ShardRouter {
           }
           applied.push(answer);
           quarantined.push(...(answer.quarantined ?? []));
-          if (answer.matchBlocks && answer.profileId) this.leads.push({ profileId: answer.profileId, blocks: answer.matchBlocks, at: eventTime(events[i]!) });
+          if (answer.matchBlocks && answer.profileId) this.leads.push({ profileId: answer.profileId, blocks: answer.matchBlocks, at: eventTime(events[i]!), shard });
         }
       }),
     );
