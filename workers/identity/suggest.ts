@@ -1,6 +1,7 @@
 import { IdentityGraph, type MergeRecord, type ReviewItem } from "./graph";
 import { blockingKeys, DEFAULT_MODEL, type ProfileFeatures, score } from "./probabilistic";
-import { checkGuards, mergeInto } from "./resolve";
+import { checkGuards } from "./guards";
+import { mergeInto } from "./resolve";
 import type { IdentitySettings } from "./settings";
 
 /** A block this size is a common name or a shared household line, not a lead: it is not scanned. */
