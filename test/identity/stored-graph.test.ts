@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
 import { SqlEventLinks } from "../../durable-objects/sql-event-links";
 import type { GraphStore } from "../../durable-objects/graph-store";
+import type { ProfileStore } from "../../durable-objects/profile-store";
 import { SqlGraphCollections } from "../../durable-objects/sql-graph-collections";
 import { SqlTable } from "../../durable-objects/sql-table";
 import { eraseClusters } from "../../workers/identity/erase";
@@ -248,5 +249,28 @@ describe("a stored table", () => {
     const [next] = await stub.resolveEvents([event({ userId: "rb-other" })]);
     expect(next!.profileId).not.toBe(first!.profileId);
     expect(await stub.lookup("user_id:rb-other")).toMatchObject({ profileId: next!.profileId });
+  });
+
+  it("drops the event rows a resolve call held when it throws, so the next call writes only its own", async () => {
+    const stub = env.IDENTITY.getByName("stored-rows-rollback");
+    const doomed = event({ userId: "rows-doomed", traits: { plan: "pro" } });
+    await runInDurableObject(stub, (instance: IdentityGraphShard) => {
+      const { graphs, store } = instance as unknown as { graphs: GraphStore; store: ProfileStore };
+      const failing = () =>
+        graphs.atomically(() =>
+          store.recording([doomed.messageId], () => {
+            expect(store.recordEvent(doomed, "src_web", "prof_doomed", ["user_id:rows-doomed"])).not.toBeNull();
+            throw new Error("fails half way");
+          }),
+        );
+      expect(failing).toThrow("fails half way");
+    });
+    const [next] = await stub.resolveEvents([event({ userId: "rows-next", traits: { plan: "free" } })]);
+    await runInDurableObject(stub, (_instance: IdentityGraphShard, state) => {
+      const column = (query: string) => state.storage.sql.exec<{ v: string }>(query).toArray().map((row) => row.v);
+      expect(column("SELECT message_id AS v FROM profile_events")).toEqual([next!.messageId]);
+      expect(column("SELECT profile_id AS v FROM profile_traits")).toEqual([next!.profileId]);
+      expect(column("SELECT key AS v FROM identifier_sources")).toEqual(["user_id:rows-next"]);
+    });
   });
 });
