@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type Json, json, unique, until } from "../helpers";
-import { profileReader, shardedWorkspace } from "./sharded-workspace";
+import { type Json, json, until } from "../helpers";
+import { accountOnTwoShards, profileReader, shardedWorkspace } from "./sharded-workspace";
 
 /**
  * An account whose members are on two graph shards, read from D1 (the
@@ -18,11 +18,7 @@ async function workspace() {
 describe("an account's D1 row over three graph shards", () => {
   it("shows the latest write of each trait from either shard on the default read, and a stale write from one shard takes none back", async () => {
     const ws = await workspace();
-    const [ana, ben] = [`ana-${unique()}`, `ben-${unique()}`];
-    const groupId = `org-${unique()}`;
-    await ws.place([`user_id:${ana}`], 1);
-    await ws.place([`user_id:${ben}`], 2);
-    const group = (userId: string, minute: number, traits: Json) => ({ type: "group", userId, groupId, traits, timestamp: at(minute), messageId: `${userId}-g${minute}` });
+    const { ana, ben, groupId, group } = await accountOnTwoShards(ws, at);
     const batch = [
       group(ana, 2, { name: "Acme", plan: "free", seats: 10, verified: false }),
       group(ben, 4, { plan: "pro", address: { city: "Berlin", zip: null } }),

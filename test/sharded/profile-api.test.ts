@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type Json, json, unique, until } from "../helpers";
-import { profileReader, shardedWorkspace } from "./sharded-workspace";
+import { accountOnTwoShards, profileReader, shardedWorkspace } from "./sharded-workspace";
 
 /**
  * The Profile API and synchronous tracking with IDENTITY_GRAPH_SHARDS = 3
@@ -90,11 +90,7 @@ describe("Profile API reads over three graph shards", () => {
 
   it("shows an account whose members are on two shards with both members and the latest write of each trait from either shard", async () => {
     const ws = await workspace();
-    const [ana, ben] = [`ana-${unique()}`, `ben-${unique()}`];
-    const groupId = `org-${unique()}`;
-    await ws.place([`user_id:${ana}`], 1);
-    await ws.place([`user_id:${ben}`], 2);
-    const group = (userId: string, minute: number, traits: Json) => ({ type: "group", userId, groupId, traits, timestamp: at(minute), messageId: `${userId}-g${minute}` });
+    const { ana, ben, groupId, group } = await accountOnTwoShards(ws, at);
     const batch = [
       group(ana, 1, { name: "Acme", plan: "free", seats: 10 }),
       group(ben, 2, { plan: "pro" }),

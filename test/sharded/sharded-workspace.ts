@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { graphShardName } from "../../workers/identity/sharding/graph-shards";
 import { IdentifierIndex } from "../../workers/identity/sharding/identifier-index";
-import { admin, basic, call, json, track, unique } from "../helpers";
+import { admin, basic, call, type Json, json, track, unique } from "../helpers";
 
 /**
  * A workspace of its own for a test over three graph shards (this project's
@@ -33,4 +33,18 @@ export async function shardedWorkspace(prefix: string, name: string) {
 export async function profileReader(workspaceId: string) {
   const { secret } = await json<{ secret: string }>(await admin("/admin/v1/tokens", { method: "POST", json: { workspaceId, name: "reader", scopes: ["profiles:read"] } }));
   return (path: string, headers: Record<string, string> = {}) => call(`/v1/spaces/${workspaceId}/collections/${path}`, { headers: { authorization: basic(secret), ...headers } });
+}
+
+/**
+ * An account with two members, Ana placed on graph shard 1 and Ben on shard 2
+ * before either sends anything, and a builder of their `group` calls: the
+ * call at `minute` (timestamped by `at`) with its own messageId.
+ */
+export async function accountOnTwoShards(ws: { place(keys: string[], shard: number): Promise<void> }, at: (minute: number) => string) {
+  const [ana, ben] = [`ana-${unique()}`, `ben-${unique()}`];
+  const groupId = `org-${unique()}`;
+  await ws.place([`user_id:${ana}`], 1);
+  await ws.place([`user_id:${ben}`], 2);
+  const group = (userId: string, minute: number, traits: Json) => ({ type: "group", userId, groupId, traits, timestamp: at(minute), messageId: `${userId}-g${minute}` });
+  return { ana, ben, groupId, group };
 }
