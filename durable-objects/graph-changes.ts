@@ -110,7 +110,7 @@ export class GraphChanges {
     const settings = this.graphs.settings();
     const out: EventAssignment[] = [];
     // Leads answered before whose matching was never confirmed: answered again (a batch delivered again, a matching that failed).
-    const waiting = matchLeads ? this.leads.waiting((id) => liveHere(graph, id)) : undefined;
+    const waiting = matchLeads ? this.leads.waiting((id) => graph.liveIdOf(id)) : undefined;
     const blocksAgain = (profileId: string) => (waiting?.has(profileId) ? blocksOf(graph, profileId) : undefined);
     let stopped = false;
     for (const event of events) {
@@ -239,11 +239,6 @@ export class GraphChanges {
   private rebuildAudiences(profileId: string) {
     if (this.audiences.audiences().length) this.audiences.rebuild(profileId, this.store.personEvents(profileId), Date.now());
   }
-}
-
-/** The live profile an id is here, followed through merges; null when this graph does not hold it. */
-export function liveHere(graph: IdentityGraph, profileId: string): string | null {
-  return graph.clusters.has(profileId) ? graph.resolve(profileId).id : null;
 }
 
 /** A profile's blocking keys, when it has features worth matching. */

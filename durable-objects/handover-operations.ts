@@ -49,7 +49,7 @@ function atomically<T>({ graphs, ledger }: HandoverParts, run: () => T): T {
 function holderOf(graph: IdentityGraph, key: string): string | undefined {
   if (key.startsWith("profile_id:")) {
     const id = key.slice("profile_id:".length);
-    return graph.clusters.has(id) ? graph.resolve(id).id : undefined;
+    return graph.liveIdOf(id) ?? undefined;
   }
   const entry = graph.index.get(key);
   return entry ? graph.resolve(entry.clusterId).id : undefined;

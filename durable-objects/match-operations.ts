@@ -2,7 +2,7 @@ import { z } from "zod";
 import { hasMatchableFeatures } from "../workers/identity/features";
 import { featuresSchema } from "../workers/identity/snapshot";
 import { type MatchCandidate, suggestAcross, suggestMatches } from "../workers/identity/suggest";
-import { type GraphChanges, liveHere } from "./graph-changes";
+import type { GraphChanges } from "./graph-changes";
 import type { GraphStore } from "./graph-store";
 import type { PendingMatchLeads } from "./pending-match-leads";
 
@@ -38,8 +38,8 @@ export function matchFeatures(graphs: GraphStore, profileIds: unknown): { asked:
   const graph = graphs.graph();
   const out: { asked: string; candidate: MatchCandidate }[] = [];
   for (const asked of ids) {
-    if (!graph.clusters.has(asked)) continue;
-    const live = graph.resolve(asked).id;
+    const live = graph.liveIdOf(asked);
+    if (live === null) continue;
     const features = graph.features.get(live);
     if (hasMatchableFeatures(features)) out.push({ asked, candidate: { profileId: live, features: features! } });
   }
@@ -83,6 +83,6 @@ export function leadsMatched(graphs: GraphStore, leads: PendingMatchLeads, profi
   const ids = idsSchema.parse(profileIds);
   return graphs.atomically(() => {
     const graph = graphs.graph();
-    return leads.matched(ids, (id) => liveHere(graph, id));
+    return leads.matched(ids, (id) => graph.liveIdOf(id));
   });
 }

@@ -83,7 +83,7 @@ const isEvent = (messageId: string) => !messageId.startsWith("review:") && !mess
 /** The live profile a privacy request names: `profile_id` directly, any other type normalised as stored. */
 function findLive(graph: IdentityGraph, graphs: GraphStore, rawType: string, value: string): string | null {
   const type = rawType.trim().toLowerCase();
-  if (type === "profile_id") return graph.clusters.has(value) ? graph.resolve(value).id : null;
+  if (type === "profile_id") return graph.liveIdOf(value);
   const normalized = normalizeIdentifier(type, value, graphs.settings());
   // A quarantined identifier is shared by many people: it finds no one (clusterOf skips it).
   return normalized.ok ? (graph.clusterOf(identifierKey(normalized.identifier))?.id ?? null) : null;

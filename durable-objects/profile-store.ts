@@ -109,17 +109,6 @@ export class ProfileStore {
     return record;
   }
 
-  /** One statement per profile, however many traits: each call into SQLite has a fixed cost that dominates small writes. */
-  private upsertTraits(profileId: string, writes: TraitWrite[]) {
-    if (!writes.length) return;
-    this.sql.exec(
-      `INSERT INTO profile_traits (profile_id, key, value, at, message_id, source_id)
-       SELECT ?, j.value ->> '$.key', j.value ->> '$.value', j.value ->> '$.at', j.value ->> '$.messageId', j.value ->> '$.sourceId' FROM json_each(?) AS j WHERE true ${LWW_UPSERT}`,
-      profileId,
-      JSON.stringify(writes),
-    );
-  }
-
   /** A merge: the survivor takes the absorbed profiles' events, and their traits by the same last-write-wins rule. */
   merged(survivor: string, absorbed: string[]) {
     this.rows.flush();
@@ -161,7 +150,8 @@ export class ProfileStore {
       for (const event of this.sql.exec<Pick<EventRow, "message_id" | "at" | "source_id" | "traits">>("SELECT message_id, at, source_id, traits FROM profile_events WHERE profile_id = ? AND traits IS NOT NULL", id)) {
         applyWrites(state, toWrites(JSON.parse(event.traits!) as Record<string, unknown>, event.at, event.message_id, event.source_id));
       }
-      this.upsertTraits(id, [...state.values()]);
+      this.rows.addTraits(id, [...state.values()]);
+      this.rows.flush();
       this.consent.recompute(id);
       this.markDirty("profile", id);
       this.markDirty("membership", id);

@@ -184,6 +184,11 @@ export class IdentityGraph {
     return cluster;
   }
 
+  /** The live cluster an id is, followed through merges; null when this graph does not hold it (erased, handed over, never here). */
+  liveIdOf(clusterId: string): string | null {
+    return this.clusters.has(clusterId) ? this.resolve(clusterId).id : null;
+  }
+
   clusterOf(key: string): Cluster | undefined {
     const entry = this.index.get(key);
     return entry && !entry.quarantined ? this.resolve(entry.clusterId) : undefined;
