@@ -1,4 +1,7 @@
+import { groupBy, mapValues } from "../workers/lib/group-by";
 import { type TraitWrite, toWrites } from "../workers/profiles/traits";
+
+export type AccountLink = { groupId: string; at: number; sourceId: string | null };
 
 /** Last write wins per trait, in SQL: the later event timestamp, ties to the larger messageId (workers/profiles/traits.ts). */
 export const LWW_UPSERT = `ON CONFLICT DO UPDATE SET value = excluded.value, at = excluded.at, message_id = excluded.message_id, source_id = excluded.source_id
@@ -13,12 +16,23 @@ export const ACCOUNT_UPSERT = `ON CONFLICT DO UPDATE SET created_at = min(create
 
 type TraitRow = { key: string; value: string; at: number; message_id: string; source_id: string | null };
 
+const traitWrite = (row: TraitRow): TraitWrite => ({ key: row.key, value: row.value, at: row.at, messageId: row.message_id, sourceId: row.source_id });
+
 export function traitRows(sql: SqlStorage, query: string, owner: string): TraitWrite[] {
-  return sql
-    .exec<TraitRow>(query, owner)
-    .toArray()
-    .map((row) => ({ key: row.key, value: row.value, at: row.at, messageId: row.message_id, sourceId: row.source_id }));
+  return sql.exec<TraitRow>(query, owner).toArray().map(traitWrite);
 }
+
+/** `traitRows` of many owners in one query, which binds their ids as one JSON array and selects each row's `owner`. */
+export function traitRowsByOwner(sql: SqlStorage, query: string, owners: string[]): Map<string, TraitWrite[]> {
+  const rows = sql.exec<TraitRow & { owner: string }>(query, JSON.stringify(owners)).toArray();
+  return mapValues(groupBy(rows, (row) => row.owner), (group) => group.map(traitWrite));
+}
+
+type LinkRow = { group_id: string; at: number; source_id: string | null };
+const accountLink = (row: LinkRow) => ({ groupId: row.group_id, at: row.at, sourceId: row.source_id });
+/** A profile's account links: `group_id` of its events, with the earliest and that event's source (SQLite's bare columns beside `min`). */
+const LINKS = (where: string) =>
+  `SELECT profile_id, group_id, min(at) AS at, source_id FROM profile_events WHERE ${where} AND group_id IS NOT NULL GROUP BY profile_id, group_id ORDER BY profile_id, group_id`;
 
 /**
  * Accounts (`group` calls) in the identity object: each account's traits by
@@ -61,14 +75,14 @@ export class AccountStore {
   }
 
   /** Accounts a profile joined through `group` calls, with when it first did and through which source. */
-  links(profileId: string): { groupId: string; at: number; sourceId: string | null }[] {
-    return this.sql
-      .exec<{ group_id: string; at: number; source_id: string | null }>(
-        "SELECT group_id, min(at) AS at, source_id FROM profile_events WHERE profile_id = ? AND group_id IS NOT NULL GROUP BY group_id ORDER BY group_id",
-        profileId,
-      )
-      .toArray()
-      .map((row) => ({ groupId: row.group_id, at: row.at, sourceId: row.source_id }));
+  links(profileId: string): AccountLink[] {
+    return this.sql.exec<LinkRow>(LINKS("profile_id = ?"), profileId).toArray().map(accountLink);
+  }
+
+  /** `links` of many profiles in one query; a profile with none is absent. */
+  linksOf(profileIds: string[]): Map<string, AccountLink[]> {
+    const rows = this.sql.exec<LinkRow & { profile_id: string }>(LINKS("profile_id IN (SELECT value FROM json_each(?))"), JSON.stringify(profileIds)).toArray();
+    return mapValues(groupBy(rows, (row) => row.profile_id), (group) => group.map(accountLink));
   }
 
   /** Profiles that joined an account, with when they first did. */

@@ -1,3 +1,4 @@
+import { groupBy, mapValues } from "../workers/lib/group-by";
 import type { AudienceChange } from "../workers/segments/activation";
 import { type AggregateState, applyEvent, emptyState, pruneState } from "../workers/segments/aggregates";
 import { type Audience, audienceSchema, Catalog } from "../workers/segments/catalog";
@@ -8,11 +9,18 @@ import { canonical } from "../workers/segments/time";
 import type { PersonEvent } from "../workers/segments/values";
 
 type Values = Record<string, unknown>;
+type ValueRow = { audience_id: string; value: string; since: number };
+const VALUES = (where: string) => `SELECT profile_id, audience_id, value, since FROM audience_values WHERE ${where}`;
 export interface Membership {
   id: string;
   key: string;
   name: string;
   enteredAt: string;
+}
+
+export interface AudienceValues {
+  segments: Membership[];
+  computedTraits: Values;
 }
 
 /**
@@ -139,8 +147,17 @@ export class AudienceEngine {
   }
 
   /** Current memberships and computed values of a profile, for the profile row. */
-  valuesOf(profileId: string): { segments: Membership[]; computedTraits: Values } {
-    const rows = this.sql.exec<{ audience_id: string; value: string; since: number }>("SELECT audience_id, value, since FROM audience_values WHERE profile_id = ?", profileId).toArray();
+  valuesOf(profileId: string): AudienceValues {
+    return this.audienceValues(this.sql.exec<ValueRow>(VALUES("profile_id = ?"), profileId).toArray());
+  }
+
+  /** `valuesOf` for many profiles in one query; a profile in no audience is absent. */
+  valuesOfMany(profileIds: string[]): Map<string, AudienceValues> {
+    const rows = this.sql.exec<ValueRow & { profile_id: string }>(VALUES("profile_id IN (SELECT value FROM json_each(?))"), JSON.stringify(profileIds)).toArray();
+    return mapValues(groupBy(rows, (row) => row.profile_id), (group) => this.audienceValues(group));
+  }
+
+  private audienceValues(rows: ValueRow[]): AudienceValues {
     const byId = new Map(this.catalog.audiences.map((a) => [a.id, a]));
     const segments: Membership[] = [];
     const computedTraits: Values = {};

@@ -1,7 +1,14 @@
 import { applyStatement, type ConsentStatement, categoryPreferencesSchema, consentFrom, mergeConsent, type ProfileConsent } from "../workers/profiles/consent";
+import { groupBy, mapValues } from "../workers/lib/group-by";
 import { ensureColumn } from "./sql-table";
 
 type ConsentRow = { category: string; consented: number; at: number; message_id: string; conflict: number };
+
+const CONSENT = (where: string) => `SELECT profile_id, category, consented, at, message_id, conflict FROM profile_consent WHERE ${where} ORDER BY profile_id, category`;
+
+function consentOf(rows: ConsentRow[]): ProfileConsent {
+  return Object.fromEntries(rows.map((r) => [r.category, { consented: r.consented === 1, at: r.at, messageId: r.message_id, ...(r.conflict === 1 ? { conflict: true as const } : {}) }]));
+}
 
 /**
  * Profiles' consent state in the identity object's SQLite: the current state per
@@ -22,10 +29,13 @@ export class ConsentStore {
   }
 
   of(profileId: string): ProfileConsent {
-    const rows = this.sql.exec<ConsentRow>("SELECT category, consented, at, message_id, conflict FROM profile_consent WHERE profile_id = ? ORDER BY category", profileId).toArray();
-    return Object.fromEntries(
-      rows.map((r) => [r.category, { consented: r.consented === 1, at: r.at, messageId: r.message_id, ...(r.conflict === 1 ? { conflict: true as const } : {}) }]),
-    );
+    return consentOf(this.sql.exec<ConsentRow>(CONSENT("profile_id = ?"), profileId).toArray());
+  }
+
+  /** `of` for many profiles in one query; a profile with no consent recorded is absent. */
+  ofMany(profileIds: string[]): Map<string, ProfileConsent> {
+    const rows = this.sql.exec<ConsentRow & { profile_id: string }>(CONSENT("profile_id IN (SELECT value FROM json_each(?))"), JSON.stringify(profileIds)).toArray();
+    return mapValues(groupBy(rows, (row) => row.profile_id), consentOf);
   }
 
   /** A new statement for a profile; returns whether its consent changed. */

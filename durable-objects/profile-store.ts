@@ -4,7 +4,7 @@ import { consentStatementOf } from "../workers/profiles/consent";
 import type { PersonEvent } from "../workers/segments/values";
 import { type EventRecord, eventRecord } from "../workers/profiles/event-record";
 import { accountTraitsOf, applyWrites, eventTime, groupIdOf, type TraitState, type TraitWrite, toWrites, userTraitsOf } from "../workers/profiles/traits";
-import { AccountStore, LWW_UPSERT, traitRows } from "./account-store";
+import { AccountStore, LWW_UPSERT, traitRows, traitRowsByOwner } from "./account-store";
 import { ConsentStore } from "./consent-store";
 import { EventRowBuffer } from "./event-row-buffer";
 import { type OutboxKind, WriteOutbox } from "./write-outbox";
@@ -12,6 +12,9 @@ import { type OutboxKind, WriteOutbox } from "./write-outbox";
 export type { OutboxEntry, OutboxKind } from "./write-outbox";
 
 const sourcePairs = z.array(z.tuple([z.string(), z.string().nullable()]));
+const TRAITS = (where: string) => `SELECT profile_id AS owner, key, value, at, message_id, source_id FROM profile_traits WHERE ${where} ORDER BY profile_id, key`;
+
+export type LastEvent = { message_id: string; source_id: string | null; at: number };
 
 /** MessageIds per erase statement: 5,000 ids of ~40 characters is ~200 KB of JSON. */
 const ERASE_CHUNK = 5_000;
@@ -161,7 +164,13 @@ export class ProfileStore {
 
   traits(profileId: string): TraitWrite[] {
     this.rows.flush();
-    return traitRows(this.sql, "SELECT key, value, at, message_id, source_id FROM profile_traits WHERE profile_id = ? ORDER BY key", profileId);
+    return traitRows(this.sql, TRAITS("profile_id = ?"), profileId);
+  }
+
+  /** `traits` of many profiles in one query; a profile with none is absent. */
+  traitsOf(profileIds: string[]): Map<string, TraitWrite[]> {
+    this.rows.flush();
+    return traitRowsByOwner(this.sql, TRAITS("profile_id IN (SELECT value FROM json_each(?))"), profileIds);
   }
 
   /**
@@ -178,10 +187,17 @@ export class ProfileStore {
     return new Map(sourcePairs.parse(JSON.parse(pairs)));
   }
 
-  /** The profile's latest event, for its metadata. */
-  lastEvent(profileId: string) {
+  /** Each profile's latest event, for its metadata, in one query; a profile with none is absent. */
+  lastEventsOf(profileIds: string[]): Map<string, LastEvent> {
     this.rows.flush();
-    return this.sql.exec<{ message_id: string; source_id: string | null; at: number }>("SELECT message_id, source_id, at FROM profile_events WHERE profile_id = ? ORDER BY at DESC, message_id DESC LIMIT 1", profileId).toArray()[0] ?? null;
+    const rows = this.sql
+      .exec<LastEvent & { profile_id: string }>(
+        `SELECT j.value AS profile_id, e.message_id, e.source_id, e.at FROM json_each(?) AS j
+         JOIN profile_events AS e ON e.message_id = (SELECT message_id FROM profile_events WHERE profile_id = j.value ORDER BY at DESC, message_id DESC LIMIT 1)`,
+        JSON.stringify(profileIds),
+      )
+      .toArray();
+    return new Map(rows.map(({ profile_id, ...last }) => [profile_id, last]));
   }
 
   /** Recent events, newest first by default, for strongly consistent reads. */

@@ -12,64 +12,86 @@ const DAY_MS = 86_400_000;
  * what a strongly consistent read returns, so both paths show the same thing.
  * An absorbed id yields a row pointing at the profile it resolves to.
  */
-export function profileRow(
+export function profileRow(graph: IdentityGraph, store: ProfileStore, audiences: AudienceEngine, profileId: string, now: number): ProfileRow | null {
+  return profileRows(graph, store, audiences, [profileId], now, new Set([profileId]))[0] ?? null;
+}
+
+/**
+ * `profileRow` for many profiles, reading each kind of state (traits, latest
+ * event, account links, audiences, consent) once for all of them rather than
+ * once per profile. Identifiers and account links are read only for profiles
+ * in `withMembership`, the ones whose membership may have changed.
+ */
+export function profileRows(
   graph: IdentityGraph,
   store: ProfileStore,
   audiences: AudienceEngine,
-  profileId: string,
+  profileIds: Iterable<string>,
   now: number,
-  withMembership = true,
+  withMembership: Set<string>,
   sources?: Map<string, string | null>,
-): ProfileRow | null {
-  const cluster = graph.clusters.get(profileId);
-  if (!cluster) return null;
-  const live = graph.resolve(profileId);
-  if (live.id !== profileId) {
+): ProfileRow[] {
+  const known = [...profileIds].filter((id) => graph.clusters.has(id));
+  const live = known.filter((id) => graph.resolve(id).id === id);
+  const traitsOf = store.traitsOf(live);
+  const lastOf = store.lastEventsOf(live);
+  const linksOf = store.accounts.linksOf(live.filter((id) => withMembership.has(id)));
+  const valuesOf = audiences.valuesOfMany(live);
+  const consentOf = store.consent.ofMany(live);
+  return known.map((profileId) => {
+    const cluster = graph.clusters.get(profileId)!;
+    const canonical = graph.resolve(profileId);
+    if (canonical.id !== profileId) return absorbedRow(profileId, canonical.id, cluster.createdAt, now);
+    const writes = traitsOf.get(profileId) ?? [];
+    const traits = traitValues(writes);
+    const held = [...cluster.identifiers.values()];
+    const last = lastOf.get(profileId);
+    const seen = held.flatMap((i) => [i.firstSeen, i.lastSeen]);
+    const membership = withMembership.has(profileId);
     return {
       profileId,
-      canonicalId: live.id,
-      userId: null,
-      email: null,
-      phone: null,
-      firstName: null,
-      lastName: null,
-      traits: {},
-      traitMeta: {},
+      canonicalId: null,
+      ...coreAttributes(traits, held),
+      traits,
+      traitMeta: traitMeta(writes),
       createdAt: cluster.createdAt,
-      firstSeenAt: null,
-      lastSeenAt: null,
+      firstSeenAt: seen.length ? Math.min(...seen) : null,
+      lastSeenAt: seen.length ? Math.max(...seen, last?.at ?? 0) : (last?.at ?? null),
       updatedAt: now,
-      lastSourceId: null,
-      lastMessageId: null,
-      identifiers: [],
-      links: [],
-      segments: [],
-      computedTraits: {},
-      consent: {},
+      lastSourceId: last?.source_id ?? null,
+      lastMessageId: last?.message_id ?? null,
+      // Identifiers and links are only read (and written to D1) when they may have changed.
+      identifiers: membership ? identifierRows(store, cluster.identifiers, sources) : null,
+      links: membership ? (linksOf.get(profileId) ?? []) : null,
+      ...(valuesOf.get(profileId) ?? { segments: [], computedTraits: {} }),
+      consent: consentOf.get(profileId) ?? {},
     };
-  }
-  const writes = store.traits(profileId);
-  const traits = traitValues(writes);
-  const held = [...cluster.identifiers.values()];
-  const last = store.lastEvent(profileId);
-  const seen = held.flatMap((i) => [i.firstSeen, i.lastSeen]);
+  });
+}
+
+/** The row of a profile merged into another: it names the survivor and holds nothing. */
+function absorbedRow(profileId: string, canonicalId: string, createdAt: number, now: number): ProfileRow {
   return {
     profileId,
-    canonicalId: null,
-    ...coreAttributes(traits, held),
-    traits,
-    traitMeta: traitMeta(writes),
-    createdAt: cluster.createdAt,
-    firstSeenAt: seen.length ? Math.min(...seen) : null,
-    lastSeenAt: seen.length ? Math.max(...seen, last?.at ?? 0) : (last?.at ?? null),
+    canonicalId,
+    userId: null,
+    email: null,
+    phone: null,
+    firstName: null,
+    lastName: null,
+    traits: {},
+    traitMeta: {},
+    createdAt,
+    firstSeenAt: null,
+    lastSeenAt: null,
     updatedAt: now,
-    lastSourceId: last?.source_id ?? null,
-    lastMessageId: last?.message_id ?? null,
-    // Identifiers and links are only read (and written to D1) when they may have changed.
-    identifiers: withMembership ? identifierRows(store, cluster.identifiers, sources) : null,
-    links: withMembership ? store.accounts.links(profileId) : null,
-    ...audiences.valuesOf(profileId),
-    consent: store.consent.of(profileId),
+    lastSourceId: null,
+    lastMessageId: null,
+    identifiers: [],
+    links: [],
+    segments: [],
+    computedTraits: {},
+    consent: {},
   };
 }
 
@@ -115,10 +137,7 @@ export function buildWriteSet(graph: IdentityGraph, store: ProfileStore, audienc
   // The sources of every identifier written, in one query rather than one per identifier.
   const keys = [...membership].flatMap((id) => (graph.clusters.has(id) ? [...graph.resolve(id).identifiers.keys()] : []));
   const sources = store.identifierSources(keys);
-  for (const id of profiles) {
-    const row = profileRow(graph, store, audiences, id, now, membership.has(id), sources);
-    if (row) set.profiles.push(row);
-  }
+  set.profiles.push(...profileRows(graph, store, audiences, profiles, now, membership, sources));
   const eventIds: string[] = [];
   for (const entry of entries) {
     if (entry.kind === "account") {

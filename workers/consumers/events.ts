@@ -3,6 +3,7 @@ import { archiveHour, archiveObjectKey } from "../archive/layout";
 import { readArchiveObject, writeArchiveObject } from "../archive/writer";
 import { eventEnvelopeSchema, type QueuedEvent } from "../intake/envelope";
 import { callDurableObject, DurableObjectOverloaded, isOverloaded } from "../lib/durable-object-retry";
+import { groupBy } from "../lib/group-by";
 import { sha256Hex } from "../lib/keys";
 import { createLogger, errorFields, type Logger } from "../lib/logger";
 import type { EventProcessor } from "../pipeline/processor";
@@ -170,17 +171,6 @@ async function archive(env: Env, workspaceId: string, batchKey: string, claimed:
     await writeArchiveObject(env, workspaceId, hour, batchKey, events);
   }
   if (toWrite.length) await markArchived(env, workspaceId, toWrite.map((item) => item.event.messageId), batchKey);
-}
-
-function groupBy<T>(items: T[], keyOf: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const key = keyOf(item);
-    const group = groups.get(key);
-    if (group) group.push(item);
-    else groups.set(key, [item]);
-  }
-  return groups;
 }
 
 async function markArchived(env: Env, workspaceId: string, messageIds: string[], batchKey: string) {
