@@ -1,4 +1,5 @@
 import { applyEventWithFeatures, type EventInput } from "../workers/identity/apply";
+import { type BlockEntry, type BlockMembership, membershipOf } from "../workers/identity/blocks";
 import { eventIdentifiers, keysOfFound } from "../workers/identity/extract";
 import { featuresFromEvent, hasMatchableFeatures } from "../workers/identity/features";
 import type { IdentityGraph, MergeRecord } from "../workers/identity/graph";
@@ -24,6 +25,12 @@ export interface EventAssignment {
   quarantined?: string[];
   /** With `matchLeads`: the profile gained a blocking key and was matched here; these are its blocks, for matching across graph shards. */
   matchBlocks?: string[];
+  /**
+   * With `matchLeads`: block entries that changed here outside matching (a key
+   * the profile no longer gives, a merge), each with whether it is in that
+   * block now: the router brings the identifier index's match blocks in line.
+   */
+  blockUpdates?: BlockMembership[];
 }
 
 export interface ResolveChoices {
@@ -112,6 +119,13 @@ export class GraphChanges {
     // Leads answered before whose matching was never confirmed: answered again (a batch delivered again, a matching that failed).
     const waiting = matchLeads ? this.leads.waiting((id) => graph.liveIdOf(id)) : undefined;
     const blocksAgain = (profileId: string) => (waiting?.has(profileId) ? blocksOf(graph, profileId) : undefined);
+    // Block changes answered before whose index update was never confirmed: answered again, once, with their profile's next event.
+    const unsettled = matchLeads ? this.leads.waitingBlocks((id) => graph.liveIdOf(id)) : undefined;
+    const blockUpdates = (profileId: string, changed: BlockEntry[] = []) => {
+      const entries = [...(unsettled?.get(profileId) ?? []), ...changed];
+      unsettled?.delete(profileId);
+      return entries.length ? { blockUpdates: membershipOf(graph, entries) } : {};
+    };
     let stopped = false;
     for (const event of events) {
       if (stopped) {
@@ -122,7 +136,7 @@ export class GraphChanges {
       if (applied !== undefined) {
         const profileId = graph.resolve(applied).id;
         const again = blocksAgain(profileId);
-        out.push({ messageId: event.messageId, profileId, dropped: [], ...(again ? { matchBlocks: again } : {}) });
+        out.push({ messageId: event.messageId, profileId, dropped: [], ...(again ? { matchBlocks: again } : {}), ...blockUpdates(profileId) });
         continue;
       }
       const moved = movedTo?.get(event);
@@ -150,9 +164,12 @@ export class GraphChanges {
       if (recorded && profileId) this.audiences.onEvent(profileId, personEventOf(recorded), Date.now());
       const quarantinedNow = result.reviews.filter((r) => r.kind === "quarantine").flatMap((r) => r.identifiers);
       let matchBlocks: string[] | undefined;
+      let updates = {};
       if (matchLeads && profileId) {
         if (result.matchedOn) this.leads.add(profileId);
+        if (result.blocksChanged) this.leads.addBlockChanges(result.blocksChanged);
         matchBlocks = result.matchedOn ?? blocksAgain(profileId);
+        updates = blockUpdates(profileId, result.blocksChanged);
       }
       out.push({
         messageId: event.messageId,
@@ -161,6 +178,7 @@ export class GraphChanges {
         dropped: result.dropped.map((d) => ({ identifier: d.dropped, reason: d.reason })),
         ...(quarantinedNow.length ? { quarantined: quarantinedNow } : {}),
         ...(matchBlocks ? { matchBlocks } : {}),
+        ...updates,
       });
     }
     return out;

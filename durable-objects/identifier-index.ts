@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import type { BlockMembership } from "../workers/identity/blocks";
 import { MAX_GRAPH_SHARDS } from "../workers/identity/sharding/graph-shards";
 import { ensureColumn } from "./sql-table";
 
@@ -77,14 +78,25 @@ export function assertBlockEntries(entries: unknown, limit: number | null = MAX_
   });
 }
 
+/** Throws an Error naming the entry unless `updates` is a list of `[block, profileId, member]` entries, at most 10,000 unless `limit` says otherwise. */
+export function assertBlockUpdates(updates: unknown, limit: number | null = MAX_KEYS_PER_CALL): asserts updates is BlockMembership[] {
+  if (!Array.isArray(updates)) throw new Error("updates must be an array of [block, profileId, member] entries");
+  if (limit !== null && updates.length > limit) throw new Error(`updates holds ${updates.length} entries; at most ${MAX_KEYS_PER_CALL} are accepted in one call`);
+  updates.forEach((update: unknown, i) => {
+    if (!Array.isArray(update) || update.length !== 3 || typeof update[2] !== "boolean") throw new Error(`updates[${i}] must be a [block, profileId, member] entry, member true or false`);
+    assertKey(update[0], `updates[${i}][0]`);
+    assertProfileId(update[1], `updates[${i}][1]`);
+  });
+}
+
 export function assertBlockLimit(max: unknown): asserts max is number {
   if (typeof max !== "number" || !Number.isInteger(max) || max < 1 || max > 1_000) throw new Error("max must be an integer from 1 to 1,000");
 }
 
-/** The keys as JSON arrays for `json_each`, each under `PART_CHARS`: almost always one. */
-function parts(keys: string[]): string[] {
+/** The keys (or entries) as JSON arrays for `json_each`, each under `PART_CHARS`: almost always one. */
+function parts(keys: unknown[]): string[] {
   const out: string[] = [];
-  let part: string[] = [];
+  let part: unknown[] = [];
   let chars = 2;
   for (const key of keys) {
     const size = JSON.stringify(key).length + 1;
@@ -223,6 +235,27 @@ export class IdentifierIndexShard extends DurableObject<Env> {
       for (const row of rows) (out[row.block] ??= []).push(row.profile_id);
       for (const [block, members] of Object.entries(out)) if (members && members.length > max) out[block] = null;
       return out;
+    });
+  }
+
+  /**
+   * Brings match blocks in line with what graph shards answered
+   * (`blockUpdates`: a key a profile no longer gives, a merge handing blocks to
+   * the survivor): a member entry joins its block, any other leaves it. Each
+   * says what the shard holds rather than what to change, so applying the same
+   * updates again changes nothing. Answers how many entries changed.
+   */
+  updateBlocks(updates: BlockMembership[]): number {
+    assertBlockUpdates(updates);
+    return this.ctx.storage.transactionSync(() => {
+      let changed = 0;
+      for (const part of parts(updates)) {
+        changed += this.sql.exec("INSERT OR IGNORE INTO match_blocks (block, profile_id) SELECT value ->> 0, value ->> 1 FROM json_each(?) WHERE value ->> 2 RETURNING block", part).toArray().length;
+        changed += this.sql
+          .exec("DELETE FROM match_blocks WHERE (block, profile_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?) WHERE NOT value ->> 2) RETURNING block", part)
+          .toArray().length;
+      }
+      return changed;
     });
   }
 

@@ -114,14 +114,14 @@ export class IdentityGraphShard extends IdentityGraphReads {
 
   /** Matches a profile again here, once the people it should be scored with were handed over: an auto-merge is decided by the guards, in one graph. */
   matchAgain(profileId: string, at: number) {
-    const result = matchAgain(this.graphs, this.changes, profileId, at);
+    const result = matchAgain(this.graphs, this.changes, this.leads, profileId, at);
     this.writer.schedule();
     return result;
   }
 
-  /** The router matched these leads across shards (their `matchBlocks`): they are no longer answered again. */
-  leadsMatched(profileIds: string[]) {
-    return leadsMatched(this.graphs, this.leads, profileIds);
+  /** The router matched these leads across shards (their `matchBlocks`) and the index follows these block entries (`blockUpdates`): none is answered again. */
+  leadsMatched(profileIds: string[], settledBlocks: [string, string][] = []) {
+    return leadsMatched(this.graphs, this.leads, profileIds, settledBlocks);
   }
 
   private decided<T extends object>(run: () => T, unmerging?: string) {

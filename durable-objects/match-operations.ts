@@ -66,23 +66,37 @@ export function scoreAcross(graphs: GraphStore, input: unknown): { reviews: numb
   });
 }
 
-/** Matches a profile again within this shard, once the people it should be scored with were handed over here; an auto-merge moves profile state as any merge does. */
-export function matchAgain(graphs: GraphStore, changes: GraphChanges, profileId: string, at: number): { merged: boolean } {
+/**
+ * Matches a profile again within this shard, once the people it should be
+ * scored with were handed over here; an auto-merge moves profile state as any
+ * merge does, and the block entries it hands over wait for the index to follow
+ * (answered with the profile's next event).
+ */
+export function matchAgain(graphs: GraphStore, changes: GraphChanges, leads: PendingMatchLeads, profileId: string, at: number): { merged: boolean } {
   z.string().min(1).max(128).parse(profileId);
   z.number().finite().parse(at);
   return graphs.atomically(() => {
     const graph = graphs.graph();
     if (!graph.clusters.has(profileId)) return { merged: false };
     const suggestions = changes.withMerges(() => suggestMatches(graph, graphs.settings(), graph.resolve(profileId).id, at));
+    leads.addBlockChanges(suggestions.flatMap((s) => s.blocksChanged ?? []));
     return { merged: suggestions.some((s) => s.merge) };
   });
 }
 
-/** The router matched these leads across shards: they stop being answered again. Answers how many waiting leads went. */
-export function leadsMatched(graphs: GraphStore, leads: PendingMatchLeads, profileIds: unknown): number {
+/** Block entries per call: a batch's changed entries on one shard. */
+const blockEntriesSchema = z.array(z.tuple([z.string().min(1).max(1_024), z.string().min(1).max(128)])).max(MAX_PROFILES);
+
+/**
+ * The router matched these leads across shards, and the identifier index
+ * follows these block entries (`blockUpdates`): none is answered again.
+ * Answers how many waiting leads went.
+ */
+export function leadsMatched(graphs: GraphStore, leads: PendingMatchLeads, profileIds: unknown, settled: unknown = []): number {
   const ids = idsSchema.parse(profileIds);
+  const entries = blockEntriesSchema.parse(settled);
   return graphs.atomically(() => {
     const graph = graphs.graph();
-    return leads.matched(ids, (id) => graph.liveIdOf(id));
+    return leads.matched(ids, (id) => graph.liveIdOf(id), entries);
   });
 }

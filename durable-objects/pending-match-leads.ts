@@ -1,3 +1,5 @@
+import type { BlockEntry } from "../workers/identity/blocks";
+
 /**
  * Profiles a graph shard answered as leads for matching across graph shards
  * (`matchBlocks`) whose matching the router has not confirmed
@@ -7,12 +9,17 @@
  * shard answers the same profiles' blocks again. A matching that failed is
  * retried the same way, with the profile's next event.
  *
- * The table holds only leads still waiting, normally none between batches, so
- * it is read whole.
+ * Block entries that changed outside matching (a key a profile no longer
+ * gives, a merge handing blocks to the survivor) wait the same way, until the
+ * router confirms the identifier index follows them (`blockUpdates`).
+ *
+ * The tables hold only what is still waiting, normally nothing between
+ * batches, so they are read whole.
  */
 export class PendingMatchLeads {
   constructor(private readonly sql: SqlStorage) {
     sql.exec("CREATE TABLE IF NOT EXISTS match_leads (profile_id TEXT PRIMARY KEY) WITHOUT ROWID");
+    sql.exec("CREATE TABLE IF NOT EXISTS match_block_changes (block TEXT NOT NULL, profile_id TEXT NOT NULL, PRIMARY KEY (block, profile_id)) WITHOUT ROWID");
   }
 
   /** The profiles waiting, as their live ids here (`live` follows merges; null for a profile no longer held here). */
@@ -32,9 +39,10 @@ export class PendingMatchLeads {
   /**
    * The router matched these profiles (live ids): their leads go, with any
    * stored under an id since merged into one of them, and any whose profile
-   * is no longer held here (handed over or erased).
+   * is no longer held here (handed over or erased). The index follows these
+   * block entries now: they go, with any whose profile is no longer held here.
    */
-  matched(profileIds: string[], live: (profileId: string) => string | null): number {
+  matched(profileIds: string[], live: (profileId: string) => string | null, settled: BlockEntry[] = []): number {
     const done = new Set(profileIds);
     const gone = this.sql
       .exec<{ profile_id: string }>("SELECT profile_id FROM match_leads")
@@ -45,11 +53,41 @@ export class PendingMatchLeads {
         return now === null || done.has(now);
       });
     if (gone.length) this.sql.exec("DELETE FROM match_leads WHERE profile_id IN (SELECT value FROM json_each(?))", JSON.stringify(gone));
+    const ended = [...settled, ...this.blockChanges().filter(([, id]) => live(id) === null)];
+    if (ended.length) this.sql.exec("DELETE FROM match_block_changes WHERE (block, profile_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))", JSON.stringify(ended));
     return gone.length;
+  }
+
+  /** Block entries that changed outside matching, for the index to follow (`EventAssignment.blockUpdates`). */
+  addBlockChanges(entries: BlockEntry[]) {
+    if (entries.length === 0) return;
+    this.sql.exec("INSERT INTO match_block_changes (block, profile_id) SELECT value ->> 0, value ->> 1 FROM json_each(?) WHERE true ON CONFLICT DO NOTHING", JSON.stringify(entries));
+  }
+
+  /** The block entries waiting, by the live id here of their profile (one merged away counts as its survivor); those of a profile no longer held here are left out. */
+  waitingBlocks(live: (profileId: string) => string | null): Map<string, BlockEntry[]> {
+    const out = new Map<string, BlockEntry[]>();
+    for (const entry of this.blockChanges()) {
+      const id = live(entry[1]);
+      if (id === null) continue;
+      const entries = out.get(id);
+      if (entries) entries.push(entry);
+      else out.set(id, [entry]);
+    }
+    return out;
   }
 
   /** Erased profiles: nothing that names them stays. */
   forget(profileIds: string[]) {
-    this.sql.exec("DELETE FROM match_leads WHERE profile_id IN (SELECT value FROM json_each(?))", JSON.stringify(profileIds));
+    const ids = JSON.stringify(profileIds);
+    this.sql.exec("DELETE FROM match_leads WHERE profile_id IN (SELECT value FROM json_each(?))", ids);
+    this.sql.exec("DELETE FROM match_block_changes WHERE profile_id IN (SELECT value FROM json_each(?))", ids);
+  }
+
+  private blockChanges(): BlockEntry[] {
+    return this.sql
+      .exec<{ block: string; profile_id: string }>("SELECT block, profile_id FROM match_block_changes")
+      .toArray()
+      .map((row): BlockEntry => [row.block, row.profile_id]);
   }
 }

@@ -85,8 +85,18 @@ export class SqlBlockIndex implements BlockIndex {
     const members = this.sql.exec<{ cluster_id: string }>("SELECT cluster_id FROM graph_blocks WHERE key = ? LIMIT ?", key, Number.isFinite(max) ? max + 1 : -1).toArray();
     return members.length > max ? null : members.map((r) => r.cluster_id);
   }
+  enter(clusterId: string, keys: string[]) {
+    if (keys.length === 0) return [];
+    return this.sql
+      .exec<{ key: string }>("INSERT OR IGNORE INTO graph_blocks (key, cluster_id) SELECT value, ? FROM json_each(?) RETURNING key", clusterId, JSON.stringify(keys))
+      .toArray()
+      .map((r) => r.key);
+  }
   leave(clusterId: string, keep = new Set<string>()) {
-    this.sql.exec("DELETE FROM graph_blocks WHERE cluster_id = ? AND key NOT IN (SELECT value FROM json_each(?))", clusterId, JSON.stringify([...keep]));
+    return this.sql
+      .exec<{ key: string }>("DELETE FROM graph_blocks WHERE cluster_id = ? AND key NOT IN (SELECT value FROM json_each(?)) RETURNING key", clusterId, JSON.stringify([...keep]))
+      .toArray()
+      .map((r) => r.key);
   }
   keysOf(clusterId: string) {
     return this.sql.exec<{ key: string }>("SELECT key FROM graph_blocks WHERE cluster_id = ?", clusterId).toArray().map((r) => r.key);

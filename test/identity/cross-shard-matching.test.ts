@@ -62,7 +62,8 @@ describe("leads waiting for matching across graph shards", () => {
     const event = queuedEvents(workspaceId);
     const resolve = async (e: ReturnType<typeof event>) => (await shard.resolveEvents([e], { shard: 1, matchLeads: true }))[0]!;
     const waiting = () => runInDurableObject(shard, (_o, state) => state.storage.sql.exec<{ profile_id: string }>("SELECT profile_id FROM match_leads").toArray().map((r) => r.profile_id));
-    return { shard, event, resolve, waiting };
+    const waitingBlocks = () => runInDurableObject(shard, (_o, state) => state.storage.sql.exec<{ block: string; profile_id: string }>("SELECT block, profile_id FROM match_block_changes").toArray().map((r) => `${r.block} ${r.profile_id}`));
+    return { shard, event, resolve, waiting, waitingBlocks };
   };
 
   it("answers a lead again when its batch is delivered again before the router confirmed matching, and not once it has", async () => {
@@ -88,6 +89,34 @@ describe("leads waiting for matching across graph shards", () => {
     await shard.leadsMatched([jane.profileId!]);
     expect((await resolve(event({ type: "page", anonymousId: "jane-laptop", name: "Cart" }))).matchBlocks).toBeUndefined();
     expect(await waiting()).toEqual([]);
+  });
+
+  it("answers the block a renamed profile left, again when its batch is delivered again before the router confirmed it, and not once it has", async () => {
+    const { shard, event, resolve, waitingBlocks } = setup("blocks-redelivered");
+    const jane = await resolve(event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com" } }));
+    await shard.leadsMatched([jane.profileId!]);
+    const married = event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Smith" } });
+    const first = await resolve(married);
+    expect(first.blockUpdates).toEqual([["ln:D000:j", jane.profileId, false]]);
+    expect(first.matchBlocks).toContain("ln:S530:j");
+    // The consumer stopped before the index followed: the same batch again answers the same update.
+    expect((await resolve(married)).blockUpdates).toEqual(first.blockUpdates);
+    await shard.leadsMatched([jane.profileId!], [["ln:D000:j", jane.profileId!]]);
+    expect(await waitingBlocks()).toEqual([]);
+    expect((await resolve(married)).blockUpdates).toBeUndefined();
+  });
+
+  it("answers a merged-away profile's blocks as left and the survivor as in those it still holds", async () => {
+    const { event, resolve, waitingBlocks } = setup("blocks-merged");
+    const laptop = await resolve(event({ anonymousId: "laptop", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com" } }));
+    const phone = await resolve(event({ anonymousId: "phone", traits: { phone: "+33612345678" } }));
+    const merged = await resolve(event({ anonymousId: "phone", traits: { email: "jane.doe@gmail.com" } }));
+    expect(merged.profileId).toBe(laptop.profileId);
+    expect(merged.blockUpdates).toEqual([
+      ["ph:2345678", phone.profileId, false],
+      ["ph:2345678", laptop.profileId, true],
+    ]);
+    expect((await waitingBlocks()).sort()).toEqual([`ph:2345678 ${laptop.profileId}`, `ph:2345678 ${phone.profileId}`]);
   });
 
   it("forgets the lead of an erased person, and only theirs", async () => {

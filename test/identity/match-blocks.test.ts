@@ -45,6 +45,25 @@ describe("match blocks in the identifier index", () => {
     expect(await client.forgetProfiles(["prof_erased"])).toBe(0);
   });
 
+  it("brings blocks in line with the shards' updates, each in the object its block hashes to, and the same updates again change nothing", async () => {
+    const workspaceId = workspace();
+    const client = new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId);
+    const blocks = Array.from({ length: 20 }, (_, i) => `em:local${i}`);
+    await client.joinBlocks([...blocks.map((b): [string, string] => [b, "prof_renamed"]), ["ln:D000:j", "prof_renamed"], ["ln:D000:j", "prof_kept"]], 200);
+    const updates = [
+      ...blocks.map((b): [string, string, boolean] => [b, "prof_renamed", b !== "em:local0"]),
+      ["ln:D000:j", "prof_renamed", false],
+      ["ln:S530:j", "prof_renamed", true],
+    ] satisfies [string, string, boolean][];
+    expect(new Set(updates.map(([block]) => indexShardOf(block))).size).toBeGreaterThan(8);
+    // em:local1 to 19 are there already: only the three changes count.
+    expect(await client.updateBlocks(updates)).toBe(3);
+    const after = await entriesOf(workspaceId);
+    expect(after).toEqual([...blocks.slice(1).map((b) => `${b} prof_renamed`), "ln:D000:j prof_kept", "ln:S530:j prof_renamed"].sort());
+    expect(await client.updateBlocks(updates)).toBe(0);
+    expect(await entriesOf(workspaceId)).toEqual(after);
+  });
+
   it("refuses a bad entry before calling any object, so nothing is joined", async () => {
     const workspaceId = workspace();
     const client = new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId);
@@ -52,6 +71,7 @@ describe("match blocks in the identifier index", () => {
     await expect(client.joinBlocks([["ln:D000:j", ""]], 200)).rejects.toThrow(/entries\[0\]\[1\] must be a profile id of 1 to 128 characters/);
     await expect(client.joinBlocks([["ln:D000:j", "prof_1"]], 0)).rejects.toThrow(/max must be an integer from 1 to 1,000/);
     await expect(client.forgetProfiles(["x".repeat(129)])).rejects.toThrow(/profileIds\[0\] must be a profile id/);
+    await expect(client.updateBlocks([["ln:D000:j", "prof_1", "yes" as unknown as boolean]])).rejects.toThrow(/updates\[0\] must be a \[block, profileId, member\] entry/);
     expect(await entriesOf(workspaceId)).toEqual([]);
   });
 });

@@ -150,6 +150,57 @@ describe("probabilistic matching across graph shards", () => {
     expect((await ws.find(`anonymous_id:${device === jane.laptop ? jane.phone : jane.laptop}`))!.profileId).toBe(scorer);
   });
 
+  it("takes a renamed profile out of its old blocks in the index, and the same batch delivered again changes nothing", async () => {
+    const ws = await workspace();
+    const id = unique();
+    const ring = `ring-${id}`;
+    await ws.identify(1, ring, { firstName: "Jane", lastName: "Doe", email: `jane.doe.${id}@gmail.com`, address: home });
+    const jane = await ws.profileOf(`anonymous_id:${ring}`);
+    await until("Jane in her name's block", async () => ((await matchBlockEntries(ws.workspaceId)).includes(`ln:D000:j ${jane.profileId}`) ? true : undefined));
+    const married = queuedEvents(`married-${id}`)({ anonymousId: ring, traits: { firstName: "Jane", lastName: "Smith" } });
+    const [answer] = await routeBatch(env, ws.workspaceId, 3, [married], {});
+    expect(answer!.profileId).toBe(jane.profileId);
+    const after = (await matchBlockEntries(ws.workspaceId)).filter((e) => e.endsWith(` ${jane.profileId}`));
+    // Her Doe name and postal-code blocks are gone; her email's stays.
+    expect(after).toEqual([`em:janedoe${id}`, "ln:S530:j", "pc:69003:s"].map((block) => `${block} ${jane.profileId}`).sort());
+    await routeBatch(env, ws.workspaceId, 3, [married], {});
+    expect((await matchBlockEntries(ws.workspaceId)).filter((e) => e.endsWith(` ${jane.profileId}`))).toEqual(after);
+  });
+
+  it("still takes a renamed profile out of its old block when the consumer stopped before the index followed, and the batch is delivered again", async () => {
+    const ws = await workspace();
+    const id = unique();
+    const ring = `ring-${id}`;
+    await ws.identify(2, ring, { firstName: "Jane", lastName: "Doe", email: `jane.doe.${id}@gmail.com` });
+    const jane = await ws.profileOf(`anonymous_id:${ring}`);
+    await until("Jane in her name's block", async () => ((await matchBlockEntries(ws.workspaceId)).includes(`ln:D000:j ${jane.profileId}`) ? true : undefined));
+    const married = queuedEvents(`stopped-${id}`)({ anonymousId: ring, traits: { firstName: "Jane", lastName: "Smith" } });
+    // The first delivery: shard 2 resolved it as the router asked, and the consumer stopped there.
+    const [first] = await env.IDENTITY.getByName(graphShardName(ws.workspaceId, 2)).resolveEvents([married], { shard: 2, matchLeads: true });
+    expect(first!.blockUpdates).toEqual([["ln:D000:j", jane.profileId, false]]);
+    expect(await matchBlockEntries(ws.workspaceId)).toContain(`ln:D000:j ${jane.profileId}`);
+    await routeBatch(env, ws.workspaceId, 3, [married], {});
+    const entries = await matchBlockEntries(ws.workspaceId);
+    expect(entries).not.toContain(`ln:D000:j ${jane.profileId}`);
+    expect(entries).toContain(`ln:S530:j ${jane.profileId}`);
+  });
+
+  it("hands a merged-away profile's blocks in the index to the survivor", async () => {
+    const ws = await workspace();
+    const id = unique();
+    const event = queuedEvents(`merged-${id}`);
+    await ws.index.claim([`anonymous_id:laptop-${id}`, `anonymous_id:phone-${id}`], 1);
+    const route = async (fields: Parameters<typeof event>[0]) => (await routeBatch(env, ws.workspaceId, 3, [event(fields)], {}))[0]!;
+    const laptop = await route({ anonymousId: `laptop-${id}`, traits: { firstName: "Jane", lastName: "Doe", email: `jane.doe.${id}@gmail.com` } });
+    const phone = await route({ anonymousId: `phone-${id}`, traits: { phone: "+33612345678" } });
+    expect(await matchBlockEntries(ws.workspaceId)).toContain(`ph:2345678 ${phone.profileId}`);
+    const merged = await route({ anonymousId: `phone-${id}`, traits: { email: `jane.doe.${id}@gmail.com` } });
+    expect(merged.profileId).toBe(laptop.profileId);
+    const entries = await matchBlockEntries(ws.workspaceId);
+    expect(entries.filter((e) => e.endsWith(` ${phone.profileId}`))).toEqual([]);
+    expect(entries).toContain(`ph:2345678 ${laptop.profileId}`);
+  });
+
   it("still queues the review when the consumer stopped between resolving a batch and matching it, and the batch is delivered again", async () => {
     const ws = await workspace();
     const id = unique();

@@ -1,3 +1,4 @@
+import { type BlockEntry, leaveStaleBlocks } from "./blocks";
 import { hasMatchableFeatures, mergeFeatures } from "./features";
 import type { IdentityGraph } from "./graph";
 import { blockingKeys, type ProfileFeatures, sameBlockingFields } from "./probabilistic";
@@ -12,8 +13,11 @@ export interface EventInput extends ResolveInput {
 /**
  * One event, all the way: deterministic resolution, then the profile's match
  * features, then probabilistic matching if the event gave the profile a new
- * blocking key (a new name, email or phone). Live processing and log replay
- * both go through here, so a replay makes the same decisions.
+ * blocking key (a new name, email or phone). A key it no longer gives (a
+ * name replaced, an email or phone past its list's cap, an address without
+ * its postal code) leaves its block, whether or not a new one came. Live
+ * processing and log replay both go through here, so a replay makes the same
+ * decisions.
  */
 export function applyEventWithFeatures(graph: IdentityGraph, settings: IdentitySettings, input: EventInput): ResolveResult & { suggestions: Suggestion[]; matchedOn?: string[] } {
   const result = applyEvent(graph, settings, input);
@@ -24,9 +28,18 @@ export function applyEventWithFeatures(graph: IdentityGraph, settings: IdentityS
   if (before && sameBlockingFields(before, after)) return { ...result, suggestions: [] };
   const known = new Set(before ? blockingKeys(before) : []);
   const blocks = blockingKeys(after);
-  if (!blocks.some((key) => !known.has(key)) || !hasMatchableFeatures(after)) return { ...result, suggestions: [] };
+  const held = new Set(blocks);
+  const left = [...known].some((key) => !held.has(key)) ? leaveStaleBlocks(graph, result.clusterId, blocks) : [];
+  const changed = withBlocksChanged(result, left);
+  if (!blocks.some((key) => !known.has(key)) || !hasMatchableFeatures(after)) return { ...changed, suggestions: [] };
+  const suggestions = suggestMatches(graph, settings, result.clusterId, input.at);
   // `matchedOn`: the blocks searched, for matching with the people other graph shards hold.
-  return { ...result, suggestions: suggestMatches(graph, settings, result.clusterId, input.at), matchedOn: blocks };
+  return { ...withBlocksChanged(changed, suggestions.flatMap((s) => s.blocksChanged ?? [])), suggestions, matchedOn: blocks };
+}
+
+/** The result with these block entries added to those it changed already, in the order they changed. */
+function withBlocksChanged<R extends ResolveResult>(result: R, entries: BlockEntry[]): R {
+  return entries.length === 0 ? result : { ...result, blocksChanged: [...(result.blocksChanged ?? []), ...entries] };
 }
 
 /**

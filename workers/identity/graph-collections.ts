@@ -132,12 +132,19 @@ export interface ConflictLog {
 
 export const MAX_RECORDED_CONFLICTS = 5_000;
 
-/** Blocking key → the clusters that had it, for probabilistic matching. Entries may be stale (merged away): readers resolve them. */
+/**
+ * Blocking key → the clusters in that block, for probabilistic matching. A
+ * cluster is only in blocks of keys its match features give now (blocks.ts
+ * keeps it so); entries written before that was kept may still name a
+ * cluster merged away, so readers resolve them.
+ */
 export interface BlockIndex {
   /** Adds the cluster to the block; returns its members, or null when the block holds more than `max` (too common to be a lead). */
   join(key: string, clusterId: string, max: number): string[] | null;
-  /** Takes the cluster out of every block, or out of those not in `keep`. */
-  leave(clusterId: string, keep?: Set<string>): void;
+  /** Adds the cluster to these blocks without reading them, for leads it takes over; answers the keys it was not in yet. */
+  enter(clusterId: string, keys: string[]): string[];
+  /** Takes the cluster out of every block, or out of those not in `keep`; answers the keys it left. */
+  leave(clusterId: string, keep?: Set<string>): string[];
   /** The blocks holding the cluster. */
   keysOf(clusterId: string): string[];
 }
@@ -255,23 +262,35 @@ export class MemoryBlockIndex implements BlockIndex {
   private readonly blocks = new Map<string, Set<string>>();
   private readonly byCluster = new Map<string, Set<string>>();
   join(key: string, clusterId: string, max: number) {
-    let block = this.blocks.get(key);
-    if (!block) this.blocks.set(key, (block = new Set()));
-    block.add(clusterId);
-    let keys = this.byCluster.get(clusterId);
-    if (!keys) this.byCluster.set(clusterId, (keys = new Set()));
-    keys.add(key);
+    this.enter(clusterId, [key]);
+    const block = this.blocks.get(key)!;
     return block.size > max ? null : [...block];
   }
+  enter(clusterId: string, keys: string[]) {
+    const entered: string[] = [];
+    for (const key of keys) {
+      let block = this.blocks.get(key);
+      if (!block) this.blocks.set(key, (block = new Set()));
+      if (block.has(clusterId)) continue;
+      block.add(clusterId);
+      let held = this.byCluster.get(clusterId);
+      if (!held) this.byCluster.set(clusterId, (held = new Set()));
+      held.add(key);
+      entered.push(key);
+    }
+    return entered;
+  }
   leave(clusterId: string, keep?: Set<string>) {
-    for (const key of this.byCluster.get(clusterId) ?? []) {
-      if (keep?.has(key)) continue;
+    const held = this.byCluster.get(clusterId);
+    const left = [...(held ?? [])].filter((key) => !keep?.has(key));
+    for (const key of left) {
       const block = this.blocks.get(key)!;
       block.delete(clusterId);
       if (block.size === 0) this.blocks.delete(key);
-      this.byCluster.get(clusterId)!.delete(key);
+      held!.delete(key);
     }
-    if (!this.byCluster.get(clusterId)?.size) this.byCluster.delete(clusterId);
+    if (held?.size === 0) this.byCluster.delete(clusterId);
+    return left;
   }
   keysOf(clusterId: string): string[] {
     return [...(this.byCluster.get(clusterId) ?? [])];

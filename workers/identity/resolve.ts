@@ -1,3 +1,4 @@
+import { type BlockEntry, mergeBlocks } from "./blocks";
 import { type Cluster, type Conflict, type ConflictReason, IdentityGraph, type MergeRecord, type ReviewItem } from "./graph";
 import { mergeFeatures } from "./features";
 import { checkGuards, type WindowedValues } from "./guards";
@@ -25,6 +26,15 @@ export interface ResolveResult {
   reviews: ReviewItem[];
   /** Device-level identifiers now routed to this cluster (a shared device's latest user). */
   handoffs: string[];
+  /** Block entries the merge took out or handed to the survivor (blocks.ts): the match blocks other graph shards share follow them. */
+  blocksChanged?: BlockEntry[];
+}
+
+/** What a merge tells its caller. */
+export interface MergeOutcome {
+  created: boolean;
+  merge?: MergeRecord;
+  blocksChanged?: BlockEntry[];
 }
 
 /** A device is not a person: these follow whoever used the device last instead of merging people. */
@@ -146,7 +156,7 @@ function addIdentifier(graph: IdentityGraph, cluster: Cluster, identifier: Ident
 }
 
 /** The older cluster survives; the others forward to it and hand over their identifiers and links. */
-export function mergeInto(graph: IdentityGraph, clusters: Cluster[], input: ResolveInput, accepted: Identifier[], result: { created: boolean; merge?: MergeRecord }, rule: MergeRecord["rule"] = "shared-identifier"): Cluster {
+export function mergeInto(graph: IdentityGraph, clusters: Cluster[], input: ResolveInput, accepted: Identifier[], result: MergeOutcome, rule: MergeRecord["rule"] = "shared-identifier"): Cluster {
   if (clusters.length === 0) {
     const cluster: Cluster = { id: graph.nextId("prof"), createdAt: input.at, seq: graph.nextSeq(), identifiers: new Map() };
     graph.clusters.set(cluster.id, cluster);
@@ -172,6 +182,8 @@ export function mergeInto(graph: IdentityGraph, clusters: Cluster[], input: Reso
     cluster.identifiers = new Map();
     cluster.forwardedTo = survivor!.id;
   }
+  const blocksChanged = mergeBlocks(graph, survivor!.id, absorbed.map((c) => c.id));
+  if (blocksChanged.length > 0) result.blocksChanged = [...(result.blocksChanged ?? []), ...blocksChanged];
   const merge: MergeRecord = {
     id: graph.nextId("mrg"),
     survivor: survivor!.id,

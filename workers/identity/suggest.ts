@@ -1,7 +1,8 @@
+import type { BlockEntry } from "./blocks";
 import { IdentityGraph, type MergeRecord, type ReviewItem } from "./graph";
 import { blockingKeys, DEFAULT_MODEL, type ProfileFeatures, score } from "./probabilistic";
 import { checkGuards } from "./guards";
-import { mergeInto } from "./resolve";
+import { type MergeOutcome, mergeInto } from "./resolve";
 import type { IdentitySettings } from "./settings";
 
 /** A block this size is a common name or a shared household line, not a lead: it is not scanned. */
@@ -22,6 +23,8 @@ const CORROBORATION_BITS = 4;
 export interface Suggestion {
   review?: ReviewItem;
   merge?: MergeRecord;
+  /** With a merge: the block entries it took out or handed to the survivor (blocks.ts). */
+  blocksChanged?: BlockEntry[];
 }
 
 /**
@@ -40,7 +43,7 @@ export function suggestMatches(graph: IdentityGraph, settings: IdentitySettings,
     const block = graph.blocks.join(key, cluster.id, MAX_BLOCK);
     if (block) for (const id of block) members.add(id);
   }
-  // Blocks may name clusters merged away since: each counts as the cluster it resolves to.
+  // Entries written before merges handed them to the survivor may name a cluster merged away: each counts as the cluster it resolves to.
   const candidates = new Set<string>();
   for (const live of graph.clusters.liveIdsOf(members).values()) if (live !== cluster.id) candidates.add(live);
   const out: Suggestion[] = [];
@@ -102,12 +105,12 @@ function suggestPair(graph: IdentityGraph, settings: IdentitySettings, own: Matc
   if (autoMerging) {
     const otherCluster = graph.resolve(other.profileId);
     if (!checkGuards(graph, settings, [cluster, otherCluster], [], at)) {
-      const holder: { created: boolean; merge?: MergeRecord } = { created: false };
+      const holder: MergeOutcome = { created: false };
       const messageId = `match:${pair}`;
       const representatives = [cluster, otherCluster].map((c) => [...c.identifiers.keys()][0]).filter((k): k is string => Boolean(k));
       const survivor = mergeInto(graph, [cluster, otherCluster], { messageId, at, identifiers: [] }, [], holder, "probabilistic");
       graph.events.addLink(survivor.id, { messageId, keys: representatives, at });
-      return { merge: holder.merge! };
+      return { merge: holder.merge!, ...(holder.blocksChanged ? { blocksChanged: holder.blocksChanged } : {}) };
     }
   }
   const review: ReviewItem = {

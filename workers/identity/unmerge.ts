@@ -1,5 +1,5 @@
-import { type Cluster, IdentityGraph, type MergeRecord, type ReviewItem } from "./graph";
-import { mergeInto } from "./resolve";
+import { type Cluster, IdentityGraph, type ReviewItem } from "./graph";
+import { type MergeOutcome, mergeInto } from "./resolve";
 
 /** A decision the rules refuse: `NOT_FOUND` for an unknown id, `CONFLICT` for one the current state forbids. */
 export class IdentityRuleError extends Error {
@@ -98,9 +98,13 @@ export function split(graph: IdentityGraph, cluster: Cluster, keepKey?: string):
     links = links.filter((link) => !link.keys.some((k) => inPart.has(k)));
     graph.events.setLinks(part.id, partLinks);
     for (const link of partLinks) if (graph.events.clusterOf(link.messageId) !== undefined) graph.events.assign(link.messageId, part.id);
-    // Match features are not kept per event, so each part starts from the merged profile's.
+    // Match features are not kept per event, so each part starts from the merged profile's, and from its blocks:
+    // the merge handed the absorbed profile's blocks to the survivor, and the part would otherwise be in none.
     const features = graph.features.get(cluster.id);
-    if (features) graph.features.set(part.id, features);
+    if (features) {
+      graph.features.set(part.id, features);
+      graph.blocks.enter(part.id, graph.blocks.keysOf(cluster.id));
+    }
     restored.push(part.id);
   }
   graph.events.setLinks(cluster.id, links);
@@ -123,7 +127,7 @@ export function approveReview(graph: IdentityGraph, reviewId: string, at: number
   }
   graph.closeReview(review, "approved");
   if (clusters.length < 2) return { review };
-  const result: { created: boolean; merge?: MergeRecord } = { created: false };
+  const result: MergeOutcome = { created: false };
   const messageId = `review:${review.id}`;
   // The approval itself is a link between the parts, so that retracting some other merge later keeps them together.
   const representatives = clusters.map((c) => [...c.identifiers.keys()][0]).filter((k): k is string => Boolean(k));

@@ -1,5 +1,6 @@
 import type { CrossShardPairs } from "../../../durable-objects/match-operations";
 import { chunk } from "../../lib/chunks";
+import type { BlockEntry } from "../blocks";
 import type { MatchCandidate } from "../suggest";
 import type { GraphShards } from "./graph-shards";
 import { handOverKeys } from "./handover-saga";
@@ -140,17 +141,24 @@ export async function matchAcrossShards(
   return outcome;
 }
 
-/** Tells each shard its leads were matched, so it stops answering them again (durable-objects/pending-match-leads.ts). */
-export async function leadsMatched(shards: GraphShards, leads: (MatchLead & { shard: number })[]) {
+/**
+ * Tells each shard its leads were matched and the index follows the block
+ * entries it answered (`settled`), so it stops answering them again
+ * (durable-objects/pending-match-leads.ts).
+ */
+export async function leadsMatched(shards: GraphShards, leads: (MatchLead & { shard: number })[], settled = new Map<number, BlockEntry[]>()) {
   const byShard = new Map<number, Set<string>>();
   for (const { shard, profileId } of leads) {
     let ids = byShard.get(shard);
     if (!ids) byShard.set(shard, (ids = new Set()));
     ids.add(profileId);
   }
+  for (const shard of settled.keys()) if (!byShard.has(shard)) byShard.set(shard, new Set());
   await Promise.all(
     [...byShard].map(async ([shard, ids]) => {
-      for (const part of chunk([...ids], FEATURES_PER_CALL)) await shards.shard(shard).leadsMatched(part);
+      const idParts = chunk([...ids], FEATURES_PER_CALL);
+      const entryParts = chunk(settled.get(shard) ?? [], FEATURES_PER_CALL);
+      for (let i = 0; i < Math.max(idParts.length, entryParts.length); i++) await shards.shard(shard).leadsMatched(idParts[i] ?? [], entryParts[i] ?? []);
     }),
   );
 }

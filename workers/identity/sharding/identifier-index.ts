@@ -1,4 +1,5 @@
-import { assertBlockEntries, assertBlockLimit, assertKey, assertProfileIds, assertShard, type IdentifierIndexShard, type IndexPlacement, MAX_KEYS_PER_CALL } from "../../../durable-objects/identifier-index";
+import { assertBlockEntries, assertBlockLimit, assertBlockUpdates, assertKey, assertProfileIds, assertShard, type IdentifierIndexShard, type IndexPlacement, MAX_KEYS_PER_CALL } from "../../../durable-objects/identifier-index";
+import type { BlockMembership } from "../blocks";
 import { chunk } from "../../lib/chunks";
 import { callDurableObject } from "../../lib/durable-object-retry";
 
@@ -119,6 +120,13 @@ export class IdentifierIndex {
     const out = new Map<string, string[] | null>();
     for (const answer of answers) for (const [block, members] of Object.entries(answer)) out.set(block, members);
     return out;
+  }
+
+  /** Brings match blocks in line with the shards' `blockUpdates`, each block in the object its key hashes to. Answers how many entries changed. */
+  async updateBlocks(updates: BlockMembership[]): Promise<number> {
+    assertBlockUpdates(updates, null);
+    const counts = await this.spread(updates, ([block]) => block, (index, part) => index.updateBlocks(part));
+    return counts.reduce((sum, count) => sum + count, 0);
   }
 
   /** Takes erased profiles out of every match block, in every index object. Answers how many entries went. */

@@ -7,6 +7,7 @@ import { identifierKey } from "../types";
 import { hotKeys, KeyGroups, placeGroups, type ShardMove } from "./batch-groups";
 import type { GraphShards } from "./graph-shards";
 import { leadsMatched, type MatchLead, matchAcrossShards } from "./cross-shard-matching";
+import { MatchBlockUpdates } from "./match-block-updates";
 import { driveMove, handOverKeys } from "./handover-saga";
 import { type IdentifierIndex, type IndexPlacement, shardHash } from "./identifier-index";
 
@@ -46,6 +47,8 @@ export class ShardRouter {
   private readonly bounced = new Map<string, number>();
   /** Profiles that gained a blocking key on their shard during the batch: matched with the other shards' people at its end. */
   private readonly leads: (MatchLead & { shard: number })[] = [];
+  /** Match block entries that changed on their shard outside matching: the index follows them at the batch's end. */
+  private readonly blockUpdates = new MatchBlockUpdates();
 
   constructor(
     private readonly shards: GraphShards,
@@ -85,11 +88,15 @@ export class ShardRouter {
     }
     const logger = createLogger({ workspaceId: this.shards.workspaceId });
     logger.info("events routed over graph shards", { events: events.length, handOvers: this.handOvers, rounds });
-    if (this.leads.length > 0) {
+    if (this.leads.length > 0 || this.blockUpdates.any()) {
       // Suggestions only: a failure here must not send the batch's resolved events round again.
       try {
-        logger.info("matched across graph shards", { leads: this.leads.length, ...(await matchAcrossShards(this.shards, this.index, this.leads)) });
-        await leadsMatched(this.shards, this.leads);
+        // First, so that a key a profile no longer gives brings it no candidate.
+        const updates = this.blockUpdates.updates();
+        if (updates.length > 0) await this.index.updateBlocks(updates);
+        const leads = this.leads.map((lead) => this.blockUpdates.current(lead));
+        if (leads.length > 0) logger.info("matched across graph shards", { leads: leads.length, ...(await matchAcrossShards(this.shards, this.index, leads)) });
+        await leadsMatched(this.shards, this.leads, this.blockUpdates.answeredBy());
       } catch (error) {
         logger.warn("matching across graph shards failed; their shards answer these profiles again with their next event or a delivery of this batch again", { leads: this.leads.length, error: String(error) });
       }
@@ -207,7 +214,11 @@ export class ShardRouter {
           }
           applied.push(answer);
           quarantined.push(...(answer.quarantined ?? []));
-          if (answer.matchBlocks && answer.profileId) this.leads.push({ profileId: answer.profileId, blocks: answer.matchBlocks, at: eventTime(events[i]!), shard });
+          if (answer.matchBlocks && answer.profileId) {
+            this.leads.push({ profileId: answer.profileId, blocks: answer.matchBlocks, at: eventTime(events[i]!), shard });
+            this.blockUpdates.lead(answer.profileId, answer.matchBlocks);
+          }
+          if (answer.blockUpdates) this.blockUpdates.answer(shard, answer.blockUpdates);
         }
       }),
     );

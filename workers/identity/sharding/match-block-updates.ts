@@ -1,0 +1,54 @@
+import type { BlockEntry, BlockMembership } from "../blocks";
+import type { MatchLead } from "./cross-shard-matching";
+
+const entryKey = (block: string, profileId: string) => `${block}\u0000${profileId}`;
+
+/**
+ * What a batch's answers said of match block entries outside matching
+ * (`blockUpdates`: a key a profile no longer gives, a merge handing blocks to
+ * the survivor), for the identifier index to follow once the batch is
+ * resolved. Answers come in order, each the shard's word on the entry at the
+ * time: so the latest is kept, and a lead's blocks (joined as it is matched)
+ * take the place of an earlier update of the same entry.
+ */
+export class MatchBlockUpdates {
+  private readonly latest = new Map<string, BlockMembership>();
+  /** Every entry each shard answered: confirmed to it once the index follows, so it is not answered again. */
+  private readonly answered = new Map<number, Map<string, BlockEntry>>();
+
+  /** Whether any shard answered an update. */
+  any() {
+    return this.answered.size > 0;
+  }
+
+  /** A lead answered: its blocks are joined as it is matched. */
+  lead(profileId: string, blocks: string[]) {
+    for (const block of blocks) this.latest.delete(entryKey(block, profileId));
+  }
+
+  answer(shard: number, updates: BlockMembership[]) {
+    let entries = this.answered.get(shard);
+    if (!entries) this.answered.set(shard, (entries = new Map()));
+    for (const update of updates) {
+      const [block, profileId] = update;
+      this.latest.set(entryKey(block, profileId), update);
+      entries.set(entryKey(block, profileId), [block, profileId]);
+    }
+  }
+
+  /** The updates for the index (`IdentifierIndex.updateBlocks`). */
+  updates(): BlockMembership[] {
+    return [...this.latest.values()];
+  }
+
+  /** The lead without the blocks a later answer took its profile out of: it is matched on what it holds. */
+  current<L extends MatchLead>(lead: L): L {
+    const left = (block: string) => this.latest.get(entryKey(block, lead.profileId))?.[2] === false;
+    return lead.blocks.some(left) ? { ...lead, blocks: lead.blocks.filter((block) => !left(block)) } : lead;
+  }
+
+  /** The entries each shard answered, to confirm to it. */
+  answeredBy(): Map<number, BlockEntry[]> {
+    return new Map([...this.answered].map(([shard, entries]) => [shard, [...entries.values()]]));
+  }
+}
