@@ -6,7 +6,7 @@ import { type FieldError, fieldErrors } from "../workers/lib/problem";
 import { retentionSchema } from "../workers/privacy/settings";
 import type { EventAssignment } from "./graph-changes";
 import { IdentityGraphReads } from "./identity-graph-reads";
-import { type CrossShardPairs, leadsMatched, matchAgain, matchFeatures, scoreAcross } from "./match-operations";
+import { blockChangesWaiting, type CrossShardPairs, leadsMatched, matchAgain, matchFeatures, scoreAcross } from "./match-operations";
 import { type ErasureCounts, erasePerson, type PrivacyPerson, personForPrivacy } from "./privacy-operations";
 import { profileRow } from "./profile-views";
 
@@ -124,6 +124,11 @@ export class IdentityGraphShard extends IdentityGraphReads {
     return leadsMatched(this.graphs, this.leads, profileIds, settledBlocks);
   }
 
+  /** Block entries waiting for the identifier index to follow them (an erasure's, an unconfirmed update's); confirmed with `leadsMatched`. */
+  blockChangesWaiting() {
+    return blockChangesWaiting(this.graphs, this.leads);
+  }
+
   private decided<T extends object>(run: () => T, unmerging?: string) {
     const result = this.changes.decide(run, unmerging);
     this.writer.schedule();
@@ -152,9 +157,13 @@ export class IdentityGraphShard extends IdentityGraphReads {
     return personForPrivacy(this.privacyParts(), type, value, Date.now());
   }
 
-  /** Erases the people these profiles belong to, from the object now and from D1 with the next write-through (`flush`). */
-  erasePerson(profileIds: string[]): ErasureCounts {
-    const counts = erasePerson(this.privacyParts(), profileIds);
+  /**
+   * Erases the people these profiles belong to, from the object now and from D1 with the next
+   * write-through (`flush`); with `sharedBlocks`, the block entries that leaves for the identifier
+   * index to drop wait for it (`blockChangesWaiting`).
+   */
+  erasePerson(profileIds: string[], sharedBlocks = false): ErasureCounts {
+    const counts = erasePerson(this.privacyParts(), profileIds, sharedBlocks === true);
     this.writer.schedule();
     return counts;
   }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { type BlockMembership, membershipOf } from "../workers/identity/blocks";
 import { hasMatchableFeatures } from "../workers/identity/features";
 import { featuresSchema } from "../workers/identity/snapshot";
 import { type MatchCandidate, suggestAcross, suggestMatches } from "../workers/identity/suggest";
@@ -99,4 +100,15 @@ export function leadsMatched(graphs: GraphStore, leads: PendingMatchLeads, profi
     const graph = graphs.graph();
     return leads.matched(ids, (id) => graph.liveIdOf(id), entries);
   });
+}
+
+/**
+ * Every block entry waiting for the identifier index to follow, with whether
+ * its profile is in that block here now: what an erasure left (the erased
+ * email's handle under another profile that had it) and any update whose
+ * confirmation never came. Confirmed with `leadsMatched` once the index follows.
+ */
+export function blockChangesWaiting(graphs: GraphStore, leads: PendingMatchLeads): BlockMembership[] {
+  const graph = graphs.graph();
+  return membershipOf(graph, [...leads.waitingBlocks((id) => graph.liveIdOf(id)).values()].flat());
 }

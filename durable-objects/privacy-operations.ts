@@ -131,9 +131,12 @@ const parseKey = (key: string): Identifier => {
  * transaction: profile state, audience state and pending writes first, then
  * the graph, whose rows are deleted: nothing that named them stays in the
  * object's storage. Their D1 rows go with the next write-through.
- * Idempotent: a person already erased counts zero.
+ * Idempotent: a person already erased counts zero. With `sharedBlocks` (the
+ * workspace has graph shards sharing match blocks in the identifier index),
+ * the block entries other profiles left, because their features named the
+ * erased email or phone, wait for the index to drop them too.
  */
-export function erasePerson({ graphs, store, audiences, leads }: PrivacyParts, profileIds: string[]): ErasureCounts {
+export function erasePerson({ graphs, store, audiences, leads }: PrivacyParts, profileIds: string[], sharedBlocks = false): ErasureCounts {
   const graph = graphs.graph();
   const found = footprint(graph, profileIds);
   if (found.clusterIds.length === 0) {
@@ -146,7 +149,9 @@ export function erasePerson({ graphs, store, audiences, leads }: PrivacyParts, p
     store.erase(found.clusterIds, events, found.ownKeys);
     leads.forget(found.clusterIds);
     for (const id of found.clusterIds) audiences.forget(id);
-    eraseClusters(graph, found.clusterIds);
+    const { blocksLeft } = eraseClusters(graph, found.clusterIds);
+    // Kept until the identifier index drops them too (`blockChangesWaiting`): a retried erasure would find nothing left to scrub.
+    if (sharedBlocks) leads.addBlockChanges(blocksLeft);
     forgetNamed(graph, profileIds);
   });
   return { profiles: found.clusterIds.length, identifiers: found.ownKeys.length, events: events.length };

@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { IdentityGraphShard } from "../../durable-objects/identity-graph";
 import { applyEventWithFeatures, type EventInput } from "../../workers/identity/apply";
+import { eraseClusters } from "../../workers/identity/erase";
 import { IdentityGraph } from "../../workers/identity/graph";
 import type { ProfileFeatures } from "../../workers/identity/probabilistic";
 import { DEFAULT_IDENTITY_SETTINGS, identitySettingsSchema } from "../../workers/identity/settings";
@@ -29,6 +30,14 @@ const apply = (graph: IdentityGraph, keys: string[], features: Partial<ProfileFe
 /** A workspace that lets a profile hold more emails than its match features list (five): the oldest falls off the list. */
 const manyEmails = identitySettingsSchema.parse({ identifiers: DEFAULT_IDENTITY_SETTINGS.identifiers.map((rule) => (rule.type === "email" ? { ...rule, limit: 20 } : rule)) });
 const blocksOf = (graph: IdentityGraph, key: string) => graph.blocks.keysOf(graph.clusterOf(key)!.id).sort();
+
+/** Jane's laptop and a phone merged, wrongly, then unmerged: answers the part that kept the profile and the one restored. */
+function janeAndPhoneUnmerged(graph: IdentityGraph) {
+  apply(graph, ["anonymous_id:laptop", "email:jane.doe@gmail.com"], { firstName: "Jane", lastName: "Doe", emails: ["jane.doe@gmail.com"] });
+  apply(graph, ["anonymous_id:phone", "phone:+33612345678"], { phones: ["+33612345678"] });
+  const merge = apply(graph, ["anonymous_id:laptop", "anonymous_id:phone"], {}).merge!;
+  return unmerge(graph, merge.id, T0 + 60_000);
+}
 
 /** Runs the same story over a graph in memory and over one stored in a fresh object's SQLite; answers both. */
 async function inMemoryAndStored<T>(story: (graph: IdentityGraph) => T): Promise<{ memory: T; stored: T }> {
@@ -97,14 +106,27 @@ describe("trimming the block index", () => {
 
   it("starts a profile restored by an unmerge in the merged profile's blocks, as it starts from its features", async () => {
     const { memory, stored } = await inMemoryAndStored((graph) => {
-      apply(graph, ["anonymous_id:laptop", "email:jane.doe@gmail.com"], { firstName: "Jane", lastName: "Doe", emails: ["jane.doe@gmail.com"] });
-      apply(graph, ["anonymous_id:phone", "phone:+33612345678"], { phones: ["+33612345678"] });
-      const merge = apply(graph, ["anonymous_id:laptop", "anonymous_id:phone"], {}).merge!;
-      const { kept, restored } = unmerge(graph, merge.id, T0 + 60_000);
+      const { kept, restored } = janeAndPhoneUnmerged(graph);
       return { kept: graph.blocks.keysOf(kept).sort(), restored: restored.map((id) => graph.blocks.keysOf(id).sort()) };
     });
     expect(stored).toEqual(memory);
     expect(memory).toEqual({ kept: ["em:janedoe", "ln:D000:j", "ph:2345678"], restored: [["em:janedoe", "ln:D000:j", "ph:2345678"]] });
+  });
+});
+
+describe("erasure and the block index", () => {
+  it("takes another profile out of the erased person's email block, and answers that entry for the shared index", async () => {
+    const { memory, stored } = await inMemoryAndStored((graph) => {
+      // The phone's part starts from the merged features, Jane's email among them, but holds only the phone.
+      const { kept, restored } = janeAndPhoneUnmerged(graph);
+      const phone = restored[0]!;
+      const erased = eraseClusters(graph, [kept]);
+      return { phone, blocksLeft: erased.blocksLeft.map(([key, id]) => [key, id === phone ? "phone" : id]), phoneBlocks: graph.blocks.keysOf(phone).sort() };
+    });
+    expect(stored.blocksLeft).toEqual(memory.blocksLeft);
+    expect(memory.blocksLeft).toEqual([["em:janedoe", "phone"]]);
+    // Erasure scrubs the emails and phones only she held; the name the part started with, and its block, stay.
+    expect(memory.phoneBlocks).toEqual(["ln:D000:j", "ph:2345678"]);
   });
 });
 

@@ -201,6 +201,37 @@ describe("probabilistic matching across graph shards", () => {
     expect(entries).toContain(`ph:2345678 ${laptop.profileId}`);
   });
 
+  it("takes the erased person's email handle out of the index's blocks of another profile whose features had it", async () => {
+    const ws = await workspace();
+    const id = unique();
+    const event = queuedEvents(`erase-scrub-${id}`);
+    await ws.index.claim([`anonymous_id:laptop-${id}`, `anonymous_id:phone-${id}`], 1);
+    const route = async (fields: Parameters<typeof event>[0]) => (await routeBatch(env, ws.workspaceId, 3, [event(fields)], {}))[0]!;
+    const jane = await route({ anonymousId: `laptop-${id}`, traits: { firstName: "Jane", lastName: "Doe", email: `jane.doe.${id}@gmail.com` } });
+    await route({ anonymousId: `phone-${id}`, traits: { phone: "+33612345678" } });
+    const merged = await route({ anonymousId: `phone-${id}`, traits: { email: `jane.doe.${id}@gmail.com` } });
+    // A wrong merge undone: the phone's part starts from the merged profile's features, Jane's email among them.
+    expect((await admin(`/admin/v1/identity/merges/${merged.mergeId}/unmerge?${ws.q}`, { method: "POST" })).status).toBe(200);
+    const phone = await ws.profileOf(`anonymous_id:phone-${id}`);
+    expect(phone.profileId).not.toBe(jane.profileId);
+    // The phone's owner gives a name: a lead, whose blocks (her email's handle included) the index takes.
+    await route({ anonymousId: `phone-${id}`, traits: { firstName: "Sam", lastName: "Roe" } });
+    expect(await matchBlockEntries(ws.workspaceId)).toContain(`em:janedoe${id} ${phone.profileId}`);
+
+    const response = await admin("/admin/v1/privacy/deletions", { method: "POST", json: { workspaceId: ws.workspaceId, identifier: { type: "email", value: `jane.doe.${id}@gmail.com` } } });
+    expect(response.status).toBe(202);
+    const requestId = (await json(response)).request.id;
+    await until("the deletion to finish", async () => ((await json(await admin(`/admin/v1/privacy/deletions/${requestId}?${ws.q}`))).status === "finished" ? true : undefined));
+
+    const after = await matchBlockEntries(ws.workspaceId);
+    expect(after.filter((e) => e.includes(`janedoe${id}`))).toEqual([]);
+    // The phone's own blocks stay.
+    expect(after).toContain(`ln:R000:s ${phone.profileId}`);
+    expect(after).toContain(`ph:2345678 ${phone.profileId}`);
+    // Confirmed: the shard keeps nothing waiting.
+    expect(await env.IDENTITY.getByName(graphShardName(ws.workspaceId, 1)).blockChangesWaiting()).toEqual([]);
+  });
+
   it("still queues the review when the consumer stopped between resolving a batch and matching it, and the batch is delivered again", async () => {
     const ws = await workspace();
     const id = unique();

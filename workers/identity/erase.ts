@@ -1,3 +1,4 @@
+import { type BlockEntry, leaveStaleBlocks } from "./blocks";
 import type { IdentityGraph, MergeRecord, ReviewItem } from "./graph";
 import { blockingKeys } from "./probabilistic";
 
@@ -84,13 +85,19 @@ export function footprint(graph: IdentityGraph, ids: Iterable<string>): Footprin
 /** The user id values among identifier keys: index entries remember the user ids seen with an identifier. */
 const userIdValues = (keys: Iterable<string>) => new Set([...keys].filter((k) => k.startsWith("user_id:")).map((k) => k.slice("user_id:".length)));
 
+/** What an erasure removed, and the block entries other people left because their features named the erased person's email or phone. */
+export interface Erasure extends Footprint {
+  /** Each a key of the erased person's (an email's handle, a phone's digits) under someone else's profile: the shared match blocks must drop them too. */
+  blocksLeft: BlockEntry[];
+}
+
 /**
  * Removes the people `ids` belong to from the graph. Idempotent: ids already
  * gone (or never known) erase nothing. Returns what was removed.
  */
-export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Footprint {
+export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Erasure {
   const found = footprint(graph, ids);
-  if (found.clusterIds.length === 0) return found;
+  if (found.clusterIds.length === 0) return { ...found, blocksLeft: [] };
   const clusters = new Set(found.clusterIds);
   const own = new Set(found.ownKeys);
   const messages = new Set(found.messageIds);
@@ -137,7 +144,7 @@ export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Foot
     if (clusters.has(a) || clusters.has(b)) graph.suggested.delete(pair);
   }
   for (const id of clusters) graph.blocks.leave(id);
-  for (const id of scrubFeatures(graph, own)) graph.blocks.leave(id, new Set(blockingKeys(graph.features.get(id)!)));
+  const blocksLeft = scrubFeatures(graph, own).flatMap((id) => leaveStaleBlocks(graph, id, blockingKeys(graph.features.get(id)!)));
   // Another cluster's links may still name an identifier only they held (a split-off link): it links nothing now.
   const naming = graph.events.linksNaming(own);
   for (const clusterId of new Set(naming.map((n) => n.clusterId))) {
@@ -147,7 +154,7 @@ export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Foot
       links.filter((l) => l.keys.length > 0),
     );
   }
-  return found;
+  return { ...found, blocksLeft };
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { ErasureCounts, IdentityGraphShard, PrivacyPerson } from "../../../durable-objects/identity-graph";
 import { graphShardCount } from "../../env";
+import { chunk } from "../../lib/chunks";
 import { normalizeIdentifier } from "../extract";
 import { type Identifier, identifierKey } from "../types";
 import { GraphShards, type ShardStub, ShardStubs } from "./graph-shards";
@@ -11,12 +12,14 @@ type PrivacyStub = ShardStub<(typeof PRIVACY_CALLS)[number]>;
 
 /**
  * All of them safe to send twice: reads, a flush that writes what is pending,
- * and an erasure that finds nothing left to erase the second time (only its
- * counts then say zero).
+ * an erasure that finds nothing left to erase the second time (only its
+ * counts then say zero), and confirming block entries the index follows.
  */
-const PRIVACY_CALLS = ["getSettings", "personForPrivacy", "erasePerson", "flush", "lookup", "movesInFlight"] as const;
+const PRIVACY_CALLS = ["getSettings", "personForPrivacy", "erasePerson", "flush", "lookup", "movesInFlight", "blockChangesWaiting", "leadsMatched"] as const;
 
 const ZERO: ErasureCounts = { profiles: 0, identifiers: 0, events: 0 };
+/** Block entries confirmed to a shard per call (`leadsMatched` takes at most 5,000). */
+const CONFIRMED_PER_CALL = 5_000;
 
 /**
  * Access and deletion requests over a workspace's graph shards. A person lives
@@ -151,10 +154,24 @@ export class ShardedPrivacy {
    * placed on this shard.
    */
   private async eraseOn(n: number, profileIds: string[], keys: string[], home: boolean): Promise<ErasureCounts> {
-    const erased = await this.shard(n).erasePerson(profileIds);
+    const erased = await this.shard(n).erasePerson(profileIds, true);
     await this.shard(n).flush();
-    if (home || erased.profiles > 0) await Promise.all([this.index.release(keys, n), this.index.forgetProfiles(profileIds)]);
+    if (home || erased.profiles > 0) await Promise.all([this.index.release(keys, n), this.index.forgetProfiles(profileIds), this.dropLeftBlocks(n)]);
     return erased;
+  }
+
+  /**
+   * Has the index drop the block entries an erasure on shard `n` left: other
+   * profiles whose features named the erased email or phone are no longer in
+   * those blocks (whose keys hold the email's handle or the phone's digits).
+   * The shard keeps them until confirmed, so a retried deletion, which finds
+   * no one left to erase, still drops them.
+   */
+  private async dropLeftBlocks(n: number) {
+    const updates = await this.shard(n).blockChangesWaiting();
+    if (updates.length === 0) return;
+    await this.index.updateBlocks(updates);
+    for (const part of chunk(updates, CONFIRMED_PER_CALL)) await this.shard(n).leadsMatched([], part.map(([block, profileId]) => [block, profileId]));
   }
 
   /**
@@ -181,8 +198,8 @@ export class ShardedPrivacy {
       const person = await this.shard(shard).personForPrivacy("profile_id", again.profileId);
       if (!person) continue;
       const keys = [...person.profileIds.map((id) => `profile_id:${id}`), ...person.identifiers.map(identifierKey)];
-      await this.shard(shard).erasePerson(person.profileIds);
-      await Promise.all([this.index.release(keys, shard), this.index.forgetProfiles(person.profileIds)]);
+      await this.shard(shard).erasePerson(person.profileIds, true);
+      await Promise.all([this.index.release(keys, shard), this.index.forgetProfiles(person.profileIds), this.dropLeftBlocks(shard)]);
       touched.add(shard);
     }
     await Promise.all([...touched].map((n) => this.shard(n).flush()));
