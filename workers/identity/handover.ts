@@ -160,9 +160,7 @@ export function addPersonRows(graph: IdentityGraph, rows: Partial<GraphRows>): n
   count(rows.clusters, (cluster) => graph.clusters.set(cluster.id, cluster));
   count(rows.index, ([key, entry]) => graph.index.set(key, entry));
   count(rows.features, ([id, features]) => graph.features.set(id, features));
-  count(rows.blocks, ([id, keys]) => {
-    for (const key of keys) graph.blocks.join(key, id, Number.POSITIVE_INFINITY);
-  });
+  count(rows.blocks, ([id, keys]) => graph.blocks.enter(id, keys));
   count(rows.assignments, ([messageId, clusterId]) => graph.events.assign(messageId, clusterId));
   count(rows.links, ([clusterId, link]) => graph.events.addLink(clusterId, link));
   count(rows.merges, (merge) => graph.merges.set(merge.id, merge));

@@ -176,7 +176,7 @@ function addToGraph(graph: IdentityGraph, snapshot: SnapshotPart) {
   for (const [messageId, clusterId] of snapshot.eventCluster ?? []) graph.events.assign(messageId, clusterId);
   for (const [clusterId, features] of snapshot.features ?? []) {
     graph.features.set(clusterId, features as ProfileFeatures);
-    for (const key of blockingKeys(features as ProfileFeatures)) graph.blocks.join(key, clusterId, Number.POSITIVE_INFINITY);
+    graph.blocks.enter(clusterId, blockingKeys(features as ProfileFeatures));
   }
   for (const pair of snapshot.suggested ?? []) graph.suggested.add(pair);
 }
