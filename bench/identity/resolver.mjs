@@ -39,6 +39,7 @@ export { identifierKey } from "./workers/identity/types.ts";
 const FEATURES_ENTRY = `
 export { applyEventWithFeatures } from "./workers/identity/apply.ts";
 export { featuresFromEvent } from "./workers/identity/features.ts";
+export { blockingKeys } from "./workers/identity/probabilistic.ts";
 `;
 
 let loaded;

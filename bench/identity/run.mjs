@@ -52,6 +52,7 @@ export async function benchIdentity({ people = Number(process.env.BENCH_IDENTITY
   };
   const breakdown = overMergeBreakdown(pop, run.predicted, run.graph, { unattributable: oracle.unattributable });
   const suggestions = probabilisticQueue(run, truth);
+  const blocks = resolver.blockingKeys ? blockCensus(run.graph, resolver.blockingKeys) : null;
 
   const method = (m, eventsPerSecond) => ({
     pairwise: { precision: round(m.pairwise.precision), recall: round(m.pairwise.recall), f1: round(m.pairwise.f1), correctPairs: m.pairwise.correctPairs, predictedPairs: m.pairwise.predictedPairs, truePairs: m.pairwise.truePairs },
@@ -82,6 +83,7 @@ export async function benchIdentity({ people = Number(process.env.BENCH_IDENTITY
       droppedIdentifiers: run.dropped,
       reviews: run.reviews,
       probabilisticSuggestions: suggestions,
+      blocks,
     },
     oracle: method(scored.oracle, null),
     resolverVsOracle: {
@@ -128,6 +130,23 @@ function probabilisticQueue(run, truth) {
   return { queued: total, samePerson, differentPeople, sinceMergedDeterministically: sinceMerged };
 }
 
+/**
+ * The graph's block index for probabilistic matching: its entries, and those that should not be
+ * there: naming a cluster merged away, or a key the cluster's current match features do not give.
+ */
+function blockCensus(graph, blockingKeys) {
+  let entries = 0, forwarded = 0, stale = 0;
+  for (const [id, cluster] of graph.clusters) {
+    const keys = graph.blocks.keysOf(id);
+    entries += keys.length;
+    if (cluster.forwardedTo) { forwarded += keys.length; continue; }
+    const features = graph.features.get(id);
+    const current = new Set(features ? blockingKeys(features) : []);
+    stale += keys.filter((key) => !current.has(key)).length;
+  }
+  return { entries, forwarded, stale };
+}
+
 const fmt = (n) => Math.round(n).toLocaleString("en-US");
 const pct = (x) => `${(100 * x).toFixed(2)} %`;
 
@@ -161,6 +180,7 @@ export function printIdentity(b) {
   console.log(`resolver decisions: ${fmt(r.merges)} merges, ${fmt(r.handoffs)} device handoffs, dropped identifiers ${JSON.stringify(r.droppedIdentifiers)}, reviews queued ${JSON.stringify(r.reviews)}`);
   const s = r.probabilisticSuggestions;
   if (s.queued) console.log(`probabilistic suggestions queued: ${fmt(s.queued)} (${fmt(s.samePerson)} join two clusters of one true person, ${fmt(s.differentPeople)} two different people, ${fmt(s.sinceMergedDeterministically)} since merged by identifiers)`);
+  if (r.blocks) console.log(`match block entries: ${fmt(r.blocks.entries)} (${fmt(r.blocks.forwarded)} naming a profile merged away, ${fmt(r.blocks.stale)} for a key the profile no longer gives)`);
   const t = b.targets;
   console.log(`targets: pairwise precision >= ${t.precision}: ${t.precisionMet ? "met" : "NOT met"}; pairwise recall >= ${t.recall}: ${t.recallMet ? "met" : "NOT met"} (the oracle ceiling ${t.oracleRecallMeetsTarget ? "reaches" : "does not reach"} it)`);
   if (Object.keys(b.overMerges.byHazard).length) {
