@@ -115,18 +115,32 @@ describe("trimming the block index", () => {
 });
 
 describe("erasure and the block index", () => {
-  it("takes another profile out of the erased person's email block, and answers that entry for the shared index", async () => {
+  it("takes another profile out of the erased person's email and name blocks when its features were copied from hers, and answers those entries for the shared index", async () => {
     const { memory, stored } = await inMemoryAndStored((graph) => {
       // The phone's part starts from the merged features, Jane's email among them, but holds only the phone.
       const { kept, restored } = janeAndPhoneUnmerged(graph);
       const phone = restored[0]!;
       const erased = eraseClusters(graph, [kept]);
-      return { phone, blocksLeft: erased.blocksLeft.map(([key, id]) => [key, id === phone ? "phone" : id]), phoneBlocks: graph.blocks.keysOf(phone).sort() };
+      const left = erased.blocksLeft.map(([key, id]) => `${key} ${id === phone ? "phone" : id}`).sort();
+      return { left, phoneBlocks: graph.blocks.keysOf(phone).sort(), phoneFeatures: graph.features.get(phone) };
     });
-    expect(stored.blocksLeft).toEqual(memory.blocksLeft);
-    expect(memory.blocksLeft).toEqual([["em:janedoe", "phone"]]);
-    // Erasure scrubs the emails and phones only she held; the name the part started with, and its block, stay.
-    expect(memory.phoneBlocks).toEqual(["ln:D000:j", "ph:2345678"]);
+    expect(stored).toEqual(memory);
+    // Her email was in the part's features without the part holding it: they were copied from hers, her name with them.
+    expect(memory.left).toEqual(["em:janedoe phone", "ln:D000:j phone"]);
+    expect(memory.phoneBlocks).toEqual(["ph:2345678"]);
+    expect(memory.phoneFeatures).toEqual({ emails: [], phones: ["+33612345678"], ips: [], userAgents: [] });
+  });
+
+  it("leaves another profile's own name when the erasure scrubs a copied email from it", async () => {
+    const { memory, stored } = await inMemoryAndStored((graph) => {
+      const { kept, restored } = janeAndPhoneUnmerged(graph);
+      // The phone's owner gives her own name after the unmerge: it replaces the copied one.
+      apply(graph, ["anonymous_id:phone"], { firstName: "Sam", lastName: "Roe" });
+      eraseClusters(graph, [kept]);
+      return graph.features.get(restored[0]!);
+    });
+    expect(stored).toEqual(memory);
+    expect(memory).toMatchObject({ firstName: "Sam", lastName: "Roe", emails: [] });
   });
 });
 

@@ -1,6 +1,6 @@
-import type { Footprint } from "../../workers/identity/erase";
+import { type Footprint, scrubbedFeatures } from "../../workers/identity/erase";
 import type { IdentityGraph } from "../../workers/identity/graph";
-import { blockingKeys } from "../../workers/identity/probabilistic";
+import { blockingKeys, type ProfileFeatures } from "../../workers/identity/probabilistic";
 
 /**
  * The erasure as it was before the collections had lookups, copied from
@@ -82,6 +82,7 @@ export function eraseByWalks(graph: IdentityGraph, ids: Iterable<string>): Footp
   const own = new Set(found.ownKeys);
   const messages = new Set(found.messageIds);
   const userIds = userIdValues(own);
+  const theirFeatures = found.clusterIds.flatMap((id) => graph.features.get(id) ?? []);
 
   for (const id of clusters) {
     graph.clusters.delete(id);
@@ -121,7 +122,7 @@ export function eraseByWalks(graph: IdentityGraph, ids: Iterable<string>): Footp
     if (clusters.has(a) || clusters.has(b)) graph.suggested.delete(pair);
   }
   for (const id of clusters) graph.blocks.leave(id);
-  for (const id of scrubFeatures(graph, own)) graph.blocks.leave(id, new Set(blockingKeys(graph.features.get(id)!)));
+  for (const id of scrubFeatures(graph, own, theirFeatures)) graph.blocks.leave(id, new Set(blockingKeys(graph.features.get(id)!)));
   // Another cluster's links may still name an identifier only they held (a split-off link): it links nothing now.
   const naming = graph.events.linksNaming(own);
   for (const clusterId of new Set(naming.map((n) => n.clusterId))) {
@@ -134,14 +135,13 @@ export function eraseByWalks(graph: IdentityGraph, ids: Iterable<string>): Footp
   return found;
 }
 
-/** A part split off a merged profile started from its match features: emails and phones only the erased person held leave them. */
-function scrubFeatures(graph: IdentityGraph, own: Set<string>): string[] {
+/** Every profile's match features walked, each scrubbed as the erasure does (`scrubbedFeatures`). */
+function scrubFeatures(graph: IdentityGraph, own: Set<string>, theirs: ProfileFeatures[]): string[] {
   const changed: string[] = [];
   for (const [id, features] of graph.features) {
-    const emails = features.emails.filter((v) => !own.has(`email:${v}`));
-    const phones = features.phones.filter((v) => !own.has(`phone:${v}`));
-    if (emails.length === features.emails.length && phones.length === features.phones.length) continue;
-    graph.features.set(id, { ...features, emails, phones });
+    const scrubbed = scrubbedFeatures(features, own, theirs);
+    if (!scrubbed) continue;
+    graph.features.set(id, scrubbed);
     changed.push(id);
   }
   return changed;

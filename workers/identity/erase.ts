@@ -1,6 +1,6 @@
 import { type BlockEntry, leaveStaleBlocks } from "./blocks";
 import type { IdentityGraph, MergeRecord, ReviewItem } from "./graph";
-import { blockingKeys } from "./probabilistic";
+import { blockingKeys, type ProfileFeatures } from "./probabilistic";
 
 /**
  * A person's footprint in the identity graph, and its erasure, as pure
@@ -102,6 +102,7 @@ export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Eras
   const own = new Set(found.ownKeys);
   const messages = new Set(found.messageIds);
   const userIds = userIdValues(own);
+  const theirFeatures = found.clusterIds.flatMap((id) => graph.features.get(id) ?? []);
 
   for (const id of clusters) {
     graph.clusters.delete(id);
@@ -144,7 +145,7 @@ export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Eras
     if (clusters.has(a) || clusters.has(b)) graph.suggested.delete(pair);
   }
   for (const id of clusters) graph.blocks.leave(id);
-  const blocksLeft = scrubFeatures(graph, own).flatMap((id) => leaveStaleBlocks(graph, id, blockingKeys(graph.features.get(id)!)));
+  const blocksLeft = scrubFeatures(graph, own, theirFeatures).flatMap((id) => leaveStaleBlocks(graph, id, blockingKeys(graph.features.get(id)!)));
   // Another cluster's links may still name an identifier only they held (a split-off link): it links nothing now.
   const naming = graph.events.linksNaming(own);
   for (const clusterId of new Set(naming.map((n) => n.clusterId))) {
@@ -178,16 +179,37 @@ export function forgetNamed(graph: IdentityGraph, profileIds: string[]): number 
   return reviews.length;
 }
 
-/** A part split off a merged profile started from its match features: emails and phones only the erased person held leave them. */
-function scrubFeatures(graph: IdentityGraph, own: Set<string>): string[] {
+/** Each profile whose match features list an email or phone only the erased person held, scrubbed (`scrubbedFeatures`); answers their ids. */
+function scrubFeatures(graph: IdentityGraph, own: Set<string>, theirs: ProfileFeatures[]): string[] {
   const changed: string[] = [];
   for (const id of graph.features.listing(own)) {
-    const features = graph.features.get(id)!;
-    const emails = features.emails.filter((v) => !own.has(`email:${v}`));
-    const phones = features.phones.filter((v) => !own.has(`phone:${v}`));
-    if (emails.length === features.emails.length && phones.length === features.phones.length) continue;
-    graph.features.set(id, { ...features, emails, phones });
+    const scrubbed = scrubbedFeatures(graph.features.get(id)!, own, theirs);
+    if (!scrubbed) continue;
+    graph.features.set(id, scrubbed);
     changed.push(id);
   }
   return changed;
+}
+
+/**
+ * A part split off a merged profile started from its match features: emails
+ * and phones only the erased person held (`own`) leave them. Having one is
+ * what shows the features were copied from theirs (`theirs`), so a name or an
+ * address equal to theirs leaves too: neither is an identifier to tell whose
+ * it was. Null when the features list none of theirs.
+ */
+export function scrubbedFeatures(features: ProfileFeatures, own: Set<string>, theirs: ProfileFeatures[]): ProfileFeatures | null {
+  const emails = features.emails.filter((v) => !own.has(`email:${v}`));
+  const phones = features.phones.filter((v) => !own.has(`phone:${v}`));
+  if (emails.length === features.emails.length && phones.length === features.phones.length) return null;
+  const { firstName, lastName, address, ...rest } = features;
+  const sameName = theirs.some((f) => f.firstName === firstName && f.lastName === lastName);
+  const sameAddress = address !== undefined && theirs.some((f) => JSON.stringify(f.address) === JSON.stringify(address));
+  return {
+    ...rest,
+    emails,
+    phones,
+    ...(sameName ? {} : { ...(firstName ? { firstName } : {}), ...(lastName ? { lastName } : {}) }),
+    ...(sameAddress || !address ? {} : { address }),
+  };
 }
