@@ -67,6 +67,21 @@ async function janeOnTwoShards(ws: Workspace, userIds: [string, string] | [] = [
   return { id, laptop, phone, a, b };
 }
 
+/** Jane's laptop and a phone on shard 1, merged through the router when the phone sends her email, then unmerged by a person. */
+async function janeAndPhoneUnmerged(ws: Workspace, tag: string) {
+  const id = unique();
+  const event = queuedEvents(`${tag}-${id}`);
+  await ws.index.claim([`anonymous_id:laptop-${id}`, `anonymous_id:phone-${id}`], 1);
+  const route = async (fields: Parameters<typeof event>[0]) => (await routeBatch(env, ws.workspaceId, 3, [event(fields)], {}))[0]!;
+  const jane = await route({ anonymousId: `laptop-${id}`, traits: { firstName: "Jane", lastName: "Doe", email: `jane.doe.${id}@gmail.com` } });
+  await route({ anonymousId: `phone-${id}`, traits: { phone: "+33612345678" } });
+  const merged = await route({ anonymousId: `phone-${id}`, traits: { email: `jane.doe.${id}@gmail.com` } });
+  expect((await admin(`/admin/v1/identity/merges/${merged.mergeId}/unmerge?${ws.q}`, { method: "POST" })).status).toBe(200);
+  const phone = await ws.profileOf(`anonymous_id:phone-${id}`);
+  expect(phone.profileId).not.toBe(jane.profileId);
+  return { id, route, jane, phone };
+}
+
 describe("probabilistic matching across graph shards", () => {
   it("queues one review for two profiles on different shards that are likely one person, merges nothing, and approving it merges them", async () => {
     const ws = await workspace();
@@ -92,6 +107,12 @@ describe("probabilistic matching across graph shards", () => {
       return laptop && phone && laptop.profileId === phone.profileId ? laptop : undefined;
     });
     expect(merged.identifiers.map((i) => i.type).sort()).toEqual(["anonymous_id", "anonymous_id", "email", "email", "email"]);
+    // The index's match blocks follow the approval: the profile merged away is in none, the survivor in its blocks.
+    const absorbed = merged.profileId === jane.a.profileId ? jane.b.profileId : jane.a.profileId;
+    const entries = await matchBlockEntries(ws.workspaceId);
+    expect(entries.filter((e) => e.endsWith(` ${absorbed}`))).toEqual([]);
+    expect(entries).toContain(`em:jd${jane.id} ${merged.profileId}`);
+    expect(entries).toContain(`pc:69003:d ${merged.profileId}`);
   });
 
   it("brings the two onto one shard and merges them where the workspace opted in to auto-merge", async () => {
@@ -201,20 +222,20 @@ describe("probabilistic matching across graph shards", () => {
     expect(entries).toContain(`ph:2345678 ${laptop.profileId}`);
   });
 
+  it("puts a part an unmerge restored in the index's blocks, so people on other shards are matched with it", async () => {
+    const ws = await workspace();
+    const { id, jane, phone } = await janeAndPhoneUnmerged(ws, "unmerged");
+    // The part starts from the merged profile's features and blocks, in its graph and in the index alike.
+    const entries = await matchBlockEntries(ws.workspaceId);
+    expect(entries.filter((e) => e.endsWith(` ${phone.profileId}`))).toEqual([`em:janedoe${id}`, "ln:D000:j", "ph:2345678"].map((block) => `${block} ${phone.profileId}`));
+    expect(entries).toContain(`ln:D000:j ${jane.profileId}`);
+  });
+
   it("takes the erased person's email handle out of the index's blocks of another profile whose features had it", async () => {
     const ws = await workspace();
-    const id = unique();
-    const event = queuedEvents(`erase-scrub-${id}`);
-    await ws.index.claim([`anonymous_id:laptop-${id}`, `anonymous_id:phone-${id}`], 1);
-    const route = async (fields: Parameters<typeof event>[0]) => (await routeBatch(env, ws.workspaceId, 3, [event(fields)], {}))[0]!;
-    const jane = await route({ anonymousId: `laptop-${id}`, traits: { firstName: "Jane", lastName: "Doe", email: `jane.doe.${id}@gmail.com` } });
-    await route({ anonymousId: `phone-${id}`, traits: { phone: "+33612345678" } });
-    const merged = await route({ anonymousId: `phone-${id}`, traits: { email: `jane.doe.${id}@gmail.com` } });
-    // A wrong merge undone: the phone's part starts from the merged profile's features, Jane's email among them.
-    expect((await admin(`/admin/v1/identity/merges/${merged.mergeId}/unmerge?${ws.q}`, { method: "POST" })).status).toBe(200);
-    const phone = await ws.profileOf(`anonymous_id:phone-${id}`);
-    expect(phone.profileId).not.toBe(jane.profileId);
-    // The phone's owner gives a name: a lead, whose blocks (her email's handle included) the index takes.
+    // The phone's part starts from the merged profile's features, Jane's email among them.
+    const { id, route, phone } = await janeAndPhoneUnmerged(ws, "erase-scrub");
+    // The phone's owner gives her own name.
     await route({ anonymousId: `phone-${id}`, traits: { firstName: "Sam", lastName: "Roe" } });
     expect(await matchBlockEntries(ws.workspaceId)).toContain(`em:janedoe${id} ${phone.profileId}`);
 

@@ -5,8 +5,8 @@ import { checkGuards } from "./guards";
 import { type MergeOutcome, mergeInto } from "./resolve";
 import type { IdentitySettings } from "./settings";
 
-/** A block this size is a common name or a shared household line, not a lead: it is not scanned. */
-const MAX_BLOCK = 200;
+/** A block this size is a common name or a shared household line, not a lead: it is not scanned (here, and across graph shards). */
+export const MAX_BLOCK = 200;
 /** Candidates scored per run, so one event's cost stays bounded. */
 const MAX_CANDIDATES = 50;
 /**

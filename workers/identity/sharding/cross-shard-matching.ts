@@ -1,13 +1,11 @@
 import type { CrossShardPairs } from "../../../durable-objects/match-operations";
 import { chunk } from "../../lib/chunks";
 import type { BlockEntry } from "../blocks";
-import type { MatchCandidate } from "../suggest";
+import { MAX_BLOCK, type MatchCandidate } from "../suggest";
 import type { GraphShards } from "./graph-shards";
 import { handOverKeys } from "./handover-saga";
 import type { IdentifierIndex } from "./identifier-index";
 
-/** A block with more members is a common name, not a lead: not scanned (as within one graph, suggest.ts). */
-const MAX_BLOCK = 200;
 /** Candidates scored per profile, so one profile's cost stays bounded (as within one graph). */
 const MAX_CANDIDATES = 50;
 

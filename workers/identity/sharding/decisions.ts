@@ -1,13 +1,16 @@
 import type { IdentityGraphShard } from "../../../durable-objects/identity-graph";
+import { createLogger } from "../../lib/logger";
 import type { ReviewItem } from "../graph";
 import { clustersOfMerge } from "../graph-collections";
+import { blockingKeys } from "../probabilistic";
+import { MAX_BLOCK } from "../suggest";
 import { everyShard } from "./fan-out";
 import { GraphShards, ShardStubs } from "./graph-shards";
 import { handOverKeys } from "./handover-saga";
 import type { IdentifierIndex } from "./identifier-index";
 import { decodePosition, decodePositions, encodePositions } from "./review-cursor";
 
-type Methods = "reviews" | "reviewQueue" | "reviewCopy" | "merge" | "mergeCopy" | "approveReview" | "rejectReview" | "unmerge" | "splitIdentifiers";
+type Methods = "reviews" | "reviewQueue" | "reviewCopy" | "merge" | "mergeCopy" | "matchFeatures" | "approveReview" | "rejectReview" | "unmerge" | "splitIdentifiers";
 
 /** What the identity admin routes call on a graph shard, typed per method so each decision keeps its own answer. */
 type DecisionStub = { [M in Methods]: (...args: Parameters<IdentityGraphShard[M]>) => Promise<Awaited<ReturnType<IdentityGraphShard[M]>>> };
@@ -17,7 +20,7 @@ type DecisionStub = { [M in Methods]: (...args: Parameters<IdentityGraphShard[M]
  * The reads, safe to send twice. Decisions are sent once: an approval or an
  * unmerge that may already have been applied must not be sent again blindly.
  */
-const READS = ["reviews", "reviewQueue", "reviewCopy", "merge", "mergeCopy"] as const;
+const READS = ["reviews", "reviewQueue", "reviewCopy", "merge", "mergeCopy", "matchFeatures"] as const;
 
 /** A decision a graph refused, as the graph answers it. */
 export interface Refusal {
@@ -69,7 +72,7 @@ export class ShardedDecisions {
   constructor(
     namespace: DurableObjectNamespace<IdentityGraphShard>,
     private readonly index: IdentifierIndex,
-    workspaceId: string,
+    private readonly workspaceId: string,
     private readonly count: number,
   ) {
     this.graphShards = new GraphShards(namespace, workspaceId);
@@ -126,7 +129,8 @@ export class ShardedDecisions {
   }
 
   async approveReview(reviewId: string) {
-    const { result } = await this.decideReview(reviewId, (stub) => stub.approveReview(reviewId));
+    const { result, shard } = await this.decideReview(reviewId, (stub) => stub.approveReview(reviewId));
+    if (this.count > 1 && result.ok && result.merge) await this.shareBlocks(shard, [result.merge.survivor], result.merge.absorbed);
     // The graph now holds the identifier as shared; the index's mark would still have the router refuse it on every shard.
     const key = result.ok && result.review.kind === "quarantine" ? result.review.identifiers[0] : undefined;
     if (this.count > 1 && key !== undefined) await this.index.setQuarantined([key], false);
@@ -155,7 +159,7 @@ export class ShardedDecisions {
         settled: copy.merge.retracted ? `merge ${mergeId} was already retracted` : null,
       }));
     const { result, shard } = await this.gatherAndDecide(find, `merge ${mergeId} not found`, (stub) => stub.unmerge(mergeId));
-    if (result.ok) await this.place(result.restored, shard);
+    if (result.ok) await Promise.all([this.place(result.restored, shard), this.shareBlocks(shard, result.restored)]);
     return result;
   }
 
@@ -168,7 +172,7 @@ export class ShardedDecisions {
       if (shard === null) return refuse("NOT_FOUND", `profile ${profileId} not found`);
       const result = await this.shard(shard).splitIdentifiers(profileId, keys);
       if (result.ok) {
-        await this.place(result.restored, shard);
+        await Promise.all([this.place(result.restored, shard), this.shareBlocks(shard, result.restored)]);
         return result;
       }
       // Not where the index placed it: a hand-over is moving the person, and the index names the target once it is done.
@@ -242,6 +246,24 @@ export class ShardedDecisions {
   /** Profile ids an unmerge or split created on `shard` are placed there, so reads by id find them. */
   private async place(profileIds: string[], shard: number) {
     if (profileIds.length > 0) await this.index.claim(profileIds.map((id) => `profile_id:${id}`), shard);
+  }
+
+  /**
+   * A decision changed blocks in one graph (parts an unmerge or split
+   * restored start in the merged profile's; an approval hands the absorbed
+   * profiles' to the survivor): the identifier index's match blocks follow,
+   * so people on other shards are matched with these profiles as they are
+   * now. The decision stands whatever happens here: a failure is logged and
+   * leaves entries that matching resolves and scores on current features.
+   */
+  private async shareBlocks(shard: number, profileIds: string[], mergedAway: string[] = []) {
+    try {
+      const held = profileIds.length > 0 ? await this.shard(shard).matchFeatures(profileIds) : [];
+      const entries = held.flatMap(({ candidate }) => blockingKeys(candidate.features).map((block): [string, string] => [block, candidate.profileId]));
+      await Promise.all([entries.length > 0 ? this.index.joinBlocks(entries, MAX_BLOCK) : null, mergedAway.length > 0 ? this.index.forgetProfiles(mergedAway) : null]);
+    } catch (error) {
+      createLogger({ workspaceId: this.workspaceId }).warn("the identifier index's match blocks did not follow a decision; they follow these profiles' next keys", { profileIds, mergedAway, error: String(error) });
+    }
   }
 }
 
