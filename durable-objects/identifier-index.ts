@@ -70,7 +70,7 @@ export function assertProfileIds(ids: unknown, field = "profileIds"): asserts id
 /** Throws an Error naming the entry unless `entries` is a list of `[block, profileId]` pairs, at most 10,000 unless `limit` says otherwise. */
 export function assertBlockEntries(entries: unknown, limit: number | null = MAX_KEYS_PER_CALL): asserts entries is [string, string][] {
   if (!Array.isArray(entries)) throw new Error("entries must be an array of [block, profileId] pairs");
-  if (limit !== null && entries.length > limit) throw new Error(`entries holds ${entries.length} pairs; at most ${MAX_KEYS_PER_CALL} are accepted in one call`);
+  if (limit !== null && entries.length > limit) throw new Error(`entries holds ${entries.length} pairs; at most ${limit} are accepted in one call`);
   entries.forEach((entry: unknown, i) => {
     if (!Array.isArray(entry) || entry.length !== 2) throw new Error(`entries[${i}] must be a [block, profileId] pair`);
     assertKey(entry[0], `entries[${i}][0]`);
@@ -81,7 +81,7 @@ export function assertBlockEntries(entries: unknown, limit: number | null = MAX_
 /** Throws an Error naming the entry unless `updates` is a list of `[block, profileId, member]` entries, at most 10,000 unless `limit` says otherwise. */
 export function assertBlockUpdates(updates: unknown, limit: number | null = MAX_KEYS_PER_CALL): asserts updates is BlockMembership[] {
   if (!Array.isArray(updates)) throw new Error("updates must be an array of [block, profileId, member] entries");
-  if (limit !== null && updates.length > limit) throw new Error(`updates holds ${updates.length} entries; at most ${MAX_KEYS_PER_CALL} are accepted in one call`);
+  if (limit !== null && updates.length > limit) throw new Error(`updates holds ${updates.length} entries; at most ${limit} are accepted in one call`);
   updates.forEach((update: unknown, i) => {
     if (!Array.isArray(update) || update.length !== 3 || typeof update[2] !== "boolean") throw new Error(`updates[${i}] must be a [block, profileId, member] entry, member true or false`);
     assertKey(update[0], `updates[${i}][0]`);

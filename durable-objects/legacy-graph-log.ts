@@ -82,7 +82,7 @@ export function copyGraph(from: IdentityGraph, to: GraphCollections) {
   for (const [id, review] of from.reviews) to.reviews.set(id, review);
   for (const [id, features] of from.features) {
     to.features.set(id, features);
-    for (const key of blockingKeys(features)) to.blocks.join(key, id, Number.POSITIVE_INFINITY);
+    to.blocks.enter(id, blockingKeys(features));
   }
   for (const conflict of from.conflicts.all()) to.conflicts.add(conflict);
   for (const pair of from.neverMerge) to.neverMerge.add(pair);

@@ -1,6 +1,9 @@
+import { z } from "zod";
 import { eraseClusters, type Footprint, footprint, forgetNamed } from "../workers/identity/erase";
 import { normalizeIdentifier } from "../workers/identity/extract";
+import { featuresFromEvent } from "../workers/identity/features";
 import type { IdentityGraph, MergeRecord, ReviewItem } from "../workers/identity/graph";
+import type { ProfileFeatures } from "../workers/identity/probabilistic";
 import { type Identifier, identifierKey } from "../workers/identity/types";
 import type { ConsentEntry } from "../workers/profiles/consent";
 import type { EventRecord } from "../workers/profiles/event-record";
@@ -145,14 +148,37 @@ export function erasePerson({ graphs, store, audiences, leads }: PrivacyParts, p
     return { profiles: 0, identifiers: 0, events: 0 };
   }
   const events = eventIds(graph, store, found);
+  const theirs = ownMatchValues(store, events);
   graphs.atomically(() => {
     store.erase(found.clusterIds, events, found.ownKeys);
     leads.forget(found.clusterIds);
     for (const id of found.clusterIds) audiences.forget(id);
-    const { blocksLeft } = eraseClusters(graph, found.clusterIds);
+    const { blocksLeft } = eraseClusters(graph, found.clusterIds, theirs);
     // Kept until the identifier index drops them too (`blockChangesWaiting`): a retried erasure would find nothing left to scrub.
     if (sharedBlocks) leads.addBlockChanges(blocksLeft);
     forgetNamed(graph, profileIds);
   });
   return { profiles: found.clusterIds.length, identifiers: found.ownKeys.length, events: events.length };
+}
+
+/** An event's stored payload, as far as match features read it. */
+const payloadForMatching = z.object({ type: z.string(), context: z.record(z.string(), z.unknown()), traits: z.unknown().optional() });
+
+/**
+ * What the person's own events said for matching (names, addresses, IPs,
+ * user agents), read before they are erased: copies of these in other
+ * profiles' match features go with them. An event whose payload is gone
+ * (past retention) or unreadable says nothing.
+ */
+function ownMatchValues(store: ProfileStore, messageIds: string[]): Partial<ProfileFeatures>[] {
+  return store.eventRows(messageIds).flatMap((row) => {
+    if (!row.record) return [];
+    let payload;
+    try {
+      payload = payloadForMatching.safeParse(JSON.parse(row.record));
+    } catch {
+      return [];
+    }
+    return payload.success ? [featuresFromEvent(payload.data, [])] : [];
+  });
 }

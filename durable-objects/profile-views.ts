@@ -32,6 +32,7 @@ export function profileRows(
   sources?: Map<string, string | null>,
 ): ProfileRow[] {
   const known = [...profileIds].filter((id) => graph.clusters.has(id));
+  if (known.length === 0) return [];
   const live = known.filter((id) => graph.resolve(id).id === id);
   const traitsOf = store.traitsOf(live);
   const lastOf = store.lastEventsOf(live);

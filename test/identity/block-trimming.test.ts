@@ -115,12 +115,15 @@ describe("trimming the block index", () => {
 });
 
 describe("erasure and the block index", () => {
+  /** What Jane's own event said for matching. */
+  const janesOwn: Partial<ProfileFeatures> = { firstName: "Jane", lastName: "Doe", emails: ["jane.doe@gmail.com"] };
+
   it("takes another profile out of the erased person's email and name blocks when its features were copied from hers, and answers those entries for the shared index", async () => {
     const { memory, stored } = await inMemoryAndStored((graph) => {
       // The phone's part starts from the merged features, Jane's email among them, but holds only the phone.
       const { kept, restored } = janeAndPhoneUnmerged(graph);
       const phone = restored[0]!;
-      const erased = eraseClusters(graph, [kept]);
+      const erased = eraseClusters(graph, [kept], [janesOwn]);
       const left = erased.blocksLeft.map(([key, id]) => `${key} ${id === phone ? "phone" : id}`).sort();
       return { left, phoneBlocks: graph.blocks.keysOf(phone).sort(), phoneFeatures: graph.features.get(phone) };
     });
@@ -131,12 +134,25 @@ describe("erasure and the block index", () => {
     expect(memory.phoneFeatures).toEqual({ emails: [], phones: ["+33612345678"], ips: [], userAgents: [] });
   });
 
+  it("keeps a profile's own name when the one erased is the part that was copied from it", async () => {
+    const { memory, stored } = await inMemoryAndStored((graph) => {
+      const { kept, restored } = janeAndPhoneUnmerged(graph);
+      // The phone's part is erased: its own events gave a phone number and nothing else.
+      const erased = eraseClusters(graph, restored, [{ phones: ["+33612345678"] }]);
+      return { left: erased.blocksLeft.map(([key, id]) => `${key} ${id === kept ? "kept" : id}`), features: graph.features.get(kept), blocks: graph.blocks.keysOf(kept).sort() };
+    });
+    expect(stored).toEqual(memory);
+    expect(memory.left).toEqual(["ph:2345678 kept"]);
+    expect(memory.features).toEqual({ firstName: "Jane", lastName: "Doe", emails: ["jane.doe@gmail.com"], phones: [], ips: [], userAgents: [] });
+    expect(memory.blocks).toEqual(["em:janedoe", "ln:D000:j"]);
+  });
+
   it("leaves another profile's own name when the erasure scrubs a copied email from it", async () => {
     const { memory, stored } = await inMemoryAndStored((graph) => {
       const { kept, restored } = janeAndPhoneUnmerged(graph);
       // The phone's owner gives her own name after the unmerge: it replaces the copied one.
       apply(graph, ["anonymous_id:phone"], { firstName: "Sam", lastName: "Roe" });
-      eraseClusters(graph, [kept]);
+      eraseClusters(graph, [kept], [janesOwn]);
       return graph.features.get(restored[0]!);
     });
     expect(stored).toEqual(memory);

@@ -75,14 +75,13 @@ const userIdValues = (keys: Iterable<string>) => new Set([...keys].filter((k) =>
  * Removes the people `ids` belong to from the graph. Idempotent: ids already
  * gone (or never known) erase nothing. Returns what was removed.
  */
-export function eraseByWalks(graph: IdentityGraph, ids: Iterable<string>): Footprint {
+export function eraseByWalks(graph: IdentityGraph, ids: Iterable<string>, theirs: Partial<ProfileFeatures>[] = []): Footprint {
   const found = footprintByWalks(graph, ids);
   if (found.clusterIds.length === 0) return found;
   const clusters = new Set(found.clusterIds);
   const own = new Set(found.ownKeys);
   const messages = new Set(found.messageIds);
   const userIds = userIdValues(own);
-  const theirFeatures = found.clusterIds.flatMap((id) => graph.features.get(id) ?? []);
 
   for (const id of clusters) {
     graph.clusters.delete(id);
@@ -122,7 +121,7 @@ export function eraseByWalks(graph: IdentityGraph, ids: Iterable<string>): Footp
     if (clusters.has(a) || clusters.has(b)) graph.suggested.delete(pair);
   }
   for (const id of clusters) graph.blocks.leave(id);
-  for (const id of scrubFeatures(graph, own, theirFeatures)) graph.blocks.leave(id, new Set(blockingKeys(graph.features.get(id)!)));
+  for (const id of scrubFeatures(graph, own, theirs)) graph.blocks.leave(id, new Set(blockingKeys(graph.features.get(id)!)));
   // Another cluster's links may still name an identifier only they held (a split-off link): it links nothing now.
   const naming = graph.events.linksNaming(own);
   for (const clusterId of new Set(naming.map((n) => n.clusterId))) {
@@ -136,7 +135,7 @@ export function eraseByWalks(graph: IdentityGraph, ids: Iterable<string>): Footp
 }
 
 /** Every profile's match features walked, each scrubbed as the erasure does (`scrubbedFeatures`). */
-function scrubFeatures(graph: IdentityGraph, own: Set<string>, theirs: ProfileFeatures[]): string[] {
+function scrubFeatures(graph: IdentityGraph, own: Set<string>, theirs: Partial<ProfileFeatures>[]): string[] {
   const changed: string[] = [];
   for (const [id, features] of graph.features) {
     const scrubbed = scrubbedFeatures(features, own, theirs);

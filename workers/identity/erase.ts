@@ -93,16 +93,17 @@ export interface Erasure extends Footprint {
 
 /**
  * Removes the people `ids` belong to from the graph. Idempotent: ids already
- * gone (or never known) erase nothing. Returns what was removed.
+ * gone (or never known) erase nothing. Returns what was removed. `theirs`:
+ * what their own events said for matching (`featuresFromEvent` of each), for
+ * scrubbing the copies other profiles hold (`scrubbedFeatures`).
  */
-export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Erasure {
+export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>, theirs: Partial<ProfileFeatures>[] = []): Erasure {
   const found = footprint(graph, ids);
   if (found.clusterIds.length === 0) return { ...found, blocksLeft: [] };
   const clusters = new Set(found.clusterIds);
   const own = new Set(found.ownKeys);
   const messages = new Set(found.messageIds);
   const userIds = userIdValues(own);
-  const theirFeatures = found.clusterIds.flatMap((id) => graph.features.get(id) ?? []);
 
   for (const id of clusters) {
     graph.clusters.delete(id);
@@ -145,7 +146,7 @@ export function eraseClusters(graph: IdentityGraph, ids: Iterable<string>): Eras
     if (clusters.has(a) || clusters.has(b)) graph.suggested.delete(pair);
   }
   for (const id of clusters) graph.blocks.leave(id);
-  const blocksLeft = scrubFeatures(graph, own, theirFeatures).flatMap((id) => leaveStaleBlocks(graph, id, blockingKeys(graph.features.get(id)!)));
+  const blocksLeft = scrubFeatures(graph, own, theirs).flatMap((id) => leaveStaleBlocks(graph, id, blockingKeys(graph.features.get(id)!)));
   // Another cluster's links may still name an identifier only they held (a split-off link): it links nothing now.
   const naming = graph.events.linksNaming(own);
   for (const clusterId of new Set(naming.map((n) => n.clusterId))) {
@@ -180,7 +181,7 @@ export function forgetNamed(graph: IdentityGraph, profileIds: string[]): number 
 }
 
 /** Each profile whose match features list an email or phone only the erased person held, scrubbed (`scrubbedFeatures`); answers their ids. */
-function scrubFeatures(graph: IdentityGraph, own: Set<string>, theirs: ProfileFeatures[]): string[] {
+function scrubFeatures(graph: IdentityGraph, own: Set<string>, theirs: Partial<ProfileFeatures>[]): string[] {
   const changed: string[] = [];
   for (const id of graph.features.listing(own)) {
     const scrubbed = scrubbedFeatures(graph.features.get(id)!, own, theirs);
@@ -194,21 +195,25 @@ function scrubFeatures(graph: IdentityGraph, own: Set<string>, theirs: ProfileFe
 /**
  * A part split off a merged profile started from its match features: emails
  * and phones only the erased person held (`own`) leave them. Having one is
- * what shows the features were copied from theirs (`theirs`), so a name or an
- * address equal to theirs leaves too: neither is an identifier to tell whose
- * it was. Null when the features list none of theirs.
+ * what shows the features were copied, so what the erased person's own events
+ * said (`theirs`: a name, an address, an IP, a user agent) leaves them too;
+ * the part's own values stay unless their events said the same. Null when the
+ * features list none of their emails or phones.
  */
-export function scrubbedFeatures(features: ProfileFeatures, own: Set<string>, theirs: ProfileFeatures[]): ProfileFeatures | null {
+export function scrubbedFeatures(features: ProfileFeatures, own: Set<string>, theirs: Partial<ProfileFeatures>[]): ProfileFeatures | null {
   const emails = features.emails.filter((v) => !own.has(`email:${v}`));
   const phones = features.phones.filter((v) => !own.has(`phone:${v}`));
   if (emails.length === features.emails.length && phones.length === features.phones.length) return null;
-  const { firstName, lastName, address, ...rest } = features;
-  const sameName = theirs.some((f) => f.firstName === firstName && f.lastName === lastName);
+  const { firstName, lastName, address } = features;
+  const said = (values: (f: Partial<ProfileFeatures>) => string[] | undefined) => new Set(theirs.flatMap((f) => values(f) ?? []));
+  const [ips, userAgents] = [said((f) => f.ips), said((f) => f.userAgents)];
+  const sameName = (firstName || lastName) !== undefined && theirs.some((f) => f.firstName === firstName && f.lastName === lastName);
   const sameAddress = address !== undefined && theirs.some((f) => JSON.stringify(f.address) === JSON.stringify(address));
   return {
-    ...rest,
     emails,
     phones,
+    ips: features.ips.filter((v) => !ips.has(v)),
+    userAgents: features.userAgents.filter((v) => !userAgents.has(v)),
     ...(sameName ? {} : { ...(firstName ? { firstName } : {}), ...(lastName ? { lastName } : {}) }),
     ...(sameAddress || !address ? {} : { address }),
   };

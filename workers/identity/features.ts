@@ -1,4 +1,3 @@
-import type { QueuedEvent } from "../intake/envelope";
 import type { ProfileFeatures } from "./probabilistic";
 import type { Identifier } from "./types";
 
@@ -6,6 +5,8 @@ import type { Identifier } from "./types";
 const MAX = { emails: 5, phones: 3, ips: 10, userAgents: 5 } as const;
 
 type Bag = Record<string, unknown>;
+/** An event as it arrives (`QueuedEvent`) or as the profile store keeps its payload (`EventRecord`): both carry these. */
+export type FeatureSource = { type: string; context: Bag; traits?: unknown };
 const bag = (value: unknown): Bag => (typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Bag) : {});
 const text = (value: unknown) => (typeof value === "string" && value.trim() ? value.trim() : undefined);
 
@@ -14,8 +15,8 @@ const text = (value: unknown) => (typeof value === "string" && value.trim() ? va
  * address from identify traits (or context.traits), the already normalised
  * emails and phones, and the IP and user agent it came from.
  */
-export function featuresFromEvent(event: QueuedEvent, identifiers: Identifier[]): Partial<ProfileFeatures> {
-  const traits = { ...bag(event.context.traits), ...(event.type === "identify" ? bag((event as Bag).traits) : {}) };
+export function featuresFromEvent(event: FeatureSource, identifiers: Identifier[]): Partial<ProfileFeatures> {
+  const traits = { ...bag(event.context.traits), ...(event.type === "identify" ? bag(event.traits) : {}) };
   const [first, ...rest] = (text(traits.name) ?? "").split(/\s+/);
   const features: Partial<ProfileFeatures> = {
     emails: identifiers.filter((i) => i.type === "email").map((i) => i.value),

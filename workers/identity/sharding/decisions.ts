@@ -262,7 +262,7 @@ export class ShardedDecisions {
       const entries = held.flatMap(({ candidate }) => blockingKeys(candidate.features).map((block): [string, string] => [block, candidate.profileId]));
       await Promise.all([entries.length > 0 ? this.index.joinBlocks(entries, MAX_BLOCK) : null, mergedAway.length > 0 ? this.index.forgetProfiles(mergedAway) : null]);
     } catch (error) {
-      createLogger({ workspaceId: this.workspaceId }).warn("the identifier index's match blocks did not follow a decision; they follow these profiles' next keys", { profileIds, mergedAway, error: String(error) });
+      createLogger({ workspaceId: this.workspaceId }).warn("the identifier index's match blocks did not follow a decision: a restored part joins them with its next new key, and entries of profiles merged away are followed to their survivor", { profileIds, mergedAway, error: String(error) });
     }
   }
 }

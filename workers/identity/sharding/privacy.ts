@@ -156,7 +156,11 @@ export class ShardedPrivacy {
   private async eraseOn(n: number, profileIds: string[], keys: string[], home: boolean): Promise<ErasureCounts> {
     const erased = await this.shard(n).erasePerson(profileIds, true);
     await this.shard(n).flush();
-    if (home || erased.profiles > 0) await Promise.all([this.index.release(keys, n), this.index.forgetProfiles(profileIds), this.dropLeftBlocks(n)]);
+    if (home || erased.profiles > 0) {
+      // Before the release: a retry finds this shard only while the index still places their keys here.
+      await this.dropLeftBlocks(n);
+      await Promise.all([this.index.release(keys, n), this.index.forgetProfiles(profileIds)]);
+    }
     return erased;
   }
 
@@ -199,7 +203,8 @@ export class ShardedPrivacy {
       if (!person) continue;
       const keys = [...person.profileIds.map((id) => `profile_id:${id}`), ...person.identifiers.map(identifierKey)];
       await this.shard(shard).erasePerson(person.profileIds, true);
-      await Promise.all([this.index.release(keys, shard), this.index.forgetProfiles(person.profileIds), this.dropLeftBlocks(shard)]);
+      await this.dropLeftBlocks(shard);
+      await Promise.all([this.index.release(keys, shard), this.index.forgetProfiles(person.profileIds)]);
       touched.add(shard);
     }
     await Promise.all([...touched].map((n) => this.shard(n).flush()));
