@@ -226,9 +226,18 @@ export class GraphChanges {
    * so the caller can answer with a problem document. Rules check before they change anything.
    * `unmerging`: the merge an unmerge retracts, whose absorbed profiles are recomputed too.
    */
-  decide<T extends object>(run: () => T, unmerging?: string): Decision<T> {
+  /**
+   * With `sharedBlocks` (graph shards share match blocks in the identifier
+   * index), the block entries the decision changed wait for the index to
+   * follow them (`blockChangesWaiting`); either way they are not part of the answer.
+   */
+  decide<T extends object>(run: () => T, unmerging?: string, sharedBlocks = false): Decision<Omit<T, "blocksChanged">> {
     try {
-      return this.graphs.atomically(() => this.decideNow(run, unmerging));
+      return this.graphs.atomically(() => {
+        const { blocksChanged, ...decided } = this.decideNow(run, unmerging) as Decision<T> & { blocksChanged?: BlockEntry[] };
+        if (sharedBlocks && blocksChanged) this.leads.addBlockChanges(blocksChanged);
+        return decided as Decision<Omit<T, "blocksChanged">>;
+      });
     } catch (error) {
       if (!(error instanceof IdentityRuleError)) throw error;
       return { ok: false, code: error.code, detail: error.message };

@@ -84,13 +84,17 @@ export class IdentityGraphShard extends IdentityGraphReads {
     return { bookmark, profile: graph.clusters.has(profileId) ? profileRow(graph, this.store, this.audiences, graph.resolve(profileId).id, Date.now()) : null };
   }
 
-  /** Decisions naming a cluster another graph shard holds now are NOT_FOUND here: they are routed to that shard. */
-  unmerge(mergeId: string, at = Date.now()) {
-    return this.decided(() => unmerge(holdingMerge(this.load(), mergeId), mergeId, at), mergeId);
+  /**
+   * Decisions naming a cluster another graph shard holds now are NOT_FOUND here: they are routed to
+   * that shard. With `sharedBlocks` (over graph shards), the block entries a decision changes wait
+   * for the identifier index to follow them (`blockChangesWaiting`).
+   */
+  unmerge(mergeId: string, at = Date.now(), sharedBlocks = false) {
+    return this.decided(() => unmerge(holdingMerge(this.load(), mergeId), mergeId, at), mergeId, sharedBlocks);
   }
 
-  approveReview(reviewId: string, at = Date.now()) {
-    return this.decided(() => approveReview(holdingReview(this.load(), reviewId), reviewId, at));
+  approveReview(reviewId: string, at = Date.now(), sharedBlocks = false) {
+    return this.decided(() => approveReview(holdingReview(this.load(), reviewId), reviewId, at), undefined, sharedBlocks);
   }
 
   rejectReview(reviewId: string) {
@@ -98,8 +102,8 @@ export class IdentityGraphShard extends IdentityGraphReads {
   }
 
   /** Splits chosen identifiers (`type:value`) out of a profile into profiles of their own. */
-  splitIdentifiers(profileId: string, keys: string[]) {
-    return this.decided(() => splitIdentifiers(this.load(), profileId, keys));
+  splitIdentifiers(profileId: string, keys: string[], sharedBlocks = false) {
+    return this.decided(() => splitIdentifiers(this.load(), profileId, keys), undefined, sharedBlocks);
   }
 
   /** Match features of the profiles held here among `profileIds`, followed through merges (docs/identity-sharding.md, "Probabilistic matching over shards"). Reads only. */
@@ -129,8 +133,8 @@ export class IdentityGraphShard extends IdentityGraphReads {
     return blockChangesWaiting(this.graphs, this.leads);
   }
 
-  private decided<T extends object>(run: () => T, unmerging?: string) {
-    const result = this.changes.decide(run, unmerging);
+  private decided<T extends object>(run: () => T, unmerging?: string, sharedBlocks = false) {
+    const result = this.changes.decide(run, unmerging, sharedBlocks === true);
     this.writer.schedule();
     return result;
   }

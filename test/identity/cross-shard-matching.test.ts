@@ -119,6 +119,23 @@ describe("leads waiting for matching across graph shards", () => {
     expect((await waitingBlocks()).sort()).toEqual([`ph:2345678 ${laptop.profileId}`, `ph:2345678 ${phone.profileId}`]);
   });
 
+  it("keeps the blocks an unmerge moved waiting for the index only when asked to, and leaves them out of the answer", async () => {
+    for (const sharedBlocks of [false, true]) {
+      const { shard, event, resolve, waitingBlocks } = setup(`blocks-unmerged-${sharedBlocks}`);
+      await resolve(event({ anonymousId: "laptop", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com" } }));
+      await resolve(event({ anonymousId: "phone", traits: { phone: "+33612345678" } }));
+      const merged = await resolve(event({ anonymousId: "phone", traits: { email: "jane.doe@gmail.com" } }));
+      await shard.leadsMatched([merged.profileId!], (await shard.blockChangesWaiting()).map(([block, id]) => [String(block), String(id)] as [string, string]));
+      expect(await waitingBlocks()).toEqual([]);
+      const result = await shard.unmerge(merged.mergeId!, Date.now(), sharedBlocks);
+      expect(result.ok && "blocksChanged" in result).toBe(false);
+      const restored = result.ok ? result.restored[0]! : "";
+      const expected = ["em:janedoe", "ln:D000:j", "ph:2345678"].map((block) => `${block} ${restored}`);
+      expect((await waitingBlocks()).sort()).toEqual(sharedBlocks ? expected : []);
+      expect((await shard.blockChangesWaiting()).map(([block, id, member]) => `${block} ${id} ${member}`).sort()).toEqual(sharedBlocks ? expected.map((e) => `${e} true`) : []);
+    }
+  });
+
   it("forgets the lead of an erased person, and only theirs", async () => {
     const { shard, event, resolve, waiting } = setup("leads-erased");
     const jane = await resolve(event({ anonymousId: "jane-tablet", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com" } }));

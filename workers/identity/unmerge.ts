@@ -1,5 +1,13 @@
+import type { BlockEntry } from "./blocks";
 import { type Cluster, IdentityGraph, type ReviewItem } from "./graph";
 import { type MergeOutcome, mergeInto } from "./resolve";
+
+/** What an unmerge or a split leaves: the profile that kept its id, those restored, and the block entries the restored parts took (blocks.ts). */
+export interface Restored {
+  kept: string;
+  restored: string[];
+  blocksChanged: BlockEntry[];
+}
 
 /** A decision the rules refuse: `NOT_FOUND` for an unknown id, `CONFLICT` for one the current state forbids. */
 export class IdentityRuleError extends Error {
@@ -19,7 +27,7 @@ export class IdentityRuleError extends Error {
  * identifiers become never-merge pairs, so neither a replay nor a later event
  * joins the parts again without a person's approval.
  */
-export function unmerge(graph: IdentityGraph, mergeId: string, at: number): { kept: string; restored: string[] } {
+export function unmerge(graph: IdentityGraph, mergeId: string, at: number): Restored {
   const merge = graph.merges.get(mergeId);
   if (!merge) throw new IdentityRuleError("NOT_FOUND", `merge ${mergeId} not found`);
   if (merge.retracted) throw new IdentityRuleError("CONFLICT", `merge ${mergeId} was already retracted`);
@@ -38,7 +46,8 @@ export function unmerge(graph: IdentityGraph, mergeId: string, at: number): { ke
   for (let i = 0; i < groups.length; i++)
     for (let j = i + 1; j < groups.length; j++) for (const a of groups[i]!) for (const b of groups[j]!) graph.neverMerge.add(IdentityGraph.pairKey(a, b));
 
-  const restored = split(graph, survivor);
+  const blocksChanged: BlockEntry[] = [];
+  const restored = split(graph, survivor, undefined, blocksChanged);
   // An absorbed profile id forwards to the part that now holds its own evidence identifiers.
   for (const absorbedId of merge.absorbed) {
     const key = merge.evidence.find((e) => e.clusterId === absorbedId)?.key;
@@ -50,7 +59,7 @@ export function unmerge(graph: IdentityGraph, mergeId: string, at: number): { ke
   const strongest = evidenceLinks[0]?.keys[0];
   if (strongest) graph.events.assign(merge.messageId, graph.clusterOf(strongest)?.id ?? survivor.id);
   merge.retracted = { at, restored };
-  return { kept: survivor.id, restored };
+  return { kept: survivor.id, restored, blocksChanged };
 }
 
 /**
@@ -58,7 +67,7 @@ export function unmerge(graph: IdentityGraph, mergeId: string, at: number): { ke
  * clusters' ids. The component holding the oldest identifier keeps the id, or
  * the one holding `keepKey` when given.
  */
-export function split(graph: IdentityGraph, cluster: Cluster, keepKey?: string): string[] {
+export function split(graph: IdentityGraph, cluster: Cluster, keepKey?: string, blocksChanged: BlockEntry[] = []): string[] {
   const parent = new Map<string, string>();
   const find = (key: string): string => {
     let root = key;
@@ -103,7 +112,7 @@ export function split(graph: IdentityGraph, cluster: Cluster, keepKey?: string):
     const features = graph.features.get(cluster.id);
     if (features) {
       graph.features.set(part.id, features);
-      graph.blocks.enter(part.id, graph.blocks.keysOf(cluster.id));
+      for (const key of graph.blocks.enter(part.id, graph.blocks.keysOf(cluster.id))) blocksChanged.push([key, part.id]);
     }
     restored.push(part.id);
   }
@@ -134,7 +143,7 @@ export function approveReview(graph: IdentityGraph, reviewId: string, at: number
   const survivor = mergeInto(graph, clusters, { messageId, at, identifiers: [] }, [], result, "review-approved");
   graph.events.addLink(survivor.id, { messageId, keys: representatives, at });
   graph.events.assign(messageId, survivor.id);
-  return { review, merge: result.merge };
+  return { review, merge: result.merge, blocksChanged: result.blocksChanged ?? [] };
 }
 
 /** Rejecting records never-merge pairs between the identifiers and clusters the review named. */
@@ -159,7 +168,7 @@ function openReview(graph: IdentityGraph, reviewId: string): ReviewItem {
  * profile is recomputed. The chosen identifiers end in new profiles (with the
  * events that carried only them); the rest keeps the profile id.
  */
-export function splitIdentifiers(graph: IdentityGraph, profileId: string, keys: string[]): { kept: string; restored: string[] } {
+export function splitIdentifiers(graph: IdentityGraph, profileId: string, keys: string[]): Restored {
   if (!graph.clusters.has(profileId)) throw new IdentityRuleError("NOT_FOUND", `profile ${profileId} not found`);
   const cluster = graph.resolve(profileId);
   const chosen = new Set(keys);
@@ -188,5 +197,6 @@ export function splitIdentifiers(graph: IdentityGraph, profileId: string, keys: 
     }),
   );
   for (const key of chosen) for (const other of rest) graph.neverMerge.add(IdentityGraph.pairKey(key, other));
-  return { kept: cluster.id, restored: split(graph, cluster, rest[0]) };
+  const blocksChanged: BlockEntry[] = [];
+  return { kept: cluster.id, restored: split(graph, cluster, rest[0], blocksChanged), blocksChanged };
 }

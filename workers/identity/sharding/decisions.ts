@@ -2,25 +2,24 @@ import type { IdentityGraphShard } from "../../../durable-objects/identity-graph
 import { createLogger } from "../../lib/logger";
 import type { ReviewItem } from "../graph";
 import { clustersOfMerge } from "../graph-collections";
-import { blockingKeys } from "../probabilistic";
-import { MAX_BLOCK } from "../suggest";
 import { everyShard } from "./fan-out";
 import { GraphShards, ShardStubs } from "./graph-shards";
 import { handOverKeys } from "./handover-saga";
 import type { IdentifierIndex } from "./identifier-index";
+import { settleWaitingBlocks } from "./match-block-updates";
 import { decodePosition, decodePositions, encodePositions } from "./review-cursor";
 
-type Methods = "reviews" | "reviewQueue" | "reviewCopy" | "merge" | "mergeCopy" | "matchFeatures" | "approveReview" | "rejectReview" | "unmerge" | "splitIdentifiers";
+type Methods = "reviews" | "reviewQueue" | "reviewCopy" | "merge" | "mergeCopy" | "blockChangesWaiting" | "leadsMatched" | "approveReview" | "rejectReview" | "unmerge" | "splitIdentifiers";
 
 /** What the identity admin routes call on a graph shard, typed per method so each decision keeps its own answer. */
 type DecisionStub = { [M in Methods]: (...args: Parameters<IdentityGraphShard[M]>) => Promise<Awaited<ReturnType<IdentityGraphShard[M]>>> };
 
 
 /**
- * The reads, safe to send twice. Decisions are sent once: an approval or an
+ * The reads, and confirming block entries the index follows: safe to send twice. Decisions are sent once: an approval or an
  * unmerge that may already have been applied must not be sent again blindly.
  */
-const READS = ["reviews", "reviewQueue", "reviewCopy", "merge", "mergeCopy", "matchFeatures"] as const;
+const READS = ["reviews", "reviewQueue", "reviewCopy", "merge", "mergeCopy", "blockChangesWaiting", "leadsMatched"] as const;
 
 /** A decision a graph refused, as the graph answers it. */
 export interface Refusal {
@@ -129,8 +128,8 @@ export class ShardedDecisions {
   }
 
   async approveReview(reviewId: string) {
-    const { result, shard } = await this.decideReview(reviewId, (stub) => stub.approveReview(reviewId));
-    if (this.count > 1 && result.ok && result.merge) await this.shareBlocks(shard, [result.merge.survivor], result.merge.absorbed);
+    const { result, shard } = await this.decideReview(reviewId, (stub) => stub.approveReview(reviewId, Date.now(), this.count > 1));
+    if (this.count > 1 && result.ok) await this.settleBlocks(shard);
     // The graph now holds the identifier as shared; the index's mark would still have the router refuse it on every shard.
     const key = result.ok && result.review.kind === "quarantine" ? result.review.identifiers[0] : undefined;
     if (this.count > 1 && key !== undefined) await this.index.setQuarantined([key], false);
@@ -158,8 +157,8 @@ export class ShardedDecisions {
         held: copy.held,
         settled: copy.merge.retracted ? `merge ${mergeId} was already retracted` : null,
       }));
-    const { result, shard } = await this.gatherAndDecide(find, `merge ${mergeId} not found`, (stub) => stub.unmerge(mergeId));
-    if (result.ok) await Promise.all([this.place(result.restored, shard), this.shareBlocks(shard, result.restored)]);
+    const { result, shard } = await this.gatherAndDecide(find, `merge ${mergeId} not found`, (stub) => stub.unmerge(mergeId, Date.now(), true));
+    if (result.ok) await Promise.all([this.place(result.restored, shard), this.settleBlocks(shard)]);
     return result;
   }
 
@@ -170,9 +169,9 @@ export class ShardedDecisions {
     for (let round = 1; ; round++) {
       const shard = await this.index.shardOf(key);
       if (shard === null) return refuse("NOT_FOUND", `profile ${profileId} not found`);
-      const result = await this.shard(shard).splitIdentifiers(profileId, keys);
+      const result = await this.shard(shard).splitIdentifiers(profileId, keys, true);
       if (result.ok) {
-        await Promise.all([this.place(result.restored, shard), this.shareBlocks(shard, result.restored)]);
+        await Promise.all([this.place(result.restored, shard), this.settleBlocks(shard)]);
         return result;
       }
       // Not where the index placed it: a hand-over is moving the person, and the index names the target once it is done.
@@ -251,20 +250,20 @@ export class ShardedDecisions {
   /**
    * A decision changed blocks in one graph (parts an unmerge or split
    * restored start in the merged profile's; an approval hands the absorbed
-   * profiles' to the survivor): the identifier index's match blocks follow,
-   * so people on other shards are matched with these profiles as they are
-   * now. The decision stands whatever happens here: a failure is logged and
-   * leaves entries that matching resolves and scores on current features.
+   * profiles' to the survivor), and the shard keeps those entries waiting: the
+   * identifier index follows them now, so people on other shards are matched
+   * with these profiles as they are. The decision stands whatever happens
+   * here: on a failure the entries stay waiting, answered again with their
+   * profiles' next events.
    */
-  private async shareBlocks(shard: number, profileIds: string[], mergedAway: string[] = []) {
+  private async settleBlocks(shard: number) {
     try {
-      const held = profileIds.length > 0 ? await this.shard(shard).matchFeatures(profileIds) : [];
-      const entries = held.flatMap(({ candidate }) => blockingKeys(candidate.features).map((block): [string, string] => [block, candidate.profileId]));
-      await Promise.all([entries.length > 0 ? this.index.joinBlocks(entries, MAX_BLOCK) : null, mergedAway.length > 0 ? this.index.forgetProfiles(mergedAway) : null]);
+      await settleWaitingBlocks(this.shard(shard), this.index);
     } catch (error) {
-      createLogger({ workspaceId: this.workspaceId }).warn("the identifier index's match blocks did not follow a decision: a restored part joins them with its next new key, and entries of profiles merged away are followed to their survivor", { profileIds, mergedAway, error: String(error) });
+      createLogger({ workspaceId: this.workspaceId }).warn("the identifier index's match blocks did not follow a decision yet; the shard answers them again with the profiles' next events", { shard, error: String(error) });
     }
   }
+
 }
 
 /** Queue order across shards: when it was queued, then id. A review without a usable time sorts first. */

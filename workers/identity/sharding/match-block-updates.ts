@@ -1,5 +1,7 @@
+import { chunk } from "../../lib/chunks";
 import type { BlockEntry, BlockMembership } from "../blocks";
 import type { MatchLead } from "./cross-shard-matching";
+import type { IdentifierIndex } from "./identifier-index";
 
 const entryKey = (block: string, profileId: string) => `${block}\u0000${profileId}`;
 
@@ -51,4 +53,27 @@ export class MatchBlockUpdates {
   answeredBy(): Map<number, BlockEntry[]> {
     return new Map([...this.answered].map(([shard, entries]) => [shard, [...entries.values()]]));
   }
+}
+
+/** A graph shard's calls for the block entries it keeps waiting for the identifier index. */
+export interface WaitingBlocks {
+  blockChangesWaiting(): Promise<BlockMembership[]>;
+  leadsMatched(profileIds: string[], settled: BlockEntry[]): Promise<number>;
+}
+
+/** Entries confirmed to a shard per call: `leadsMatched` takes at most 5,000. */
+const CONFIRMED_PER_CALL = 5_000;
+
+/**
+ * Has the identifier index follow every block entry a shard keeps waiting
+ * (an erasure's, a decision's, an update whose confirmation never came),
+ * then confirms them to the shard, which stops keeping them. A failure
+ * anywhere leaves them waiting, to be answered again with their profile's
+ * next event or settled by the next call here.
+ */
+export async function settleWaitingBlocks(shard: WaitingBlocks, index: IdentifierIndex) {
+  const updates = await shard.blockChangesWaiting();
+  if (updates.length === 0) return;
+  await index.updateBlocks(updates);
+  for (const part of chunk(updates, CONFIRMED_PER_CALL)) await shard.leadsMatched([], part.map(([block, profileId]): BlockEntry => [block, profileId]));
 }

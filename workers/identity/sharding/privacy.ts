@@ -1,12 +1,12 @@
 import type { ErasureCounts, IdentityGraphShard, PrivacyPerson } from "../../../durable-objects/identity-graph";
 import { graphShardCount } from "../../env";
-import { chunk } from "../../lib/chunks";
 import { normalizeIdentifier } from "../extract";
 import { type Identifier, identifierKey } from "../types";
 import { GraphShards, type ShardStub, ShardStubs } from "./graph-shards";
 import { driveMove } from "./handover-saga";
 import { everyShard } from "./fan-out";
 import { IdentifierIndex } from "./identifier-index";
+import { settleWaitingBlocks } from "./match-block-updates";
 
 type PrivacyStub = ShardStub<(typeof PRIVACY_CALLS)[number]>;
 
@@ -18,8 +18,6 @@ type PrivacyStub = ShardStub<(typeof PRIVACY_CALLS)[number]>;
 const PRIVACY_CALLS = ["getSettings", "personForPrivacy", "erasePerson", "flush", "lookup", "movesInFlight", "blockChangesWaiting", "leadsMatched"] as const;
 
 const ZERO: ErasureCounts = { profiles: 0, identifiers: 0, events: 0 };
-/** Block entries confirmed to a shard per call (`leadsMatched` takes at most 5,000). */
-const CONFIRMED_PER_CALL = 5_000;
 
 /**
  * Access and deletion requests over a workspace's graph shards. A person lives
@@ -172,10 +170,7 @@ export class ShardedPrivacy {
    * no one left to erase, still drops them.
    */
   private async dropLeftBlocks(n: number) {
-    const updates = await this.shard(n).blockChangesWaiting();
-    if (updates.length === 0) return;
-    await this.index.updateBlocks(updates);
-    for (const part of chunk(updates, CONFIRMED_PER_CALL)) await this.shard(n).leadsMatched([], part.map(([block, profileId]) => [block, profileId]));
+    await settleWaitingBlocks(this.shard(n), this.index);
   }
 
   /**
