@@ -1,4 +1,5 @@
 import type { BlockEntry } from "../workers/identity/blocks";
+import { groupBy, mapValues } from "../workers/lib/group-by";
 
 /**
  * Profiles a graph shard answered as leads for matching across graph shards
@@ -66,15 +67,11 @@ export class PendingMatchLeads {
 
   /** The block entries waiting, by the live id here of their profile (one merged away counts as its survivor); those of a profile no longer held here are left out. */
   waitingBlocks(live: (profileId: string) => string | null): Map<string, BlockEntry[]> {
-    const out = new Map<string, BlockEntry[]>();
-    for (const entry of this.blockChanges()) {
+    const held = this.blockChanges().flatMap((entry) => {
       const id = live(entry[1]);
-      if (id === null) continue;
-      const entries = out.get(id);
-      if (entries) entries.push(entry);
-      else out.set(id, [entry]);
-    }
-    return out;
+      return id === null ? [] : [{ id, entry }];
+    });
+    return mapValues(groupBy(held, ({ id }) => id), (group) => group.map(({ entry }) => entry));
   }
 
   /** Erased profiles: nothing that names them stays. */

@@ -166,6 +166,8 @@ export function mergeInto(graph: IdentityGraph, clusters: Cluster[], input: Reso
   const [survivor, ...absorbed] = [...clusters].sort((a, b) => a.createdAt - b.createdAt || a.seq - b.seq);
   if (absorbed.length === 0) return survivor!;
   const owners = new Map(clusters.flatMap((c) => [...c.identifiers.keys()].map((k) => [k, c.id] as const)));
+  // Only a cluster with match features is in any block: a merge of the others (most, anonymous ones) moves no block.
+  const matchable: string[] = [];
   for (const cluster of absorbed) {
     for (const [key, identifier] of cluster.identifiers) {
       const mine = survivor!.identifiers.get(key);
@@ -178,11 +180,12 @@ export function mergeInto(graph: IdentityGraph, clusters: Cluster[], input: Reso
     if (absorbedFeatures) {
       graph.features.set(survivor!.id, mergeFeatures(graph.features.get(survivor!.id), absorbedFeatures));
       graph.features.delete(cluster.id);
+      matchable.push(cluster.id);
     }
     cluster.identifiers = new Map();
     cluster.forwardedTo = survivor!.id;
   }
-  const blocksChanged = mergeBlocks(graph, survivor!.id, absorbed.map((c) => c.id));
+  const blocksChanged = matchable.length > 0 ? mergeBlocks(graph, survivor!.id, matchable) : [];
   if (blocksChanged.length > 0) result.blocksChanged = [...(result.blocksChanged ?? []), ...blocksChanged];
   const merge: MergeRecord = {
     id: graph.nextId("mrg"),
