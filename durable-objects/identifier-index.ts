@@ -112,6 +112,9 @@ function parts(keys: unknown[]): string[] {
   return out;
 }
 
+/** The condition on a `[block, profileId, …]` JSON entry that its profile was never erased here. */
+const NOT_ERASED = "value ->> 1 NOT IN (SELECT profile_id FROM erased_profiles)";
+
 interface PlacementRow extends Record<string, SqlStorageValue> {
   key: string;
   shard: number;
@@ -133,6 +136,9 @@ export class IdentifierIndexShard extends DurableObject<Env> {
     ensureColumn(this.sql, "placements", "move_id", "TEXT");
     this.sql.exec("CREATE TABLE IF NOT EXISTS match_blocks (block TEXT NOT NULL, profile_id TEXT NOT NULL, PRIMARY KEY (block, profile_id)) WITHOUT ROWID");
     this.sql.exec("CREATE INDEX IF NOT EXISTS match_blocks_profile ON match_blocks (profile_id)");
+    // Erased profiles, by id alone (ids are never issued again): a join or an update a router sent
+    // before the erasure but that lands after it must not bring the person back into a block.
+    this.sql.exec("CREATE TABLE IF NOT EXISTS erased_profiles (profile_id TEXT PRIMARY KEY) WITHOUT ROWID");
   }
 
   /** Where each key lives; keys never claimed are left out of the answer. */
@@ -224,7 +230,7 @@ export class IdentifierIndexShard extends DurableObject<Env> {
     assertBlockLimit(max);
     return this.ctx.storage.transactionSync(() => {
       const json = JSON.stringify(entries);
-      this.sql.exec("INSERT OR IGNORE INTO match_blocks (block, profile_id) SELECT value ->> 0, value ->> 1 FROM json_each(?)", json);
+      this.sql.exec(`INSERT OR IGNORE INTO match_blocks (block, profile_id) SELECT value ->> 0, value ->> 1 FROM json_each(?) WHERE ${NOT_ERASED}`, json);
       const rows = this.sql.exec<{ block: string; profile_id: string }>(
         `SELECT block, profile_id FROM (SELECT block, profile_id, row_number() OVER (PARTITION BY block ORDER BY profile_id) AS n FROM match_blocks
            WHERE block IN (SELECT DISTINCT value ->> 0 FROM json_each(?))) WHERE n <= ?`,
@@ -250,7 +256,9 @@ export class IdentifierIndexShard extends DurableObject<Env> {
     return this.ctx.storage.transactionSync(() => {
       let changed = 0;
       for (const part of parts(updates)) {
-        changed += this.sql.exec("INSERT OR IGNORE INTO match_blocks (block, profile_id) SELECT value ->> 0, value ->> 1 FROM json_each(?) WHERE value ->> 2 RETURNING block", part).toArray().length;
+        changed += this.sql
+          .exec(`INSERT OR IGNORE INTO match_blocks (block, profile_id) SELECT value ->> 0, value ->> 1 FROM json_each(?) WHERE value ->> 2 AND ${NOT_ERASED} RETURNING block`, part)
+          .toArray().length;
         changed += this.sql
           .exec("DELETE FROM match_blocks WHERE (block, profile_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?) WHERE NOT value ->> 2) RETURNING block", part)
           .toArray().length;
@@ -259,10 +267,18 @@ export class IdentifierIndexShard extends DurableObject<Env> {
     });
   }
 
-  /** Takes profiles out of every block here (an erasure). Answers how many entries went. */
+  /**
+   * Takes profiles out of every block here (an erasure), and keeps them out:
+   * a later join or update naming one of them changes nothing. Answers how
+   * many entries went.
+   */
   forgetProfiles(profileIds: string[]): number {
     assertProfileIds(profileIds);
-    return this.sql.exec("DELETE FROM match_blocks WHERE profile_id IN (SELECT value FROM json_each(?)) RETURNING block", JSON.stringify(profileIds)).toArray().length;
+    const json = JSON.stringify(profileIds);
+    return this.ctx.storage.transactionSync(() => {
+      this.sql.exec("INSERT OR IGNORE INTO erased_profiles (profile_id) SELECT value FROM json_each(?)", json);
+      return this.sql.exec("DELETE FROM match_blocks WHERE profile_id IN (SELECT value FROM json_each(?)) RETURNING block", json).toArray().length;
+    });
   }
 
   /** The placement of each key that has one, leaving out those on `except`. */

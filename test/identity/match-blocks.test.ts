@@ -45,6 +45,21 @@ describe("match blocks in the identifier index", () => {
     expect(await client.forgetProfiles(["prof_erased"])).toBe(0);
   });
 
+  it("keeps an erased profile out of every block when a join or an update sent before the erasure lands after it", async () => {
+    const workspaceId = workspace();
+    const client = new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId);
+    const blocks = Array.from({ length: 20 }, (_, i) => `em:local${i}`);
+    await client.joinBlocks([["em:local0", "prof_erased"], ["em:local0", "prof_kept"]], 200);
+    await client.forgetProfiles(["prof_erased"]);
+
+    const joined = await client.joinBlocks([...blocks.map((b): [string, string] => [b, "prof_erased"]), ["em:local1", "prof_new"]], 200);
+    expect(new Set(blocks.map(indexShardOf)).size).toBeGreaterThan(8);
+    expect(joined.get("em:local0")).toEqual(["prof_kept"]);
+    expect(joined.get("em:local1")).toEqual(["prof_new"]);
+    expect(await client.updateBlocks(blocks.map((b): [string, string, boolean] => [b, "prof_erased", true]))).toBe(0);
+    expect(await entriesOf(workspaceId)).toEqual(["em:local0 prof_kept", "em:local1 prof_new"]);
+  });
+
   it("brings blocks in line with the shards' updates, each in the object its block hashes to, and the same updates again change nothing", async () => {
     const workspaceId = workspace();
     const client = new IdentifierIndex(env.IDENTIFIER_INDEX, workspaceId);
