@@ -10,6 +10,7 @@
  * Then, for the resolver, which hazard each over-merge comes from (over-merges.mjs).
  *
  *   node bench/identity/run.mjs [people] [seed]     (defaults: BENCH_IDENTITY_PEOPLE or 10,000; seed 42)
+ *   BENCH_IDENTITY_RATES='{"householdTablet":0}' node bench/identity/run.mjs …   (hazard rates changed, population.mjs RATES)
  *
  * `npm run bench` runs it too (bench/run.mjs) and saves the figures under `identity` in
  * bench/results/latest.json. Targets (DESIGN.md): pairwise precision >= 0.995, recall >= 0.97.
@@ -19,7 +20,7 @@ import { evaluate, metricsTable } from "./metrics.mjs";
 import { naiveBaseline } from "./naive-baseline.mjs";
 import { ownerOracle } from "./oracle.mjs";
 import { overMergeBreakdown } from "./over-merges.mjs";
-import { generatePopulation } from "./population.mjs";
+import { generatePopulation, RATES } from "./population.mjs";
 import { loadResolver, runResolver } from "./resolver.mjs";
 
 export const IDENTITY_TARGETS = Object.freeze({ precision: 0.995, recall: 0.97 });
@@ -27,10 +28,19 @@ export const DEFAULT_IDENTITY_PEOPLE = 10_000;
 
 const round = (x, digits = 4) => +x.toFixed(digits);
 
-export async function benchIdentity({ people = Number(process.env.BENCH_IDENTITY_PEOPLE ?? DEFAULT_IDENTITY_PEOPLE), seed = Number(process.env.BENCH_IDENTITY_SEED ?? 42) } = {}) {
+/** Hazard rates to change, from BENCH_IDENTITY_RATES (a JSON object of RATES entries); a name RATES lacks is refused. */
+export function ratesFromEnv(json = process.env.BENCH_IDENTITY_RATES) {
+  if (!json) return {};
+  const rates = JSON.parse(json);
+  const unknown = Object.keys(rates).filter((name) => !(name in RATES));
+  if (unknown.length) throw new Error(`BENCH_IDENTITY_RATES: unknown rate ${unknown.join(", ")}; the rates are ${Object.keys(RATES).join(", ")}`);
+  return rates;
+}
+
+export async function benchIdentity({ people = Number(process.env.BENCH_IDENTITY_PEOPLE ?? DEFAULT_IDENTITY_PEOPLE), seed = Number(process.env.BENCH_IDENTITY_SEED ?? 42), rates = ratesFromEnv() } = {}) {
   const started = performance.now();
   let t0 = performance.now();
-  const pop = generatePopulation({ people, seed });
+  const pop = generatePopulation({ people, seed, rates });
   const generationMs = performance.now() - t0;
   const { events, truth } = pop;
 
@@ -69,6 +79,7 @@ export async function benchIdentity({ people = Number(process.env.BENCH_IDENTITY
   return {
     people,
     seed,
+    rates,
     events: events.length,
     generationMs: Math.round(generationMs),
     hazards: pop.stats,
@@ -151,7 +162,8 @@ const fmt = (n) => Math.round(n).toLocaleString("en-US");
 const pct = (x) => `${(100 * x).toFixed(2)} %`;
 
 export function printIdentity(b) {
-  console.log(`\nIdentity resolution: ${fmt(b.people)} people (seed ${b.seed}), ${fmt(b.events)} events, generated in ${fmt(b.generationMs)} ms`);
+  const changed = Object.keys(b.rates).length ? `, rates changed: ${JSON.stringify(b.rates)}` : "";
+  console.log(`\nIdentity resolution: ${fmt(b.people)} people (seed ${b.seed}${changed}), ${fmt(b.events)} events, generated in ${fmt(b.generationMs)} ms`);
   console.log(`hazards: ${Object.entries(b.hazards).map(([k, v]) => `${k} ${fmt(v)}`).join(", ")}`);
   console.log(`${fmt(b.unattributableEvents)} events (${pct(b.unattributableEvents / b.events)}) carry no identifier their person dominates: the oracle leaves them as singletons`);
   const col = (m) => ({
