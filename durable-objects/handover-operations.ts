@@ -5,6 +5,7 @@ import type { GraphStore } from "./graph-store";
 import type { HandoverLedger, Move } from "./handover-ledger";
 import { graphRowsOf, PartWriter, parsePart } from "./handover-package";
 import { accountsOf, exportProfileRows, importProfileRows, removeProfileRows } from "./handover-profile";
+import type { PendingMatchLeads } from "./pending-match-leads";
 import type { ObjectMeta } from "./object-meta";
 import type { ProfileStore } from "./profile-store";
 
@@ -25,6 +26,7 @@ export interface HandoverParts {
   audiences: AudienceEngine;
   ledger: HandoverLedger;
   meta: ObjectMeta;
+  leads: PendingMatchLeads;
 }
 
 function assertShard(shard: unknown, field: string): asserts shard is number {
@@ -116,7 +118,7 @@ function handOverKeysOnly({ ledger, meta }: HandoverParts, graph: IdentityGraph,
 }
 
 function handOverPerson(parts: HandoverParts, graph: IdentityGraph, clusterId: string, from: number, to: number): Move {
-  const { sql, ledger, store, audiences, meta } = parts;
+  const { sql, ledger, store, audiences, meta, leads } = parts;
   const person = personForHandOver(graph, clusterId);
   const moveId = graph.nextId("mov");
   const keys = [...person.keys].sort();
@@ -126,8 +128,12 @@ function handOverPerson(parts: HandoverParts, graph: IdentityGraph, clusterId: s
   // Sources of every identifier their clusters list, so their profile reads the same there; only those routed to them leave.
   const listed = person.rows.clusters.flatMap((c) => [...c.identifiers.keys()]);
   exportProfileRows(sql, person.clusterIds, [...new Set([...routed, ...listed])], writer);
+  const waiting = leads.waitingFor(person.clusterIds);
+  for (const profileId of waiting.leads) writer.add("matchLeads", profileId);
+  for (const entry of waiting.blockChanges) writer.add("blockChanges", entry);
   const move: Move = { moveId, from, to, keys, parts: writer.end(), completed: false };
   removeProfileRows(store, audiences, sql, person.clusterIds, routed);
+  leads.forget(person.clusterIds);
   removePerson(graph, person);
   ledger.record(move);
   return move;
@@ -166,6 +172,7 @@ export function acceptPart(parts: HandoverParts, moveId: string, from: number, p
   if (parsed.to !== here) throw new Error(`hand-over ${moveId} is addressed to shard ${parsed.to}; this object is shard ${here}`);
   return atomically(parts, () => {
     const rows = addPersonRows(parts.graphs.graph(), graphRowsOf(parsed)) + importProfileRows(parts.sql, parsed);
+    parts.leads.takeOver(parsed.matchLeads ?? [], parsed.blockChanges ?? []);
     parts.ledger.receive(moveId, { part, from, last: parsed.last, version: parsed.version, profiles: parsed.profiles, rows });
     parts.ledger.arrive(moveId, from, parsed.keys);
     return { rows };

@@ -65,6 +65,11 @@ const sections = {
   wakeups: z.array(wakeupRow),
   /** Segment and computed-trait changes not yet sent to the activation queue, as the `emissions` table holds them. */
   emissions: z.array(z.string()),
+  // What waits for matching across graph shards (pending-match-leads.ts).
+  /** Profiles answered as leads whose matching the router has not confirmed. */
+  matchLeads: z.array(z.string()),
+  /** Block entries the identifier index has not been confirmed to follow: `[block, profileId]`. */
+  blockChanges: z.array(z.tuple([z.string(), z.string()])),
 };
 
 const headSchema = z.strictObject({

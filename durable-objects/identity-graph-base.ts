@@ -44,7 +44,7 @@ export abstract class IdentityGraphBase extends DurableObject<Env> {
     this.backfill = new IndexBackfill(this.sql);
     this.leads = new PendingMatchLeads(this.sql);
     this.changes = new GraphChanges(this.graphs, this.store, this.audiences, this.ledger, this.leads);
-    this.handovers = { sql: this.sql, graphs: this.graphs, store: this.store, audiences: this.audiences, ledger: this.ledger, meta: new ObjectMeta(this.sql) };
+    this.handovers = { sql: this.sql, graphs: this.graphs, store: this.store, audiences: this.audiences, ledger: this.ledger, meta: new ObjectMeta(this.sql), leads: this.leads };
     this.writer = new ProfileWriter({ ctx, db: env.DB, activations: env.ACTIVATION_QUEUE as Queue<ActivationEnvelope>, store: this.store, audiences: this.audiences, graph: () => this.load() });
   }
 

@@ -74,7 +74,32 @@ export class PendingMatchLeads {
     return mapValues(groupBy(held, ({ id }) => id), (group) => group.map(({ entry }) => entry));
   }
 
-  /** Erased profiles: nothing that names them stays. */
+  /**
+   * What waits for these profiles (ids as stored, live or merged away), for
+   * a hand-over to take along: the shard that takes the person answers them
+   * with the person's next event, as this one would have.
+   */
+  waitingFor(profileIds: string[]): { leads: string[]; blockChanges: BlockEntry[] } {
+    const ids = JSON.stringify(profileIds);
+    return {
+      leads: this.sql
+        .exec<{ profile_id: string }>("SELECT profile_id FROM match_leads WHERE profile_id IN (SELECT value FROM json_each(?)) ORDER BY profile_id", ids)
+        .toArray()
+        .map((row) => row.profile_id),
+      blockChanges: this.sql
+        .exec<{ block: string; profile_id: string }>("SELECT block, profile_id FROM match_block_changes WHERE profile_id IN (SELECT value FROM json_each(?)) ORDER BY profile_id, block", ids)
+        .toArray()
+        .map((row): BlockEntry => [row.block, row.profile_id]),
+    };
+  }
+
+  /** Leads and block entries a hand-over brought along (`waitingFor` at the shard it came from). */
+  takeOver(leads: string[], blockChanges: BlockEntry[]) {
+    if (leads.length) this.sql.exec("INSERT INTO match_leads (profile_id) SELECT value FROM json_each(?) WHERE true ON CONFLICT DO NOTHING", JSON.stringify(leads));
+    this.addBlockChanges(blockChanges);
+  }
+
+  /** Erased profiles, or profiles handed over: nothing that names them stays. */
   forget(profileIds: string[]) {
     const ids = JSON.stringify(profileIds);
     this.sql.exec("DELETE FROM match_leads WHERE profile_id IN (SELECT value FROM json_each(?))", ids);

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { type MatchLead, matchAcrossShards } from "../../workers/identity/sharding/cross-shard-matching";
 import { GraphShards, graphShardName } from "../../workers/identity/sharding/graph-shards";
 import { IdentifierIndex } from "../../workers/identity/sharding/identifier-index";
+import { handOverAll } from "./handover-steps";
 import { queuedEvents } from "./queued-events";
 
 const home = { street: "12 Rue des Lilas", city: "Lyon", postalCode: "69003", country: "FR" };
@@ -143,5 +144,27 @@ describe("leads waiting for matching across graph shards", () => {
     expect((await waiting()).sort()).toEqual([jane.profileId, john.profileId].sort());
     await shard.erasePerson([jane.profileId!]);
     expect(await waiting()).toEqual([john.profileId]);
+  });
+
+  it("takes a person's waiting lead and block entries along when they are handed over, and answers them from the shard that took them", async () => {
+    const { shard, event, resolve, waiting, waitingBlocks } = setup("waiting-handed-over");
+    const jane = await resolve(event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com" } }));
+    const john = await resolve(event({ anonymousId: "john-ring", traits: { firstName: "John", lastName: "Roe", email: "john.roe@gmail.com" } }));
+    await shard.leadsMatched([jane.profileId!, john.profileId!]);
+    // Renamed, and the consumer stopped before matching and before the index followed.
+    const renamed = await resolve(event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Smith" } }));
+    expect(renamed.blockUpdates).toEqual([["ln:D000:j", jane.profileId, false]]);
+    expect(renamed.matchBlocks).toContain("ln:S530:j");
+    await resolve(event({ anonymousId: "john-ring", traits: { firstName: "John", lastName: "Poe" } }));
+
+    const target = env.IDENTITY.getByName(graphShardName("waiting-handed-over", 2));
+    await handOverAll(shard, 1, target, 2, ["anonymous_id:jane-ring"]);
+    expect(await waiting()).toEqual([john.profileId]);
+    expect(await waitingBlocks()).toEqual([`ln:R000:j ${john.profileId}`]);
+
+    const next = (await target.resolveEvents([event({ type: "page", anonymousId: "jane-ring", name: "Home" })], { shard: 2, matchLeads: true }))[0]!;
+    expect(next.profileId).toBe(jane.profileId);
+    expect(next.matchBlocks).toEqual(renamed.matchBlocks);
+    expect(next.blockUpdates).toEqual([["ln:D000:j", jane.profileId, false]]);
   });
 });
