@@ -18,4 +18,6 @@ test("BENCH_IDENTITY_RATES is read as rates, and a name the population lacks is 
   assert.deepEqual(ratesFromEnv(undefined), {});
   assert.deepEqual(ratesFromEnv('{"householdTablet":0.1}'), { householdTablet: 0.1 });
   assert.throws(() => ratesFromEnv('{"tablets":0}'), /unknown rate tablets; the rates are anonymousOnly, /);
+  assert.throws(() => ratesFromEnv("null"), /must be a JSON object of rates/);
+  assert.throws(() => ratesFromEnv('{"householdTablet":"0"}'), /householdTablet must be a number/);
 });

@@ -32,8 +32,11 @@ const round = (x, digits = 4) => +x.toFixed(digits);
 export function ratesFromEnv(json = process.env.BENCH_IDENTITY_RATES) {
   if (!json) return {};
   const rates = JSON.parse(json);
+  if (rates === null || typeof rates !== "object" || Array.isArray(rates)) throw new Error(`BENCH_IDENTITY_RATES must be a JSON object of rates, such as {"householdTablet":0}`);
   const unknown = Object.keys(rates).filter((name) => !(name in RATES));
   if (unknown.length) throw new Error(`BENCH_IDENTITY_RATES: unknown rate ${unknown.join(", ")}; the rates are ${Object.keys(RATES).join(", ")}`);
+  const wrong = Object.entries(rates).filter(([name, value]) => typeof value !== typeof RATES[name] || Array.isArray(value) !== Array.isArray(RATES[name]));
+  if (wrong.length) throw new Error(`BENCH_IDENTITY_RATES: ${wrong.map(([name]) => `${name} must be ${Array.isArray(RATES[name]) ? "an array of weights" : "a number"}`).join("; ")}`);
   return rates;
 }
 

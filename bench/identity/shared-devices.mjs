@@ -11,12 +11,13 @@
  *   with two or more user ids, its anonymous events go to the latest user only within 30 minutes of
  *   that user's last event on it, and to no one after that.
  * - "main user" is another such rule: on a device seen with two or more user ids, anonymous events
- *   go to the user id with the most events on it so far.
+ *   the resolver attributed go to the user id with the most events on it so far instead.
  * - "no stitching on tablets" uses ground truth no resolver has: every anonymous event on a
  *   household tablet is left with no one. It bounds what any treatment of shared devices can give.
  * - The owner oracle uses ground truth too: an event links through an identifier only when its
- *   person is the identifier's main owner. Precision 1 by construction; its recall is what
- *   deterministic resolution can reach on the population.
+ *   person is the identifier's main owner. Precision 1 by construction; its recall approximates
+ *   what deterministic resolution with perfect guards can reach (oracle.mjs says why it is not a
+ *   strict bound).
  *
  * The last line says whether any row meets both targets. An event left with no one counts as a
  * cluster of its own. An anonymous event carries only device identifiers the resolver has already
@@ -57,8 +58,9 @@ export function sharedDeviceTreatments(events, predicted) {
     const seen = users.get(device);
     if ((seen?.size ?? 0) >= 2) {
       if (at - lastIdentified.get(device) > SESSION_MS) sessionOnly.delete(e.messageId);
+      // Only an event the resolver gave to someone moves: a placeholder id is no device, and an event left with no one stays so.
       const [main] = [...seen].reduce((best, entry) => (entry[1] > best[1] ? entry : best));
-      if (clusterOfUser.has(main)) mainUser.set(e.messageId, clusterOfUser.get(main));
+      if (predicted.has(e.messageId) && !PLACEHOLDERS.includes(device) && clusterOfUser.has(main)) mainUser.set(e.messageId, clusterOfUser.get(main));
     }
     if (isTablet(e)) noTablets.delete(e.messageId);
   }
