@@ -167,4 +167,23 @@ describe("leads waiting for matching across graph shards", () => {
     expect(next.matchBlocks).toEqual(renamed.matchBlocks);
     expect(next.blockUpdates).toEqual([["ln:D000:j", jane.profileId, false]]);
   });
+
+  it("takes along the block entries waiting under a profile merged away, answered from the other shard as the survivor's", async () => {
+    const { shard, event, resolve, waitingBlocks } = setup("waiting-merged-handed-over");
+    const laptop = await resolve(event({ anonymousId: "laptop", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com" } }));
+    const phone = await resolve(event({ anonymousId: "phone", traits: { phone: "+33612345678" } }));
+    await shard.leadsMatched([laptop.profileId!, phone.profileId!]);
+    await resolve(event({ anonymousId: "phone", traits: { email: "jane.doe@gmail.com" } }));
+    expect((await waitingBlocks()).sort()).toEqual([`ph:2345678 ${laptop.profileId}`, `ph:2345678 ${phone.profileId}`]);
+
+    const target = env.IDENTITY.getByName(graphShardName("waiting-merged-handed-over", 2));
+    await handOverAll(shard, 1, target, 2, ["anonymous_id:phone"]);
+    expect(await waitingBlocks()).toEqual([]);
+    const next = (await target.resolveEvents([event({ type: "page", anonymousId: "phone", name: "Home" })], { shard: 2, matchLeads: true }))[0]!;
+    expect(next.profileId).toBe(laptop.profileId);
+    expect(next.blockUpdates).toEqual([
+      ["ph:2345678", laptop.profileId, true],
+      ["ph:2345678", phone.profileId, false],
+    ]);
+  });
 });
