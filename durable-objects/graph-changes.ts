@@ -25,6 +25,8 @@ export interface EventAssignment {
   quarantined?: string[];
   /** With `matchLeads`: the profile gained a blocking key and was matched here; these are its blocks, for matching across graph shards. */
   matchBlocks?: string[];
+  /** The block clock's version of `matchBlocks` (see `BlockMembership`). */
+  matchVersion?: number;
   /**
    * With `matchLeads`: block entries that changed here outside matching (a key
    * the profile no longer gives, a merge), each with whether it is in that
@@ -121,11 +123,15 @@ export class GraphChanges {
     const blocksAgain = (profileId: string) => (waiting?.has(profileId) ? blocksOf(graph, profileId) : undefined);
     // Block changes answered before whose index update was never confirmed: answered again, once, with their profile's next event.
     const unsettled = matchLeads ? this.leads.waitingBlocks((id) => graph.liveIdOf(id)) : undefined;
+    // One version for every word on blocks this call says, taken only if it says one.
+    let version: number | undefined;
+    const stamp = () => (version ??= this.leads.stamp());
     const blockUpdates = (profileId: string, changed: BlockEntry[] = []) => {
       const entries = [...(unsettled?.get(profileId) ?? []), ...changed];
       unsettled?.delete(profileId);
-      return entries.length ? { blockUpdates: membershipOf(graph, entries) } : {};
+      return entries.length ? { blockUpdates: membershipOf(graph, entries, stamp()) } : {};
     };
+    const lead = (blocks: string[] | undefined) => (blocks ? { matchBlocks: blocks, matchVersion: stamp() } : {});
     let stopped = false;
     for (const event of events) {
       if (stopped) {
@@ -136,7 +142,7 @@ export class GraphChanges {
       if (applied !== undefined) {
         const profileId = graph.resolve(applied).id;
         const again = blocksAgain(profileId);
-        out.push({ messageId: event.messageId, profileId, dropped: [], ...(again ? { matchBlocks: again } : {}), ...blockUpdates(profileId) });
+        out.push({ messageId: event.messageId, profileId, dropped: [], ...lead(again), ...blockUpdates(profileId) });
         continue;
       }
       const moved = movedTo?.get(event);
@@ -167,7 +173,7 @@ export class GraphChanges {
       let updates = {};
       if (matchLeads && profileId) {
         if (result.matchedOn) this.leads.add(profileId);
-        if (result.blocksChanged) this.leads.addBlockChanges(result.blocksChanged);
+        if (result.blocksChanged) this.leads.addBlockChanges(result.blocksChanged, stamp());
         matchBlocks = result.matchedOn ?? blocksAgain(profileId);
         updates = blockUpdates(profileId, result.blocksChanged);
       }
@@ -177,7 +183,7 @@ export class GraphChanges {
         ...(result.merge ? { mergeId: result.merge.id } : {}),
         dropped: result.dropped.map((d) => ({ identifier: d.dropped, reason: d.reason })),
         ...(quarantinedNow.length ? { quarantined: quarantinedNow } : {}),
-        ...(matchBlocks ? { matchBlocks } : {}),
+        ...lead(matchBlocks),
         ...updates,
       });
     }
@@ -235,7 +241,7 @@ export class GraphChanges {
     try {
       return this.graphs.atomically(() => {
         const { blocksChanged, ...decided } = this.decideNow(run, unmerging) as Decision<T> & { blocksChanged?: BlockEntry[] };
-        if (sharedBlocks && blocksChanged) this.leads.addBlockChanges(blocksChanged);
+        if (sharedBlocks && blocksChanged?.length) this.leads.addBlockChanges(blocksChanged, this.leads.stamp());
         return decided as Decision<Omit<T, "blocksChanged">>;
       });
     } catch (error) {

@@ -122,7 +122,9 @@ function handOverPerson(parts: HandoverParts, graph: IdentityGraph, clusterId: s
   const person = personForHandOver(graph, clusterId);
   const moveId = graph.nextId("mov");
   const keys = [...person.keys].sort();
-  const writer = new PartWriter({ moveId, from, to, version: meta.get("version") ?? 0, profiles: person.clusterIds, keys }, (part, body) => ledger.storePart(moveId, part, body));
+  const writer = new PartWriter({ moveId, from, to, version: meta.get("version") ?? 0, blockClock: leads.clock(), profiles: person.clusterIds, keys }, (part, body) =>
+    ledger.storePart(moveId, part, body),
+  );
   writeGraphRows(writer, person.rows);
   const routed = person.rows.index.map(([key]) => key);
   // Sources of every identifier their clusters list, so their profile reads the same there; only those routed to them leave.
@@ -172,7 +174,7 @@ export function acceptPart(parts: HandoverParts, moveId: string, from: number, p
   if (parsed.to !== here) throw new Error(`hand-over ${moveId} is addressed to shard ${parsed.to}; this object is shard ${here}`);
   return atomically(parts, () => {
     const rows = addPersonRows(parts.graphs.graph(), graphRowsOf(parsed)) + importProfileRows(parts.sql, parsed);
-    parts.leads.takeOver(parsed.matchLeads ?? [], parsed.blockChanges ?? []);
+    parts.leads.takeOver(parsed.matchLeads ?? [], parsed.blockChanges ?? [], parsed.blockClock ?? 0);
     parts.ledger.receive(moveId, { part, from, last: parsed.last, version: parsed.version, profiles: parsed.profiles, rows });
     parts.ledger.arrive(moveId, from, parsed.keys);
     return { rows };

@@ -68,8 +68,8 @@ const sections = {
   // What waits for matching across graph shards (pending-match-leads.ts).
   /** Profiles answered as leads whose matching the router has not confirmed. */
   matchLeads: z.array(z.string()),
-  /** Block entries the identifier index has not been confirmed to follow: `[block, profileId]`. */
-  blockChanges: z.array(z.tuple([z.string(), z.string()])),
+  /** Block entries the identifier index has not been confirmed to follow: `[block, profileId, version]`. */
+  blockChanges: z.array(z.tuple([z.string(), z.string(), z.number().int().min(0)])),
 };
 
 const headSchema = z.strictObject({
@@ -82,6 +82,8 @@ const headSchema = z.strictObject({
   last: z.boolean(),
   /** The D1 write version of the shard handing over: the target writes above it. */
   version: z.number().int().min(0),
+  /** The block clock of the shard handing over: the target speaks of the person's block entries above it. */
+  blockClock: z.number().int().min(0).optional(),
   /** The person's clusters, live first. */
   profiles: z.array(z.string()),
   /** The keys the move takes (what the index repoints): arriving at the target until it finishes. */

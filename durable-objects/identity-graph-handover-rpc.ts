@@ -1,5 +1,5 @@
 import type { IdentitySettings } from "../workers/identity/settings";
-import { assertKeys } from "./identifier-index";
+import { assertKeys } from "./identifier-index-input";
 import { IdentityGraphBase } from "./identity-graph-base";
 import type { Move } from "./handover-ledger";
 import { acceptPart, finishHandOver, handOver } from "./handover-operations";

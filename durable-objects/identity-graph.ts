@@ -1,3 +1,4 @@
+import type { AnsweredEntry } from "../workers/identity/blocks";
 import type { QueuedEvent } from "../workers/intake/envelope";
 import { holdingMerge, holdingReview } from "../workers/identity/handover";
 import { type IdentitySettings, identitySettingsSchema } from "../workers/identity/settings";
@@ -124,7 +125,7 @@ export class IdentityGraphShard extends IdentityGraphReads {
   }
 
   /** The router matched these leads across shards (their `matchBlocks`) and the index follows these block entries (`blockUpdates`): none is answered again. */
-  leadsMatched(profileIds: string[], settledBlocks: [string, string][] = []) {
+  leadsMatched(profileIds: string[], settledBlocks: AnsweredEntry[] = []) {
     return leadsMatched(this.graphs, this.leads, profileIds, settledBlocks);
   }
 

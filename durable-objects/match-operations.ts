@@ -80,13 +80,14 @@ export function matchAgain(graphs: GraphStore, changes: GraphChanges, leads: Pen
     const graph = graphs.graph();
     if (!graph.clusters.has(profileId)) return { merged: false };
     const suggestions = changes.withMerges(() => suggestMatches(graph, graphs.settings(), graph.resolve(profileId).id, at));
-    leads.addBlockChanges(suggestions.flatMap((s) => s.blocksChanged ?? []));
+    const changed = suggestions.flatMap((s) => s.blocksChanged ?? []);
+    if (changed.length) leads.addBlockChanges(changed, leads.stamp());
     return { merged: suggestions.some((s) => s.merge) };
   });
 }
 
 /** Block entries per call: a batch's changed entries on one shard. */
-const blockEntriesSchema = z.array(z.tuple([z.string().min(1).max(1_024), z.string().min(1).max(128)])).max(MAX_PROFILES);
+const blockEntriesSchema = z.array(z.tuple([z.string().min(1).max(1_024), z.string().min(1).max(128), z.number().int().min(0)])).max(MAX_PROFILES);
 
 /**
  * The router matched these leads across shards, and the identifier index
@@ -110,5 +111,6 @@ export function leadsMatched(graphs: GraphStore, leads: PendingMatchLeads, profi
  */
 export function blockChangesWaiting(graphs: GraphStore, leads: PendingMatchLeads): BlockMembership[] {
   const graph = graphs.graph();
-  return membershipOf(graph, [...leads.waitingBlocks((id) => graph.liveIdOf(id)).values()].flat());
+  const entries = [...leads.waitingBlocks((id) => graph.liveIdOf(id)).values()].flat();
+  return entries.length ? membershipOf(graph, entries, leads.stamp()) : [];
 }

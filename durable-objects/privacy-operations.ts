@@ -155,7 +155,7 @@ export function erasePerson({ graphs, store, audiences, leads }: PrivacyParts, p
     for (const id of found.clusterIds) audiences.forget(id);
     const { blocksLeft } = eraseClusters(graph, found.clusterIds, theirs);
     // Kept until the identifier index drops them too (`blockChangesWaiting`): a retried erasure would find nothing left to scrub.
-    if (sharedBlocks) leads.addBlockChanges(blocksLeft);
+    if (sharedBlocks && blocksLeft.length) leads.addBlockChanges(blocksLeft, leads.stamp());
     forgetNamed(graph, profileIds);
   });
   return { profiles: found.clusterIds.length, identifiers: found.ownKeys.length, events: events.length };

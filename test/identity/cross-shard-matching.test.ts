@@ -1,11 +1,17 @@
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import type { AnsweredEntry } from "../../workers/identity/blocks";
 import { type MatchLead, matchAcrossShards } from "../../workers/identity/sharding/cross-shard-matching";
 import { GraphShards, graphShardName } from "../../workers/identity/sharding/graph-shards";
 import { IdentifierIndex } from "../../workers/identity/sharding/identifier-index";
 import { handOverAll } from "./handover-steps";
 import { queuedEvents } from "./queued-events";
+
+/** Words on block entries (`BlockMembership`, typed loosely once through RPC) without their versions. */
+const words = (updates: readonly (readonly unknown[])[] | undefined) => updates?.map((word) => word.slice(0, 3));
+/** The version of an answer's first word on a block entry. */
+const versionOf = (updates: readonly (readonly unknown[])[] | undefined) => Number(updates?.[0]?.[3]);
 
 const home = { street: "12 Rue des Lilas", city: "Lyon", postalCode: "69003", country: "FR" };
 
@@ -23,7 +29,8 @@ async function janeOnEveryShard(workspaceId: string) {
     const [answer] = await shards.shard(n).resolveEvents([jane], { shard: n, matchLeads: true });
     expect(answer!.matchBlocks).toContain("pc:69003:d");
     await index.claim([`profile_id:${answer!.profileId}`], n);
-    leads.push({ profileId: answer!.profileId!, blocks: answer!.matchBlocks!, at: Date.parse(jane.timestamp) });
+    expect(answer!.matchVersion).toBeGreaterThan(0);
+    leads.push({ profileId: answer!.profileId!, blocks: answer!.matchBlocks!, version: answer!.matchVersion!, at: Date.parse(jane.timestamp) });
   }
   const reviews = async () => {
     const all: string[] = [];
@@ -98,13 +105,30 @@ describe("leads waiting for matching across graph shards", () => {
     await shard.leadsMatched([jane.profileId!]);
     const married = event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Smith" } });
     const first = await resolve(married);
-    expect(first.blockUpdates).toEqual([["ln:D000:j", jane.profileId, false]]);
+    expect(words(first.blockUpdates)).toEqual([["ln:D000:j", jane.profileId, false]]);
     expect(first.matchBlocks).toContain("ln:S530:j");
     // The consumer stopped before the index followed: the same batch again answers the same update.
-    expect((await resolve(married)).blockUpdates).toEqual(first.blockUpdates);
-    await shard.leadsMatched([jane.profileId!], [["ln:D000:j", jane.profileId!]]);
+    const again = await resolve(married);
+    expect(words(again.blockUpdates)).toEqual(words(first.blockUpdates));
+    expect(versionOf(again.blockUpdates)).toBeGreaterThan(versionOf(first.blockUpdates));
+    await shard.leadsMatched([jane.profileId!], [["ln:D000:j", jane.profileId!, versionOf(again.blockUpdates)]]);
     expect(await waitingBlocks()).toEqual([]);
     expect((await resolve(married)).blockUpdates).toBeUndefined();
+  });
+
+  it("keeps an entry waiting when it changed again after the answer a confirmation names", async () => {
+    const { shard, event, resolve, waitingBlocks } = setup("blocks-changed-again");
+    const jane = await resolve(event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com" } }));
+    await shard.leadsMatched([jane.profileId!]);
+    const married = await resolve(event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Smith" } }));
+    // Other consumers' batches, before the first one confirms: her name back, then Smith again.
+    await resolve(event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Doe" } }));
+    const again = await resolve(event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Smith" } }));
+    expect(words(again.blockUpdates)).toContainEqual(["ln:D000:j", jane.profileId, false]);
+    await shard.leadsMatched([jane.profileId!], [["ln:D000:j", jane.profileId!, versionOf(married.blockUpdates)]]);
+    expect(await waitingBlocks()).toContain(`ln:D000:j ${jane.profileId}`);
+    await shard.leadsMatched([jane.profileId!], (again.blockUpdates ?? []).map(([block, id, , version]) => [block, id, version] as AnsweredEntry));
+    expect(await waitingBlocks()).not.toContain(`ln:D000:j ${jane.profileId}`);
   });
 
   it("answers a merged-away profile's blocks as left and the survivor as in those it still holds", async () => {
@@ -113,7 +137,7 @@ describe("leads waiting for matching across graph shards", () => {
     const phone = await resolve(event({ anonymousId: "phone", traits: { phone: "+33612345678" } }));
     const merged = await resolve(event({ anonymousId: "phone", traits: { email: "jane.doe@gmail.com" } }));
     expect(merged.profileId).toBe(laptop.profileId);
-    expect(merged.blockUpdates).toEqual([
+    expect(words(merged.blockUpdates)).toEqual([
       ["ph:2345678", phone.profileId, false],
       ["ph:2345678", laptop.profileId, true],
     ]);
@@ -126,7 +150,7 @@ describe("leads waiting for matching across graph shards", () => {
       await resolve(event({ anonymousId: "laptop", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com" } }));
       await resolve(event({ anonymousId: "phone", traits: { phone: "+33612345678" } }));
       const merged = await resolve(event({ anonymousId: "phone", traits: { email: "jane.doe@gmail.com" } }));
-      await shard.leadsMatched([merged.profileId!], (await shard.blockChangesWaiting()).map(([block, id]) => [String(block), String(id)] as [string, string]));
+      await shard.leadsMatched([merged.profileId!], (await shard.blockChangesWaiting()).map(([block, id, , version]) => [block, id, version] as AnsweredEntry));
       expect(await waitingBlocks()).toEqual([]);
       const result = await shard.unmerge(merged.mergeId!, Date.now(), sharedBlocks);
       expect(result.ok && "blocksChanged" in result).toBe(false);
@@ -153,7 +177,7 @@ describe("leads waiting for matching across graph shards", () => {
     await shard.leadsMatched([jane.profileId!, john.profileId!]);
     // Renamed, and the consumer stopped before matching and before the index followed.
     const renamed = await resolve(event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Smith" } }));
-    expect(renamed.blockUpdates).toEqual([["ln:D000:j", jane.profileId, false]]);
+    expect(words(renamed.blockUpdates)).toEqual([["ln:D000:j", jane.profileId, false]]);
     expect(renamed.matchBlocks).toContain("ln:S530:j");
     await resolve(event({ anonymousId: "john-ring", traits: { firstName: "John", lastName: "Poe" } }));
 
@@ -165,7 +189,9 @@ describe("leads waiting for matching across graph shards", () => {
     const next = (await target.resolveEvents([event({ type: "page", anonymousId: "jane-ring", name: "Home" })], { shard: 2, matchLeads: true }))[0]!;
     expect(next.profileId).toBe(jane.profileId);
     expect(next.matchBlocks).toEqual(renamed.matchBlocks);
-    expect(next.blockUpdates).toEqual([["ln:D000:j", jane.profileId, false]]);
+    expect(words(next.blockUpdates)).toEqual([["ln:D000:j", jane.profileId, false]]);
+    // Spoken of on the shard that took her, above every word of the shard that had her.
+    expect(versionOf(next.blockUpdates)).toBeGreaterThan(versionOf(renamed.blockUpdates));
   });
 
   it("takes along the block entries waiting under a profile merged away, answered from the other shard as the survivor's", async () => {
@@ -181,7 +207,7 @@ describe("leads waiting for matching across graph shards", () => {
     expect(await waitingBlocks()).toEqual([]);
     const next = (await target.resolveEvents([event({ type: "page", anonymousId: "phone", name: "Home" })], { shard: 2, matchLeads: true }))[0]!;
     expect(next.profileId).toBe(laptop.profileId);
-    expect(next.blockUpdates).toEqual([
+    expect(words(next.blockUpdates)).toEqual([
       ["ph:2345678", laptop.profileId, true],
       ["ph:2345678", phone.profileId, false],
     ]);

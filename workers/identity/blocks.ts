@@ -14,8 +14,17 @@ import { blockingKeys } from "./probabilistic";
 /** A block entry: [blocking key, cluster id]. */
 export type BlockEntry = [string, string];
 
-/** A block entry and whether the cluster is in that block now: what the match blocks other graph shards share must say of it. */
-export type BlockMembership = [block: string, clusterId: string, member: boolean];
+/**
+ * A block entry, whether the cluster is in that block now, and the version of
+ * that word (a graph shard's block clock, which a hand-over carries forward):
+ * what the match blocks other graph shards share must say of it. Two words on
+ * one entry can reach the identifier index in either order; the higher
+ * version stands.
+ */
+export type BlockMembership = [block: string, clusterId: string, member: boolean, version: number];
+
+/** A block entry as answered at a version: what a confirmation names, so a change made after that answer still waits. */
+export type AnsweredEntry = [block: string, clusterId: string, version: number];
 
 /** Takes the cluster out of the blocks of keys not in `held` (the keys its features give now); answers the entries taken out. */
 export function leaveStaleBlocks(graph: IdentityGraph, clusterId: string, held: string[]): BlockEntry[] {
@@ -46,8 +55,8 @@ export function mergeBlocks(graph: IdentityGraph, survivorId: string, absorbedId
   return changed;
 }
 
-/** Each entry once, with whether its cluster is in that block now. */
-export function membershipOf(graph: IdentityGraph, entries: BlockEntry[]): BlockMembership[] {
+/** Each entry once, with whether its cluster is in that block now, at `version`. */
+export function membershipOf(graph: IdentityGraph, entries: BlockEntry[], version: number): BlockMembership[] {
   const keysOf = new Map<string, Set<string>>();
   const seen = new Set<string>();
   const out: BlockMembership[] = [];
@@ -57,7 +66,7 @@ export function membershipOf(graph: IdentityGraph, entries: BlockEntry[]): Block
     seen.add(entry);
     let keys = keysOf.get(clusterId);
     if (!keys) keysOf.set(clusterId, (keys = new Set(graph.blocks.keysOf(clusterId))));
-    out.push([key, clusterId, keys.has(key)]);
+    out.push([key, clusterId, keys.has(key), version]);
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import type { CrossShardPairs } from "../../../durable-objects/match-operations";
 import { chunk } from "../../lib/chunks";
-import type { BlockEntry } from "../blocks";
+import type { AnsweredEntry } from "../blocks";
 import { MAX_BLOCK, type MatchCandidate } from "../suggest";
 import type { GraphShards } from "./graph-shards";
 import { handOverKeys } from "./handover-saga";
@@ -9,10 +9,11 @@ import type { IdentifierIndex } from "./identifier-index";
 /** Candidates scored per profile, so one profile's cost stays bounded (as within one graph). */
 const MAX_CANDIDATES = 50;
 
-/** A profile that gained a blocking key on its shard, with its blocks (`matchBlocks` of its event's assignment) and the event's time. */
+/** A profile that gained a blocking key on its shard, with its blocks (`matchBlocks` of its event's assignment, at `version`) and the event's time. */
 export interface MatchLead {
   profileId: string;
   blocks: string[];
+  version: number;
   at: number;
 }
 
@@ -60,7 +61,7 @@ export async function matchAcrossShards(
   for (const lead of leads) byLead.set(lead.profileId, lead);
   if (byLead.size === 0) return outcome;
   const blocks = await index.joinBlocks(
-    [...byLead.values()].flatMap((lead) => lead.blocks.map((block): [string, string] => [block, lead.profileId])),
+    [...byLead.values()].flatMap((lead) => lead.blocks.map((block): AnsweredEntry => [block, lead.profileId, lead.version])),
     MAX_BLOCK,
   );
   const candidatesOf = new Map<string, string[]>();
@@ -144,7 +145,7 @@ export async function matchAcrossShards(
  * entries it answered (`settled`), so it stops answering them again
  * (durable-objects/pending-match-leads.ts).
  */
-export async function leadsMatched(shards: GraphShards, leads: (MatchLead & { shard: number })[], settled = new Map<number, BlockEntry[]>()) {
+export async function leadsMatched(shards: GraphShards, leads: (MatchLead & { shard: number })[], settled = new Map<number, AnsweredEntry[]>()) {
   const byShard = new Map<number, Set<string>>();
   for (const { shard, profileId } of leads) {
     let ids = byShard.get(shard);

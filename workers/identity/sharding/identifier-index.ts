@@ -1,5 +1,6 @@
-import { assertBlockEntries, assertBlockLimit, assertBlockUpdates, assertKey, assertProfileIds, assertShard, type IdentifierIndexShard, type IndexPlacement, MAX_KEYS_PER_CALL } from "../../../durable-objects/identifier-index";
-import type { BlockMembership } from "../blocks";
+import type { IdentifierIndexShard, IndexPlacement } from "../../../durable-objects/identifier-index";
+import { assertBlockEntries, assertBlockLimit, assertBlockUpdates, assertKey, assertProfileIds, assertShard, MAX_KEYS_PER_CALL } from "../../../durable-objects/identifier-index-input";
+import type { AnsweredEntry, BlockMembership } from "../blocks";
 import { chunk } from "../../lib/chunks";
 import { callDurableObject } from "../../lib/durable-object-retry";
 
@@ -109,11 +110,11 @@ export class IdentifierIndex {
   }
 
   /**
-   * Joins profiles to match blocks (`[block, profileId]`), each block kept by
-   * the object its key hashes to; answers each block's members, or null for a
-   * block of more than `max`.
+   * Joins profiles to match blocks (`[block, profileId, version]`), each block
+   * kept by the object its key hashes to; answers each block's members, or
+   * null for a block of more than `max`.
    */
-  async joinBlocks(entries: [string, string][], max: number): Promise<Map<string, string[] | null>> {
+  async joinBlocks(entries: AnsweredEntry[], max: number): Promise<Map<string, string[] | null>> {
     assertBlockEntries(entries, null);
     assertBlockLimit(max);
     const answers = await this.spread(entries, ([block]) => block, (index, part) => index.joinBlocks(part, max));

@@ -1,5 +1,5 @@
 import { chunk } from "../../lib/chunks";
-import type { BlockEntry, BlockMembership } from "../blocks";
+import type { AnsweredEntry, BlockMembership } from "../blocks";
 import type { MatchLead } from "./cross-shard-matching";
 import type { IdentifierIndex } from "./identifier-index";
 
@@ -9,14 +9,15 @@ const entryKey = (block: string, profileId: string) => `${block}\u0000${profileI
  * What a batch's answers said of match block entries outside matching
  * (`blockUpdates`: a key a profile no longer gives, a merge handing blocks to
  * the survivor), for the identifier index to follow once the batch is
- * resolved. Answers come in order, each the shard's word on the entry at the
- * time: so the latest is kept, and a lead's blocks (joined as it is matched)
- * take the place of an earlier update of the same entry.
+ * resolved. Each answer is the shard's word on the entry at its version: the
+ * latest is kept (a later answer of one call has the same version and comes
+ * after), and a lead's blocks (joined as it is matched) take the place of an
+ * earlier update of the same entry.
  */
 export class MatchBlockUpdates {
   private readonly latest = new Map<string, BlockMembership>();
-  /** Every entry each shard answered: confirmed to it once the index follows, so it is not answered again. */
-  private readonly answered = new Map<number, Map<string, BlockEntry>>();
+  /** Every entry each shard answered, at the latest version: confirmed to it once the index follows, so it is not answered again. */
+  private readonly answered = new Map<number, Map<string, AnsweredEntry>>();
 
   /** Whether any shard answered an update. */
   any() {
@@ -32,9 +33,10 @@ export class MatchBlockUpdates {
     let entries = this.answered.get(shard);
     if (!entries) this.answered.set(shard, (entries = new Map()));
     for (const update of updates) {
-      const [block, profileId] = update;
-      this.latest.set(entryKey(block, profileId), update);
-      entries.set(entryKey(block, profileId), [block, profileId]);
+      const [block, profileId, , version] = update;
+      const key = entryKey(block, profileId);
+      if ((this.latest.get(key)?.[3] ?? -1) <= version) this.latest.set(key, update);
+      if ((entries.get(key)?.[2] ?? -1) <= version) entries.set(key, [block, profileId, version]);
     }
   }
 
@@ -49,8 +51,8 @@ export class MatchBlockUpdates {
     return lead.blocks.some(left) ? { ...lead, blocks: lead.blocks.filter((block) => !left(block)) } : lead;
   }
 
-  /** The entries each shard answered, to confirm to it. */
-  answeredBy(): Map<number, BlockEntry[]> {
+  /** The entries each shard answered, with the version answered, to confirm to it. */
+  answeredBy(): Map<number, AnsweredEntry[]> {
     return new Map([...this.answered].map(([shard, entries]) => [shard, [...entries.values()]]));
   }
 }
@@ -58,7 +60,7 @@ export class MatchBlockUpdates {
 /** A graph shard's calls for the block entries it keeps waiting for the identifier index. */
 export interface WaitingBlocks {
   blockChangesWaiting(): Promise<BlockMembership[]>;
-  leadsMatched(profileIds: string[], settled: BlockEntry[]): Promise<number>;
+  leadsMatched(profileIds: string[], settled: AnsweredEntry[]): Promise<number>;
 }
 
 /** Entries confirmed to a shard per call: `leadsMatched` takes at most 5,000. */
@@ -75,5 +77,5 @@ export async function settleWaitingBlocks(shard: WaitingBlocks, index: Identifie
   const updates = await shard.blockChangesWaiting();
   if (updates.length === 0) return;
   await index.updateBlocks(updates);
-  for (const part of chunk(updates, CONFIRMED_PER_CALL)) await shard.leadsMatched([], part.map(([block, profileId]): BlockEntry => [block, profileId]));
+  for (const part of chunk(updates, CONFIRMED_PER_CALL)) await shard.leadsMatched([], part.map(([block, profileId, , version]): AnsweredEntry => [block, profileId, version]));
 }

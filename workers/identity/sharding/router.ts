@@ -215,7 +215,7 @@ export class ShardRouter {
           applied.push(answer);
           quarantined.push(...(answer.quarantined ?? []));
           if (answer.matchBlocks && answer.profileId) {
-            this.leads.push({ profileId: answer.profileId, blocks: answer.matchBlocks, at: eventTime(events[i]!), shard });
+            this.leads.push({ profileId: answer.profileId, blocks: answer.matchBlocks, version: answer.matchVersion ?? 0, at: eventTime(events[i]!), shard });
             this.blockUpdates.lead(answer.profileId, answer.matchBlocks);
           }
           if (answer.blockUpdates) this.blockUpdates.answer(shard, answer.blockUpdates);
