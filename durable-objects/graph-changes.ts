@@ -172,7 +172,7 @@ export class GraphChanges {
       let matchBlocks: string[] | undefined;
       let updates = {};
       if (matchLeads && profileId) {
-        if (result.matchedOn) this.leads.add(profileId);
+        if (result.matchedOn) this.leads.add(profileId, stamp());
         if (result.blocksChanged) this.leads.addBlockChanges(result.blocksChanged, stamp());
         matchBlocks = result.matchedOn ?? blocksAgain(profileId);
         updates = blockUpdates(profileId, result.blocksChanged);

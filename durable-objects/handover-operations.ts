@@ -131,7 +131,7 @@ function handOverPerson(parts: HandoverParts, graph: IdentityGraph, clusterId: s
   const listed = person.rows.clusters.flatMap((c) => [...c.identifiers.keys()]);
   exportProfileRows(sql, person.clusterIds, [...new Set([...routed, ...listed])], writer);
   const waiting = leads.waitingFor(person.clusterIds);
-  for (const profileId of waiting.leads) writer.add("matchLeads", profileId);
+  for (const lead of waiting.leads) writer.add("matchLeads", lead);
   for (const entry of waiting.blockChanges) writer.add("blockChanges", entry);
   const move: Move = { moveId, from, to, keys, parts: writer.end(), completed: false };
   removeProfileRows(store, audiences, sql, person.clusterIds, routed);

@@ -66,8 +66,8 @@ const sections = {
   /** Segment and computed-trait changes not yet sent to the activation queue, as the `emissions` table holds them. */
   emissions: z.array(z.string()),
   // What waits for matching across graph shards (pending-match-leads.ts).
-  /** Profiles answered as leads whose matching the router has not confirmed. */
-  matchLeads: z.array(z.string()),
+  /** Profiles answered as leads whose matching the router has not confirmed: `[profileId, version]`. */
+  matchLeads: z.array(z.tuple([z.string(), z.number().int().min(0)])),
   /** Block entries the identifier index has not been confirmed to follow: `[block, profileId, version]`. */
   blockChanges: z.array(z.tuple([z.string(), z.string(), z.number().int().min(0)])),
 };

@@ -1,4 +1,5 @@
 import type { AnsweredEntry } from "../workers/identity/blocks";
+import type { LeadVersion } from "./pending-match-leads";
 import type { QueuedEvent } from "../workers/intake/envelope";
 import { holdingMerge, holdingReview } from "../workers/identity/handover";
 import { type IdentitySettings, identitySettingsSchema } from "../workers/identity/settings";
@@ -125,8 +126,8 @@ export class IdentityGraphShard extends IdentityGraphReads {
   }
 
   /** The router matched these leads across shards (their `matchBlocks`) and the index follows these block entries (`blockUpdates`): none is answered again. */
-  leadsMatched(profileIds: string[], settledBlocks: AnsweredEntry[] = []) {
-    return leadsMatched(this.graphs, this.leads, profileIds, settledBlocks);
+  leadsMatched(leads: (LeadVersion | string)[], settledBlocks: AnsweredEntry[] = []) {
+    return leadsMatched(this.graphs, this.leads, leads, settledBlocks);
   }
 
   /** Block entries waiting for the identifier index to follow them (an erasure's, an unconfirmed update's); confirmed with `leadsMatched`. */

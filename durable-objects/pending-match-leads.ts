@@ -6,6 +6,9 @@ import { ensureColumn } from "./sql-table";
 /** The `meta` key of the shard's block clock: the version of its words on block entries. */
 const BLOCK_CLOCK = "blockClock";
 
+/** A lead as answered: `[profileId, version]`. */
+export type LeadVersion = [profileId: string, version: number];
+
 /**
  * Profiles a graph shard answered as leads for matching across graph shards
  * (`matchBlocks`) whose matching the router has not confirmed
@@ -21,10 +24,10 @@ const BLOCK_CLOCK = "blockClock";
  *
  * Every word on a block entry carries a version from the shard's block
  * clock (`stamp`), since two consumers can bring two words on one entry to
- * the index in either order: the index keeps the higher. A waiting entry
- * keeps the version of its latest change, and a confirmation clears it only
- * if it names that version or a later one, so a change made after the answer
- * that was confirmed still waits.
+ * the index in either order: the index keeps the higher. A waiting lead or
+ * entry keeps the version of its latest answer or change, and a confirmation
+ * clears it only if it names that version or a later one, so a lead made
+ * again or an entry changed after the answer that was confirmed still waits.
  *
  * The tables hold only what is still waiting, normally nothing between
  * batches, so they are read whole.
@@ -35,6 +38,7 @@ export class PendingMatchLeads {
   constructor(private readonly sql: SqlStorage) {
     sql.exec("CREATE TABLE IF NOT EXISTS match_leads (profile_id TEXT PRIMARY KEY) WITHOUT ROWID");
     sql.exec("CREATE TABLE IF NOT EXISTS match_block_changes (block TEXT NOT NULL, profile_id TEXT NOT NULL, PRIMARY KEY (block, profile_id)) WITHOUT ROWID");
+    ensureColumn(sql, "match_leads", "version", "INTEGER NOT NULL DEFAULT 0");
     ensureColumn(sql, "match_block_changes", "version", "INTEGER NOT NULL DEFAULT 0");
     this.meta = new ObjectMeta(sql);
   }
@@ -64,26 +68,36 @@ export class PendingMatchLeads {
     return out;
   }
 
-  add(profileId: string) {
-    this.sql.exec("INSERT INTO match_leads (profile_id) VALUES (?) ON CONFLICT DO NOTHING", profileId);
+  /** A lead answered at `version`. */
+  add(profileId: string, version: number) {
+    this.addLeads([[profileId, version]]);
+  }
+
+  private addLeads(leads: LeadVersion[]) {
+    if (leads.length === 0) return;
+    this.sql.exec(
+      "INSERT INTO match_leads (profile_id, version) SELECT value ->> 0, value ->> 1 FROM json_each(?) WHERE true ON CONFLICT DO UPDATE SET version = max(version, excluded.version)",
+      JSON.stringify(leads),
+    );
   }
 
   /**
-   * The router matched these profiles (live ids): their leads go, with any
-   * stored under an id since merged into one of them, and any whose profile
-   * is no longer held here (handed over or erased). The index follows these
-   * block entries now: they go, with any whose profile is no longer held here.
+   * The router matched these profiles (live ids), each as answered at a
+   * version: their leads go, with any stored under an id since merged into
+   * one of them, unless made a lead again after that answer; and any whose
+   * profile is no longer held here (handed over or erased). The index follows
+   * these block entries now: they go, with any whose profile is no longer
+   * held here.
    */
-  matched(profileIds: string[], live: (profileId: string) => string | null, settled: AnsweredEntry[] = []): number {
-    const done = new Set(profileIds);
+  matched(confirmed: Map<string, number>, live: (profileId: string) => string | null, settled: AnsweredEntry[] = []): number {
     const gone = this.sql
-      .exec<{ profile_id: string }>("SELECT profile_id FROM match_leads")
+      .exec<{ profile_id: string; version: number }>("SELECT profile_id, version FROM match_leads")
       .toArray()
-      .map((row) => row.profile_id)
-      .filter((id) => {
-        const now = live(id);
-        return now === null || done.has(now);
-      });
+      .filter((row) => {
+        const now = live(row.profile_id);
+        return now === null || row.version <= (confirmed.get(now) ?? -1);
+      })
+      .map((row) => row.profile_id);
     if (gone.length) this.sql.exec("DELETE FROM match_leads WHERE profile_id IN (SELECT value FROM json_each(?))", JSON.stringify(gone));
     if (settled.length) {
       this.sql.exec(
@@ -125,13 +139,13 @@ export class PendingMatchLeads {
    * a hand-over to take along: the shard that takes the person answers them
    * with the person's next event, as this one would have.
    */
-  waitingFor(profileIds: string[]): { leads: string[]; blockChanges: AnsweredEntry[] } {
+  waitingFor(profileIds: string[]): { leads: LeadVersion[]; blockChanges: AnsweredEntry[] } {
     const ids = JSON.stringify(profileIds);
     return {
       leads: this.sql
-        .exec<{ profile_id: string }>("SELECT profile_id FROM match_leads WHERE profile_id IN (SELECT value FROM json_each(?)) ORDER BY profile_id", ids)
+        .exec<{ profile_id: string; version: number }>("SELECT profile_id, version FROM match_leads WHERE profile_id IN (SELECT value FROM json_each(?)) ORDER BY profile_id", ids)
         .toArray()
-        .map((row) => row.profile_id),
+        .map((row): LeadVersion => [row.profile_id, row.version]),
       blockChanges: this.sql
         .exec<{ block: string; profile_id: string; version: number }>(
           "SELECT block, profile_id, version FROM match_block_changes WHERE profile_id IN (SELECT value FROM json_each(?)) ORDER BY profile_id, block",
@@ -143,9 +157,9 @@ export class PendingMatchLeads {
   }
 
   /** Leads and block entries a hand-over brought along (`waitingFor` at the shard it came from), and its clock. */
-  takeOver(leads: string[], blockChanges: AnsweredEntry[], clock: number) {
+  takeOver(leads: LeadVersion[], blockChanges: AnsweredEntry[], clock: number) {
     this.raiseClock(clock);
-    if (leads.length) this.sql.exec("INSERT INTO match_leads (profile_id) SELECT value FROM json_each(?) WHERE true ON CONFLICT DO NOTHING", JSON.stringify(leads));
+    this.addLeads(leads);
     this.addVersioned(blockChanges);
   }
 

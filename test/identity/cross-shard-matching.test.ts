@@ -116,6 +116,19 @@ describe("leads waiting for matching across graph shards", () => {
     expect((await resolve(married)).blockUpdates).toBeUndefined();
   });
 
+  it("keeps a lead waiting when the profile was made a lead again after the answer a confirmation names", async () => {
+    const { shard, event, resolve, waiting } = setup("leads-made-again");
+    const first = await resolve(event({ anonymousId: "jane-laptop", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com" } }));
+    // Another consumer's batch gives her an address before the first consumer confirms.
+    const moved = await resolve(event({ anonymousId: "jane-laptop", traits: { address: home } }));
+    expect(moved.matchBlocks).toContain("pc:69003:d");
+    expect(moved.matchVersion).toBeGreaterThan(first.matchVersion!);
+    await shard.leadsMatched([[first.profileId!, first.matchVersion!]]);
+    expect(await waiting()).toEqual([first.profileId]);
+    await shard.leadsMatched([[moved.profileId!, moved.matchVersion!]]);
+    expect(await waiting()).toEqual([]);
+  });
+
   it("keeps an entry waiting when it changed again after the answer a confirmation names", async () => {
     const { shard, event, resolve, waitingBlocks } = setup("blocks-changed-again");
     const jane = await resolve(event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com" } }));

@@ -146,13 +146,14 @@ export async function matchAcrossShards(
  * (durable-objects/pending-match-leads.ts).
  */
 export async function leadsMatched(shards: GraphShards, leads: (MatchLead & { shard: number })[], settled = new Map<number, AnsweredEntry[]>()) {
-  const byShard = new Map<number, Set<string>>();
-  for (const { shard, profileId } of leads) {
+  // Each lead as answered at its highest version: the shard keeps one made a lead again since.
+  const byShard = new Map<number, Map<string, number>>();
+  for (const { shard, profileId, version } of leads) {
     let ids = byShard.get(shard);
-    if (!ids) byShard.set(shard, (ids = new Set()));
-    ids.add(profileId);
+    if (!ids) byShard.set(shard, (ids = new Map()));
+    ids.set(profileId, Math.max(version, ids.get(profileId) ?? 0));
   }
-  for (const shard of settled.keys()) if (!byShard.has(shard)) byShard.set(shard, new Set());
+  for (const shard of settled.keys()) if (!byShard.has(shard)) byShard.set(shard, new Map());
   await Promise.all(
     [...byShard].map(async ([shard, ids]) => {
       const idParts = chunk([...ids], FEATURES_PER_CALL);

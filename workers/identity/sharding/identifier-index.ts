@@ -123,7 +123,7 @@ export class IdentifierIndex {
     return out;
   }
 
-  /** Brings match blocks in line with the shards' `blockUpdates`, each block in the object its key hashes to. Answers how many entries changed. */
+  /** Brings match blocks in line with the shards' `blockUpdates`, each block in the object its key hashes to. Answers how many words were taken (newer than the word held). */
   async updateBlocks(updates: BlockMembership[]): Promise<number> {
     assertBlockUpdates(updates, null);
     const counts = await this.spread(updates, ([block]) => block, (index, part) => index.updateBlocks(part));

@@ -24,9 +24,16 @@ export class MatchBlockUpdates {
     return this.answered.size > 0;
   }
 
-  /** A lead answered: its blocks are joined as it is matched. */
-  lead(profileId: string, blocks: string[]) {
-    for (const block of blocks) this.latest.delete(entryKey(block, profileId));
+  /**
+   * A lead answered at `version`: its blocks are joined as it is matched, in
+   * place of any update on them answered before it. One answered after it
+   * (a higher version, or the same call's later event) stays.
+   */
+  lead(profileId: string, blocks: string[], version: number) {
+    for (const block of blocks) {
+      const key = entryKey(block, profileId);
+      if ((this.latest.get(key)?.[3] ?? -1) <= version) this.latest.delete(key);
+    }
   }
 
   answer(shard: number, updates: BlockMembership[]) {
@@ -45,9 +52,18 @@ export class MatchBlockUpdates {
     return [...this.latest.values()];
   }
 
-  /** The lead without the blocks a later answer took its profile out of: it is matched on what it holds. */
+  /**
+   * The lead without the blocks a later answer took its profile out of: it is
+   * matched on what it holds. Shards answer at once, so an answer can arrive
+   * after a newer lead; only a leave at the lead's version or above counts
+   * (at its version, it came after the lead in the same call, or `lead` would
+   * have dropped it).
+   */
   current<L extends MatchLead>(lead: L): L {
-    const left = (block: string) => this.latest.get(entryKey(block, lead.profileId))?.[2] === false;
+    const left = (block: string) => {
+      const word = this.latest.get(entryKey(block, lead.profileId));
+      return word !== undefined && word[2] === false && word[3] >= lead.version;
+    };
     return lead.blocks.some(left) ? { ...lead, blocks: lead.blocks.filter((block) => !left(block)) } : lead;
   }
 

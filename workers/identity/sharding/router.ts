@@ -216,7 +216,7 @@ export class ShardRouter {
           quarantined.push(...(answer.quarantined ?? []));
           if (answer.matchBlocks && answer.profileId) {
             this.leads.push({ profileId: answer.profileId, blocks: answer.matchBlocks, version: answer.matchVersion ?? 0, at: eventTime(events[i]!), shard });
-            this.blockUpdates.lead(answer.profileId, answer.matchBlocks);
+            this.blockUpdates.lead(answer.profileId, answer.matchBlocks, answer.matchVersion ?? 0);
           }
           if (answer.blockUpdates) this.blockUpdates.answer(shard, answer.blockUpdates);
         }
