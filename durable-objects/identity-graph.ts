@@ -126,7 +126,7 @@ export class IdentityGraphShard extends IdentityGraphReads {
   }
 
   /** The router matched these leads across shards (their `matchBlocks`) and the index follows these block entries (`blockUpdates`): none is answered again. */
-  leadsMatched(leads: (LeadVersion | string)[], settledBlocks: AnsweredEntry[] = []) {
+  leadsMatched(leads: LeadVersion[], settledBlocks: AnsweredEntry[] = []) {
     return leadsMatched(this.graphs, this.leads, leads, settledBlocks);
   }
 

@@ -89,8 +89,8 @@ export function matchAgain(graphs: GraphStore, changes: GraphChanges, leads: Pen
 /** Block entries per call: a batch's changed entries on one shard. */
 const blockEntriesSchema = z.array(z.tuple([z.string().min(1).max(1_024), z.string().min(1).max(128), z.number().int().min(0)])).max(MAX_PROFILES);
 
-/** Leads confirmed per call: each `[profileId, version]` as answered, or a profile id alone for whatever waits for it. */
-const confirmedLeadsSchema = z.array(z.union([z.string().min(1).max(128), z.tuple([z.string().min(1).max(128), z.number().int().min(0)])])).max(MAX_PROFILES);
+/** Leads confirmed per call: each `[profileId, version]` as answered. */
+const confirmedLeadsSchema = z.array(z.tuple([z.string().min(1).max(128), z.number().int().min(0)])).max(MAX_PROFILES);
 
 /**
  * The router matched these leads across shards, and the identifier index
@@ -100,10 +100,7 @@ const confirmedLeadsSchema = z.array(z.union([z.string().min(1).max(128), z.tupl
  */
 export function leadsMatched(graphs: GraphStore, leads: PendingMatchLeads, confirmed: unknown, settled: unknown = []): number {
   const versions = new Map<string, number>();
-  for (const lead of confirmedLeadsSchema.parse(confirmed)) {
-    const [id, version] = typeof lead === "string" ? [lead, Number.MAX_SAFE_INTEGER] : lead;
-    versions.set(id, Math.max(version, versions.get(id) ?? 0));
-  }
+  for (const [id, version] of confirmedLeadsSchema.parse(confirmed)) versions.set(id, Math.max(version, versions.get(id) ?? 0));
   const entries = blockEntriesSchema.parse(settled);
   return graphs.atomically(() => {
     const graph = graphs.graph();

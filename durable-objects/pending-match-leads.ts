@@ -113,7 +113,6 @@ export class PendingMatchLeads {
 
   /** Block entries that changed outside matching at `version`, for the index to follow (`EventAssignment.blockUpdates`). */
   addBlockChanges(entries: BlockEntry[], version: number) {
-    if (entries.length === 0) return;
     this.addVersioned(entries.map(([block, profileId]): AnsweredEntry => [block, profileId, version]));
   }
 

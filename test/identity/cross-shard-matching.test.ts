@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import type { LeadVersion } from "../../durable-objects/pending-match-leads";
 import type { AnsweredEntry } from "../../workers/identity/blocks";
 import { type MatchLead, matchAcrossShards } from "../../workers/identity/sharding/cross-shard-matching";
 import { GraphShards, graphShardName } from "../../workers/identity/sharding/graph-shards";
@@ -10,6 +11,8 @@ import { queuedEvents } from "./queued-events";
 
 /** Words on block entries (`BlockMembership`, typed loosely once through RPC) without their versions. */
 const words = (updates: readonly (readonly unknown[])[] | undefined) => updates?.map((word) => word.slice(0, 3));
+/** A lead as the router confirms it: the profile and the version it was answered at. */
+const asAnswered = (answer: { profileId: string | null; matchVersion?: number }): LeadVersion => [answer.profileId!, answer.matchVersion ?? 0];
 /** The version of an answer's first word on a block entry. */
 const versionOf = (updates: readonly (readonly unknown[])[] | undefined) => Number(updates?.[0]?.[3]);
 
@@ -83,7 +86,7 @@ describe("leads waiting for matching across graph shards", () => {
     // The consumer stopped before matching: the same batch again, its event already applied, answers the same lead.
     const again = await resolve(jane);
     expect(again).toMatchObject({ profileId: first.profileId, matchBlocks: first.matchBlocks });
-    expect(await shard.leadsMatched([first.profileId!])).toBe(1);
+    expect(await shard.leadsMatched([asAnswered(again)])).toBe(1);
     expect(await waiting()).toEqual([]);
     expect((await resolve(jane)).matchBlocks).toBeUndefined();
   });
@@ -94,7 +97,7 @@ describe("leads waiting for matching across graph shards", () => {
     // Matching failed for that batch: Jane's next page view carries her lead again.
     const page = await resolve(event({ type: "page", anonymousId: "jane-laptop", name: "Home" }));
     expect(page).toMatchObject({ profileId: jane.profileId, matchBlocks: jane.matchBlocks });
-    await shard.leadsMatched([jane.profileId!]);
+    await shard.leadsMatched([asAnswered(page)]);
     expect((await resolve(event({ type: "page", anonymousId: "jane-laptop", name: "Cart" }))).matchBlocks).toBeUndefined();
     expect(await waiting()).toEqual([]);
   });
@@ -102,7 +105,7 @@ describe("leads waiting for matching across graph shards", () => {
   it("answers the block a renamed profile left, again when its batch is delivered again before the router confirmed it, and not once it has", async () => {
     const { shard, event, resolve, waitingBlocks } = setup("blocks-redelivered");
     const jane = await resolve(event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com" } }));
-    await shard.leadsMatched([jane.profileId!]);
+    await shard.leadsMatched([asAnswered(jane)]);
     const married = event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Smith" } });
     const first = await resolve(married);
     expect(words(first.blockUpdates)).toEqual([["ln:D000:j", jane.profileId, false]]);
@@ -111,7 +114,7 @@ describe("leads waiting for matching across graph shards", () => {
     const again = await resolve(married);
     expect(words(again.blockUpdates)).toEqual(words(first.blockUpdates));
     expect(versionOf(again.blockUpdates)).toBeGreaterThan(versionOf(first.blockUpdates));
-    await shard.leadsMatched([jane.profileId!], [["ln:D000:j", jane.profileId!, versionOf(again.blockUpdates)]]);
+    await shard.leadsMatched([asAnswered(jane)], [["ln:D000:j", jane.profileId!, versionOf(again.blockUpdates)]]);
     expect(await waitingBlocks()).toEqual([]);
     expect((await resolve(married)).blockUpdates).toBeUndefined();
   });
@@ -123,24 +126,24 @@ describe("leads waiting for matching across graph shards", () => {
     const moved = await resolve(event({ anonymousId: "jane-laptop", traits: { address: home } }));
     expect(moved.matchBlocks).toContain("pc:69003:d");
     expect(moved.matchVersion).toBeGreaterThan(first.matchVersion!);
-    await shard.leadsMatched([[first.profileId!, first.matchVersion!]]);
+    await shard.leadsMatched([asAnswered(first)]);
     expect(await waiting()).toEqual([first.profileId]);
-    await shard.leadsMatched([[moved.profileId!, moved.matchVersion!]]);
+    await shard.leadsMatched([asAnswered(moved)]);
     expect(await waiting()).toEqual([]);
   });
 
   it("keeps an entry waiting when it changed again after the answer a confirmation names", async () => {
     const { shard, event, resolve, waitingBlocks } = setup("blocks-changed-again");
     const jane = await resolve(event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com" } }));
-    await shard.leadsMatched([jane.profileId!]);
+    await shard.leadsMatched([asAnswered(jane)]);
     const married = await resolve(event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Smith" } }));
     // Other consumers' batches, before the first one confirms: her name back, then Smith again.
     await resolve(event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Doe" } }));
     const again = await resolve(event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Smith" } }));
     expect(words(again.blockUpdates)).toContainEqual(["ln:D000:j", jane.profileId, false]);
-    await shard.leadsMatched([jane.profileId!], [["ln:D000:j", jane.profileId!, versionOf(married.blockUpdates)]]);
+    await shard.leadsMatched([asAnswered(jane)], [["ln:D000:j", jane.profileId!, versionOf(married.blockUpdates)]]);
     expect(await waitingBlocks()).toContain(`ln:D000:j ${jane.profileId}`);
-    await shard.leadsMatched([jane.profileId!], (again.blockUpdates ?? []).map(([block, id, , version]) => [block, id, version] as AnsweredEntry));
+    await shard.leadsMatched([asAnswered(jane)], (again.blockUpdates ?? []).map(([block, id, , version]) => [block, id, version] as AnsweredEntry));
     expect(await waitingBlocks()).not.toContain(`ln:D000:j ${jane.profileId}`);
   });
 
@@ -163,7 +166,7 @@ describe("leads waiting for matching across graph shards", () => {
       await resolve(event({ anonymousId: "laptop", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com" } }));
       await resolve(event({ anonymousId: "phone", traits: { phone: "+33612345678" } }));
       const merged = await resolve(event({ anonymousId: "phone", traits: { email: "jane.doe@gmail.com" } }));
-      await shard.leadsMatched([merged.profileId!], (await shard.blockChangesWaiting()).map(([block, id, , version]) => [block, id, version] as AnsweredEntry));
+      await shard.leadsMatched([asAnswered(merged)], (await shard.blockChangesWaiting()).map(([block, id, , version]) => [block, id, version] as AnsweredEntry));
       expect(await waitingBlocks()).toEqual([]);
       const result = await shard.unmerge(merged.mergeId!, Date.now(), sharedBlocks);
       expect(result.ok && "blocksChanged" in result).toBe(false);
@@ -187,7 +190,7 @@ describe("leads waiting for matching across graph shards", () => {
     const { shard, event, resolve, waiting, waitingBlocks } = setup("waiting-handed-over");
     const jane = await resolve(event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com" } }));
     const john = await resolve(event({ anonymousId: "john-ring", traits: { firstName: "John", lastName: "Roe", email: "john.roe@gmail.com" } }));
-    await shard.leadsMatched([jane.profileId!, john.profileId!]);
+    await shard.leadsMatched([asAnswered(jane), asAnswered(john)]);
     // Renamed, and the consumer stopped before matching and before the index followed.
     const renamed = await resolve(event({ anonymousId: "jane-ring", traits: { firstName: "Jane", lastName: "Smith" } }));
     expect(words(renamed.blockUpdates)).toEqual([["ln:D000:j", jane.profileId, false]]);
@@ -211,7 +214,7 @@ describe("leads waiting for matching across graph shards", () => {
     const { shard, event, resolve, waitingBlocks } = setup("waiting-merged-handed-over");
     const laptop = await resolve(event({ anonymousId: "laptop", traits: { firstName: "Jane", lastName: "Doe", email: "jane.doe@gmail.com" } }));
     const phone = await resolve(event({ anonymousId: "phone", traits: { phone: "+33612345678" } }));
-    await shard.leadsMatched([laptop.profileId!, phone.profileId!]);
+    await shard.leadsMatched([asAnswered(laptop), asAnswered(phone)]);
     await resolve(event({ anonymousId: "phone", traits: { email: "jane.doe@gmail.com" } }));
     expect((await waitingBlocks()).sort()).toEqual([`ph:2345678 ${laptop.profileId}`, `ph:2345678 ${phone.profileId}`]);
 

@@ -1,4 +1,5 @@
 import { chunk } from "../../lib/chunks";
+import type { LeadVersion } from "../../../durable-objects/pending-match-leads";
 import type { AnsweredEntry, BlockMembership } from "../blocks";
 import type { MatchLead } from "./cross-shard-matching";
 import type { IdentifierIndex } from "./identifier-index";
@@ -76,7 +77,7 @@ export class MatchBlockUpdates {
 /** A graph shard's calls for the block entries it keeps waiting for the identifier index. */
 export interface WaitingBlocks {
   blockChangesWaiting(): Promise<BlockMembership[]>;
-  leadsMatched(profileIds: string[], settled: AnsweredEntry[]): Promise<number>;
+  leadsMatched(leads: LeadVersion[], settled: AnsweredEntry[]): Promise<number>;
 }
 
 /** Entries confirmed to a shard per call: `leadsMatched` takes at most 5,000. */
